@@ -1,0 +1,1 @@
+"""Sensor I/O and pure parsing. Imports nothing from ``edge`` or ``sync``."""

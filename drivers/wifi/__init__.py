@@ -1,0 +1,1 @@
+"""Wi-Fi probe requests: capture (live, replay), radiotap and 802.11 parsing."""

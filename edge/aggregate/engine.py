@@ -1,0 +1,293 @@
+"""Event-time aggregation: probes in, dwell / visit / presence records out.
+
+Everything is driven by the time carried by the observations (and by source
+watermarks in the live daemon), never by the wall clock, so a replay and the
+live daemon produce the same records from the same frames.
+
+- Dwell: a session per (device, zone) opens on the first frame at or above the
+  zone's threshold and is kept alive by frames whose smoothed RSSI stays above
+  the threshold minus a hysteresis; it closes ``session_gap_s`` after its last
+  such frame.
+- Visit: per device, the ordered zones it dwelt in; it ends when the device
+  has been unheard for ``session_gap_s``.
+- Presence: per zone and interval, distinct devices, visitors and passers-by.
+- Devices present longer than ``fixed_device_after_h`` are infrastructure or
+  staff: they get no dwell or visit records (they would track employees) and
+  are left out of presence figures except as a ``fixed`` count.
+
+Devices are kept in an ``OrderedDict`` in order of their last frame, so
+expiring the ones gone quiet costs O(expired), not O(devices), per tick.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from drivers.observations import Probe
+from edge.aggregate.emit import RecordFactory
+from edge.aggregate.state import DeviceState, SessionState, WindowState, ZoneRule
+from edge.config.models import Config
+from edge.aggregate.ids import Record
+
+__all__ = ["Aggregator"]
+
+_TICK_S = 1.0
+_MAX_EMPTY_FILL_S = 3600.0
+"""A silence longer than this is the sensor being off, not an empty mall: no zero records."""
+_FIXED_MEMORY_S = 2 * 86_400.0
+_SNAPSHOT_VERSION = 1
+
+
+class Aggregator:
+    """Folds observations into records; call ``drain()`` to take the finished ones."""
+
+    def __init__(self, config: Config) -> None:
+        agg = config.aggregation
+        self._factory = RecordFactory(config.mall, config.box)
+        self._gap = agg.session_gap_s
+        self._interval = float(agg.presence_interval_s)
+        self._fixed_after = agg.fixed_device_after_h * 3600.0
+        self._alpha = agg.rssi_smoothing
+        self._zones = [z.id for z in config.zones]
+        self._rules: dict[str, ZoneRule] = {}
+        for sensor in config.sensors:
+            zone = config.zone(sensor.zone)
+            keep = zone.visitor_rssi_dbm - agg.rssi_hysteresis_db
+            self._rules[sensor.name] = ZoneRule(zone.id, zone.visitor_rssi_dbm, keep)
+        self._devices: OrderedDict[str, DeviceState] = OrderedDict()
+        self._windows: dict[str, WindowState] = {}
+        self._window_start = math.nan
+        self._fixed: dict[str, float] = {}
+        self._clock = -math.inf
+        self._next_tick = -math.inf
+        self._records: list[Record] = []
+        self.unknown_sensor = 0
+        self.suppressed_fixed = 0
+
+    # -- the hot path -------------------------------------------------------------------
+
+    def observe(self, p: Probe) -> None:
+        """Fold one probe request in."""
+        self.observe_batch((p,))
+
+    def observe_batch(self, probes: Iterable[Probe]) -> None:
+        """Fold probe requests in, in order.
+
+        One long loop with everything bound to locals, for the same reason as
+        ``WifiParser.parse_batch``. Containers are only cleared in place, so the
+        locals stay valid across ticks.
+        """
+        rules = self._rules
+        devices = self._devices
+        windows = self._windows
+        move_to_end = devices.move_to_end
+        gap, alpha, fixed_after = self._gap, self._alpha, self._fixed_after
+        next_tick = self._next_tick
+        for p in probes:
+            t, sensor, device, randomized, rssi, _channel, _seq, _directed, _tag, _fp = p
+            if t >= next_tick:
+                self._tick(t)
+                next_tick = self._next_tick
+            rule = rules.get(sensor)
+            if rule is None:
+                self.unknown_sensor += 1
+                continue
+            zone = rule.zone
+            dev = devices.get(device)
+            if dev is None:
+                dev = self._new_device(p)
+            else:
+                move_to_end(device)
+                if t > dev.last:
+                    dev.last = t
+                    if t - dev.first > fixed_after and not dev.fixed:
+                        self._mark_fixed(dev)
+            sessions = dev.sessions
+            s = sessions.get(zone)
+            if sessions and (s is None or len(sessions) > 1):
+                self._close_stale(dev, t, zone)
+            qualified = False
+            if s is not None and t - s.last > gap:
+                self._close_session(dev, zone, s)
+                s = None
+            if rssi is None:
+                pass
+            elif s is None:
+                if rssi >= rule.enter_dbm:
+                    sessions[zone] = SessionState(t, t, 1, rssi, rssi, float(rssi))
+                    qualified = True
+            else:
+                smoothed = s.smoothed + alpha * (rssi - s.smoothed)
+                s.smoothed = smoothed
+                if smoothed >= rule.keep_dbm:
+                    qualified = True
+                    s.samples += 1
+                    s.rssi_sum += rssi
+                    if rssi > s.rssi_max:
+                        s.rssi_max = rssi
+                    if t > s.last:
+                        s.last = t
+            w = windows.get(zone)
+            if w is None:
+                w = windows[zone] = WindowState(self._window_start)
+            w.frames += 1
+            w.seen[device] = randomized
+            if qualified:
+                w.visitors.add(device)
+
+    def _new_device(self, p: Probe) -> DeviceState:
+        dev = DeviceState(p.device, p.randomized, p.t, p.t)
+        if p.device in self._fixed:
+            dev.fixed = True
+        self._devices[p.device] = dev
+        return dev
+
+    # -- time ---------------------------------------------------------------------------
+
+    def advance(self, t: float) -> None:
+        """A source's watermark: close what ended before ``t`` even if nothing is heard."""
+        if t >= self._next_tick:
+            self._tick(t)
+
+    def _tick(self, t: float) -> None:
+        if t > self._clock:
+            self._clock = t
+        if math.isnan(self._window_start):
+            self._window_start = math.floor(t / self._interval) * self._interval
+        while t >= self._window_start + self._interval:
+            self._roll_windows(t)
+        cutoff = t - self._gap
+        devices = self._devices
+        while devices:
+            oldest = next(iter(devices.values()))
+            if oldest.last >= cutoff:
+                break
+            self._expire(oldest)
+        self._next_tick = min(self._window_start + self._interval, t + _TICK_S)
+
+    def _roll_windows(self, t: float) -> None:
+        end = self._window_start + self._interval
+        for zone in self._zones:
+            window = self._windows.get(zone) or WindowState(self._window_start)
+            self._records.append(self._factory.presence(zone, window, end, self._fixed, False))
+        self._windows.clear()
+        if t - end > _MAX_EMPTY_FILL_S:
+            self._window_start = math.floor(t / self._interval) * self._interval
+        else:
+            self._window_start = end
+        self._prune_fixed(t)
+
+    def _prune_fixed(self, t: float) -> None:
+        stale = [d for d, seen in self._fixed.items() if t - seen > _FIXED_MEMORY_S]
+        for device in stale:
+            del self._fixed[device]
+
+    # -- closing state ------------------------------------------------------------------
+
+    def _mark_fixed(self, dev: DeviceState) -> None:
+        dev.fixed = True
+        self._fixed[dev.device] = dev.last
+
+    def _close_stale(self, dev: DeviceState, t: float, current_zone: str) -> None:
+        for zone, s in list(dev.sessions.items()):
+            if zone != current_zone and t - s.last > self._gap:
+                self._close_session(dev, zone, s)
+
+    def _close_session(self, dev: DeviceState, zone: str, s: SessionState) -> None:
+        del dev.sessions[zone]
+        dev.path.append((zone, s.start, s.last))
+        if dev.fixed:
+            self.suppressed_fixed += 1
+            return
+        self._records.append(self._factory.dwell(dev, zone, s, partial=False))
+
+    def _expire(self, dev: DeviceState) -> None:
+        del self._devices[dev.device]
+        for zone, s in list(dev.sessions.items()):
+            self._close_session(dev, zone, s)
+        if dev.fixed:
+            self._fixed[dev.device] = dev.last
+        elif dev.path:
+            self._records.append(self._factory.visit(dev, dev.path, partial=False))
+
+    def flush_partial(self) -> None:
+        """Emit what is still open as ``partial`` records, keeping the state.
+
+        Used at shutdown and at the end of a recording. If the state is later
+        restored from a checkpoint and a session continues, its final record
+        names the partial one in ``supersedes``.
+        """
+        for dev in self._devices.values():
+            if dev.fixed:
+                continue
+            for zone, s in dev.sessions.items():
+                record = self._factory.dwell(dev, zone, s, partial=True)
+                self._records.append(record)
+                s.revision += 1
+                s.supersedes = record["id"]
+            stops = dev.path + [(z, s.start, s.last) for z, s in dev.sessions.items()]
+            if stops:
+                visit = self._factory.visit(dev, stops, partial=True)
+                self._records.append(visit)
+                dev.visit_revision += 1
+                dev.visit_supersedes = visit["id"]
+        if not math.isnan(self._window_start) and self._windows:
+            end = max(self._clock, self._window_start)
+            for zone in self._zones:
+                w = self._windows.setdefault(zone, WindowState(self._window_start))
+                record = self._factory.presence(zone, w, end, self._fixed, True)
+                self._records.append(record)
+                w.revision += 1
+                w.supersedes = record["id"]
+
+    # -- output and checkpoints ---------------------------------------------------------
+
+    def drain(self) -> list[Record]:
+        """The records finished since the last call."""
+        out, self._records = self._records, []
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Records finished and not yet drained."""
+        return len(self._records)
+
+    @property
+    def open_devices(self) -> int:
+        """Devices currently tracked (bounded by the devices live in the last gap)."""
+        return len(self._devices)
+
+    @property
+    def clock(self) -> float:
+        """The latest event time seen."""
+        return self._clock
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as new JSON-serializable objects (safe to dump on another thread)."""
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "clock": self._clock if math.isfinite(self._clock) else None,
+            "window_start": None if math.isnan(self._window_start) else self._window_start,
+            "devices": [d.to_json() for d in self._devices.values()],
+            "windows": {z: w.to_json() for z, w in self._windows.items()},
+            "fixed": dict(self._fixed),
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Continue from a checkpoint taken by ``snapshot``."""
+        if snap.get("version") != _SNAPSHOT_VERSION:
+            return
+        self._clock = snap["clock"] if snap["clock"] is not None else -math.inf
+        self._window_start = snap["window_start"] if snap["window_start"] is not None else math.nan
+        self._devices = OrderedDict(
+            (d["device"], DeviceState.from_json(d)) for d in snap["devices"]
+        )
+        known = set(self._zones)
+        self._windows = {
+            z: WindowState.from_json(w) for z, w in snap["windows"].items() if z in known
+        }
+        self._fixed = dict(snap["fixed"])
+        self._next_tick = -math.inf

@@ -1,0 +1,126 @@
+"""The aggregation's mutable state: small slotted classes, serializable for checkpoints.
+
+State is bounded by what is live: a device is forgotten when its visit ends,
+a presence window when it is emitted. Nothing grows with the number of frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DeviceState", "SessionState", "WindowState", "ZoneRule"]
+
+
+@dataclass(slots=True)
+class ZoneRule:
+    """The thresholds of one zone, precomputed for the hot path."""
+
+    zone: str
+    enter_dbm: int
+    """A session opens on a frame at or above this."""
+    keep_dbm: float
+    """An open session is kept alive while the smoothed RSSI stays at or above this."""
+
+
+@dataclass(slots=True)
+class SessionState:
+    """One device's dwell session in one zone."""
+
+    start: float
+    last: float
+    samples: int
+    rssi_max: int
+    rssi_sum: int
+    smoothed: float
+    revision: int = 0
+    """How many partial records were already emitted for this session."""
+    supersedes: str | None = None
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.start, self.last, self.samples, self.rssi_max, self.rssi_sum,
+            self.smoothed, self.revision, self.supersedes,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> SessionState:
+        return cls(*data)
+
+
+@dataclass(slots=True)
+class DeviceState:
+    """One device currently heard: its open sessions and the path of its visit so far."""
+
+    device: str
+    randomized: bool
+    first: float
+    """Start of its continuous presence (reset when its visit ends)."""
+    last: float
+    sessions: dict[str, SessionState] = field(default_factory=dict)
+    path: list[tuple[str, float, float]] = field(default_factory=list)
+    """Closed zone stops of the current visit: (zone, start, end)."""
+    fixed: bool = False
+    visit_revision: int = 0
+    visit_supersedes: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "randomized": self.randomized,
+            "first": self.first,
+            "last": self.last,
+            "sessions": {z: s.to_json() for z, s in self.sessions.items()},
+            "path": [list(stop) for stop in self.path],
+            "fixed": self.fixed,
+            "visit_revision": self.visit_revision,
+            "visit_supersedes": self.visit_supersedes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeviceState:
+        return cls(
+            device=data["device"],
+            randomized=data["randomized"],
+            first=data["first"],
+            last=data["last"],
+            sessions={z: SessionState.from_json(s) for z, s in data["sessions"].items()},
+            path=[(z, a, b) for z, a, b in data["path"]],
+            fixed=data["fixed"],
+            visit_revision=data["visit_revision"],
+            visit_supersedes=data["visit_supersedes"],
+        )
+
+
+@dataclass(slots=True)
+class WindowState:
+    """One zone's current presence interval."""
+
+    start: float
+    seen: dict[str, bool] = field(default_factory=dict)
+    """Device pseudonym -> randomized flag, for every device heard."""
+    visitors: set[str] = field(default_factory=set)
+    frames: int = 0
+    revision: int = 0
+    supersedes: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "seen": dict(self.seen),
+            "visitors": sorted(self.visitors),
+            "frames": self.frames,
+            "revision": self.revision,
+            "supersedes": self.supersedes,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WindowState:
+        return cls(
+            start=data["start"],
+            seen=dict(data["seen"]),
+            visitors=set(data["visitors"]),
+            frames=data["frames"],
+            revision=data["revision"],
+            supersedes=data["supersedes"],
+        )

@@ -1,0 +1,1 @@
+"""The ``mallsense`` command-line interface (click + rich)."""

@@ -1,0 +1,81 @@
+"""``mallsense config validate|schema`` and ``mallsense keygen``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edge.cli.common import EXIT_ERROR, console, err_console
+from edge.config import Config, config_hash, load_config
+from edge.config.models import DEFAULT_CONFIG_PATH
+from edge.config.secrets import generate_key
+from edge.errors import ConfigError
+
+__all__ = ["register"]
+
+
+@click.group("config")
+def config_group() -> None:
+    """Check the configuration file and print its schema."""
+
+
+@config_group.command("validate")
+@click.argument(
+    "file", required=False, type=click.Path(dir_okay=False, path_type=Path), default=None
+)
+def validate(file: Path | None) -> None:
+    """Check FILE (default /etc/mallsense/mallsense.toml) and list every problem.
+
+    Each problem names the key path, the bad value and what is expected.
+    Exit status 0 when valid, 2 otherwise.
+
+    \b
+    Example:
+      mallsense config validate /etc/mallsense/mallsense.toml
+    """
+    path = file or DEFAULT_CONFIG_PATH
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]invalid:[/] {exc}", soft_wrap=True)
+        sys.exit(EXIT_ERROR)
+    sensors = ", ".join(f"{s.name} ({s.type}, zone {s.zone})" for s in config.sensors) or "none"
+    console.print(f"[green]valid:[/] {path}")
+    console.print(f"  mall {config.mall}, box {config.box}, config hash {config_hash(config)}")
+    console.print(f"  zones: {', '.join(z.id for z in config.zones)}")
+    console.print(f"  sensors: {sensors}")
+    console.print(f"  database: {config.store.path}; broker: {config.mqtt.url}")
+
+
+@config_group.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the configuration file.
+
+    \b
+    Example:
+      mallsense config schema > mallsense.schema.json
+    """
+    sys.stdout.write(json.dumps(Config.model_json_schema(), indent=2) + "\n")
+
+
+@click.command("keygen")
+def keygen() -> None:
+    """Print a new random pseudonymization key (hex, 32 bytes).
+
+    Every box of one mall must use the same key, so pseudonyms agree across
+    boxes. Store it as the systemd credential 'mallsense-key' or in the file
+    named by privacy.key_file, readable only by the service user.
+
+    \b
+    Example:
+      mallsense keygen > /etc/mallsense/key && chmod 600 /etc/mallsense/key
+    """
+    sys.stdout.write(generate_key() + "\n")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(config_group)
+    cli.add_command(keygen)

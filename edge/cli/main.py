@@ -1,0 +1,54 @@
+"""The ``mallsense`` command: one group, one module per command group."""
+
+from __future__ import annotations
+
+import click
+
+from edge import __version__
+from edge.cli import (
+    config_cmd,
+    demo_cmd,
+    records_cmd,
+    replay_cmd,
+    run_cmd,
+    status_cmd,
+    sync_cmd,
+    wifi_cmd,
+)
+from edge.cli.common import setup_logging
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mallsense")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="How much the daemons log (to stderr / journald).",
+)
+def cli(log_level: str) -> None:
+    """mallsense: people counting for a shopping-mall box.
+
+    \b
+    Everyday commands for a field technician:
+      mallsense status                  is the box healthy, is data leaving?
+      mallsense wifi watch              is the antenna hearing phones?
+      mallsense records --kind dwell    what did the box record?
+      mallsense config validate         is the configuration right?
+
+    \b
+    Example:
+      mallsense replay --wifi capture.pcap --db /tmp/test.db
+    """
+    setup_logging(log_level)
+
+
+for module in (config_cmd, demo_cmd, records_cmd, replay_cmd, run_cmd, status_cmd, sync_cmd, wifi_cmd):
+    module.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="mallsense")

@@ -1,0 +1,190 @@
+"""``mallsense replay``: recordings through the daemon's pipeline, into a database."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from edge.cli.common import console, err_console, fails_cleanly, json_option, print_json_line
+from edge.config import Config, load_config, replay_defaults
+from edge.config.secrets import pseudonymization_key
+from edge.errors import CaptureError, ConfigError
+from edge.records import utc
+from edge.runtime.pipeline import Pipeline
+from edge.runtime.replay import ReplayProgress, replay
+from edge.store import Store
+
+__all__ = ["register", "replayed_marker"]
+
+
+def _sensor_name(path: Path) -> str:
+    name = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-_") or "wifi"
+    return name[:64]
+
+
+def _parse_captures(specs: tuple[str, ...], config: Config | None) -> dict[str, Path]:
+    """``NAME=FILE`` or ``FILE`` -> {sensor: path}."""
+    captures: dict[str, Path] = {}
+    wifi_sensors = [s.name for s in config.sensors] if config else []
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            file = spec
+            if config is None:
+                name = _sensor_name(Path(file))
+            elif len(wifi_sensors) == 1:
+                name = wifi_sensors[0]
+            else:
+                raise ConfigError(
+                    f"--wifi {spec}: the configuration has {len(wifi_sensors)} Wi-Fi sensors"
+                    f" ({', '.join(wifi_sensors)}); say which one: --wifi NAME={spec}"
+                )
+        if name in captures:
+            raise ConfigError(f"--wifi: two recordings for sensor {name!r}")
+        captures[name] = Path(file)
+    return captures
+
+
+def replayed_marker(captures: dict[str, Path], config: Config) -> str:
+    """Identifies one replay of these files with this config (refuses a second one)."""
+    digest = hashlib.sha256(config.model_dump_json().encode())
+    for sensor, path in sorted(captures.items()):
+        digest.update(sensor.encode())
+        with path.open("rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return "replayed." + digest.hexdigest()[:32]
+
+
+@click.command("replay")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Configuration file. Without it: mall 'demo', box 'replay', one zone per"
+    " recording named after its file, visitor threshold -70 dBm, a throwaway key.",
+)
+@click.option(
+    "--wifi",
+    "wifi",
+    multiple=True,
+    required=True,
+    metavar="[SENSOR=]CAPTURE.pcap",
+    help="A pcap/pcapng recording of a monitor-mode interface; repeat for several sensors.",
+)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Database to write.")
+@click.option("--speed", type=float, help="Replay at this multiple of real time (default: flat out).")
+@click.option("--force", is_flag=True, help="Replay even if these files were replayed into --db.")
+@json_option()
+@fails_cleanly
+def replay_command(
+    config_path: Path | None,
+    wifi: tuple[str, ...],
+    db: Path | None,
+    speed: float | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Process recordings exactly as the daemon would, as fast as possible.
+
+    Records go to the database and its outbox (ship them with `mallsense
+    sync --drain`). Replaying the same files into the same database twice is
+    refused, so nothing is counted twice.
+
+    \b
+    Examples:
+      mallsense replay --wifi capture.pcap --db /tmp/replay.db
+      mallsense replay --config box.toml --wifi entrance=a.pcap --wifi shop=b.pcap
+    """
+    config = load_config(config_path) if config_path else None
+    captures = _parse_captures(wifi, config)
+    for path in captures.values():
+        if not path.is_file():
+            raise CaptureError(f"recording {path} does not exist")
+    if config is None:
+        if db is None:
+            raise click.UsageError("--db is required without --config")
+        config = replay_defaults(list(captures), db)
+        key = secrets.token_bytes(32)
+    else:
+        key = pseudonymization_key(config)
+    db_path = db or config.store.path
+    with Store(db_path) as store:
+        marker = replayed_marker(captures, config)
+        if store.get(marker) and not force:
+            raise CaptureError(
+                f"these recordings were already replayed into {db_path} (at {store.get(marker)});"
+                " nothing was added. Use another --db, or --force to add them again"
+            )
+        started = time.monotonic()
+        pipeline = _run(config, captures, key, store, speed, show=not as_json)
+        store.put(marker, utc(time.time()).isoformat())
+        _summary(pipeline, db_path, time.monotonic() - started, as_json)
+
+
+def _run(
+    config: Config,
+    captures: dict[str, Path],
+    key: bytes,
+    store: Store,
+    speed: float | None,
+    show: bool,
+) -> Pipeline:
+    columns = (
+        TextColumn("[bold]replay[/]"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[frames]:>9,} frames  {task.fields[records]:>7,} records"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True, disable=not show) as bar:
+        task = bar.add_task("replay", total=1, frames=0, records=0)
+
+        def on_progress(p: ReplayProgress) -> None:
+            bar.update(
+                task,
+                total=max(p.bytes_total, 1),
+                completed=p.bytes_read,
+                frames=p.frames,
+                records=p.records,
+            )
+
+        pipeline = replay(config, captures, key, store, on_progress, speed)
+        pipeline.write_sensor_stats({}, time.time())
+        return pipeline
+
+
+def _summary(pipeline: Pipeline, db: Path, elapsed: float, as_json: bool) -> None:
+    sensors = pipeline.sensor_stats()
+    frames = sum(int(str(s["frames"])) for s in sensors.values())
+    summary = {
+        "db": str(db),
+        "frames": frames,
+        "frames_per_s": round(frames / elapsed) if elapsed > 0 else None,
+        "records": dict(sorted(pipeline.stats.records_by_kind.items())),
+        "sensors": sensors,
+        "elapsed_s": round(elapsed, 3),
+    }
+    if as_json:
+        print_json_line(summary)
+        return
+    console.print(f"[bold]replayed[/] {frames:,} frames in {elapsed:.2f} s into {db}")
+    for name, stats in sensors.items():
+        rejected = stats["rejected"] or "none"
+        console.print(
+            f"  sensor {name}: {stats['probes']:,} probe requests, {stats['ignored']:,} other"
+            f" frames ignored, rejected: {rejected}"
+        )
+    kinds = ", ".join(f"{n:,} {k}" for k, n in summary["records"].items()) or "none"  # type: ignore[attr-defined]
+    console.print(f"  records: {kinds}")
+    console.print("  next: [cyan]mallsense records --db " + str(db) + " --kind dwell[/]")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(replay_command)

@@ -1,0 +1,115 @@
+"""``mallsense status``: is the box sensing, recording and uploading?"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from edge.cli.common import (
+    config_option,
+    console,
+    db_option,
+    fails_cleanly,
+    json_option,
+    print_json_line,
+    resolve_db,
+)
+from edge.store import Store
+
+__all__ = ["collect_status", "register"]
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else round(max(now - then, 0.0), 1)
+
+
+def _float(value: str | None) -> float | None:
+    return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+
+
+def collect_status(store: Store, now: float) -> dict[str, Any]:
+    """Everything `status` shows, as one JSON-serializable dict."""
+    depth, oldest = store.outbox_depth()
+    sensors = []
+    for s in store.sensor_stats():
+        s["last_frame_age_s"] = _age(now, s.get("last_frame_at"))
+        s["updated_age_s"] = _age(now, s["updated"])
+        sensors.append(s)
+    last_upload = _float(store.get("sync.last_upload"))
+    return {
+        "db": str(store.path),
+        "sensors": sensors,
+        "records": store.counts(),
+        "outbox": {"depth": depth, "oldest_age_s": _age(now, oldest)},
+        "uplink": {
+            "connected": store.get("sync.connected") == "1",
+            "last_upload_age_s": _age(now, last_upload),
+            "records_sent": int(store.get("sync.records_sent", "0") or 0),
+            "reconnects": int(store.get("sync.reconnects", "0") or 0),
+            "last_seq": int(store.get("sync.seq", "0") or 0),
+        },
+    }
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+@click.command("status")
+@config_option(required=False)
+@db_option()
+@json_option()
+@fails_cleanly
+def status_command(config_path: Path | None, db: Path | None, as_json: bool) -> None:
+    """Show each sensor's rate and last frame, records, outbox and last upload.
+
+    \b
+    Examples:
+      mallsense status
+      mallsense status --db /var/lib/mallsense/mallsense.db --json
+    """
+    with Store(resolve_db(db, config_path), create=False) as store:
+        status = collect_status(store, time.time())
+    if as_json:
+        print_json_line(status)
+        return
+    _print(status)
+
+
+def _print(status: dict[str, Any]) -> None:
+    table = Table("sensor", "kind", "state", "frames/s", "frames", "last frame", "rejected",
+                  title="sensors", title_justify="left")  # fmt: skip
+    for s in status["sensors"]:
+        rejected = sum(s.get("rejected", {}).values())
+        table.add_row(
+            s["sensor"], s["kind"], s.get("state", "replayed"), f"{s.get('rate_per_s', 0):.1f}",
+            f"{s.get('frames', 0):,}", _ago(s["last_frame_age_s"]), f"{rejected:,}",
+        )  # fmt: skip
+    console.print(table if status["sensors"] else "sensors: none has reported yet")
+    records = ", ".join(f"{n:,} {k}" for k, n in status["records"].items()) or "none"
+    console.print(f"records: {records}")
+    outbox, uplink = status["outbox"], status["uplink"]
+    oldest = outbox["oldest_age_s"]
+    console.print(
+        f"outbox: {outbox['depth']:,} waiting"
+        + (f", oldest {_ago(oldest).removesuffix(' ago')} old" if oldest is not None else "")
+    )
+    state = "[green]connected[/]" if uplink["connected"] else "[yellow]not connected[/]"
+    console.print(
+        f"uplink: {state}, last upload {_ago(uplink['last_upload_age_s'])},"
+        f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects"
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(status_command)

@@ -1,0 +1,222 @@
+"""The configuration file's shape: pydantic models, the single source of its schema.
+
+Every field has a description (it becomes the JSON Schema a technician reads
+with ``mallsense config schema``). Unknown keys are errors. Secrets never live
+here: the pseudonymization key and the broker password come from the
+environment or a credentials file (see ``edge.config.secrets``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AggregationConfig",
+    "Config",
+    "MqttConfig",
+    "PrivacyConfig",
+    "SensorConfig",
+    "StoreConfig",
+    "WifiSensorConfig",
+    "ZoneConfig",
+]
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="lower-case letters, digits, '-' and '_' (it appears in MQTT topics)",
+    ),
+]
+DEFAULT_CONFIG_PATH = Path("/etc/mallsense/mallsense.toml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZoneConfig(_Strict):
+    """An area of the mall whose visitors are counted (a shop, an entrance, a corridor)."""
+
+    id: Slug = Field(description="Zone id used in records, e.g. 'shop-12' or 'entrance-north'.")
+    name: str = Field("", description="Human-readable name for reports.")
+    visitor_rssi_dbm: int = Field(
+        -70,
+        ge=-120,
+        le=0,
+        description="A device heard at or above this signal (dBm) is inside the zone (a visitor);"
+        " below it, a passer-by.",
+    )
+
+
+class WifiSensorConfig(_Strict):
+    """A monitor-mode Wi-Fi interface listening for probe requests."""
+
+    type: Literal["wifi"] = Field(description="Sensor kind.")
+    name: Slug = Field(description="Sensor name used in logs, status and telemetry.")
+    zone: Slug = Field(description="Id of the zone this sensor's antenna covers.")
+    interface: str = Field(
+        "wlan0mon",
+        pattern=r"^[A-Za-z0-9_.:-]{1,15}$",
+        description="Network interface already in monitor mode.",
+    )
+    channels: list[Annotated[int, Field(ge=1, le=233)]] = Field(
+        default_factory=lambda: [1, 6, 11],
+        min_length=1,
+        description="Channels to listen on; with more than one, the sensor hops between them.",
+    )
+    hop_dwell_s: float = Field(
+        0.25, gt=0, le=60, description="Seconds spent on each channel when hopping."
+    )
+    silence_timeout_s: float = Field(
+        120,
+        gt=0,
+        description="Restart the capture when no frame arrived for this long.",
+    )
+
+
+SensorConfig = Annotated[WifiSensorConfig, Field(discriminator="type")]
+
+
+class AggregationConfig(_Strict):
+    """How observations become dwell, visit and presence records (all in event time)."""
+
+    session_gap_s: float = Field(
+        300, gt=0, le=7200, description="A dwell session or visit ends after this long unheard."
+    )
+    presence_interval_s: int = Field(
+        60, ge=10, le=3600, description="Length of a presence record's interval, in seconds."
+    )
+    fixed_device_after_h: float = Field(
+        12,
+        gt=0,
+        le=168,
+        description="A device present longer than this is infrastructure or staff, and is left"
+        " out of visitor figures.",
+    )
+    rssi_hysteresis_db: int = Field(
+        5,
+        ge=0,
+        le=30,
+        description="An open session is kept alive by frames down to the zone threshold minus"
+        " this, so a visitor at the edge of the zone does not flicker in and out.",
+    )
+    rssi_smoothing: float = Field(
+        0.3, gt=0, le=1, description="Weight of a new sample in the RSSI moving average."
+    )
+    flush_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often the daemon writes finished records to disk."
+    )
+
+
+class StoreConfig(_Strict):
+    """Local database (records, outbox, checkpoints)."""
+
+    path: Path = Field(
+        Path("/var/lib/mallsense/mallsense.db"), description="SQLite database file."
+    )
+
+
+class MqttConfig(_Strict):
+    """The uplink to the central platform's MQTT broker (MQTT 5)."""
+
+    url: str = Field(
+        "mqtt://localhost:1883",
+        pattern=r"^mqtts?://[^/\s]+(:\d+)?/?$",
+        description="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS).",
+    )
+    username: str | None = Field(
+        None, description="User name; the password comes from MALLSENSE_MQTT_PASSWORD or a"
+        " credentials file, never from this file."
+    )
+    password_file: Path | None = Field(
+        None, description="File holding the broker password (e.g. a systemd credential)."
+    )
+    ca_file: Path | None = Field(None, description="CA bundle to verify the broker (mqtts).")
+    cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    key_file: Path | None = Field(None, description="Client certificate's private key.")
+    client_id: str | None = Field(
+        None, description="MQTT client id; default 'mallsense-<mall>-<box>'."
+    )
+    keepalive_s: int = Field(30, ge=5, le=600, description="MQTT keepalive.")
+    batch_max_records: int = Field(
+        500, ge=1, le=10_000, description="Most records in one published batch."
+    )
+    batch_max_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=8 * 1024 * 1024,
+        description="Largest batch payload in bytes (keep under the broker's limit).",
+    )
+    inflight_batches: int = Field(
+        8, ge=1, le=64, description="Batches published and not yet acknowledged at once."
+    )
+    will_delay_s: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="MQTT 5 will delay: 'offline' is published only if the box stays"
+        " disconnected this long, so a short drop does not flap.",
+    )
+    historical_after_s: float = Field(
+        60,
+        ge=0,
+        description="Records that waited longer than this in the outbox are sent with"
+        " historical: true.",
+    )
+
+
+class PrivacyConfig(_Strict):
+    """Pseudonymization. The key itself is a secret: never in this file."""
+
+    key_file: Path | None = Field(
+        None,
+        description="File holding the mall-wide pseudonymization key (hex); default: the"
+        " MALLSENSE_KEY environment variable, then $CREDENTIALS_DIRECTORY/mallsense-key.",
+    )
+    key_rotation_s: int = Field(
+        86_400,
+        ge=3600,
+        description="Pseudonyms change every this many seconds (UTC-aligned; daily by default).",
+    )
+
+
+class Config(_Strict):
+    """A mallsense box."""
+
+    mall: Slug = Field(description="Mall id, shared by all boxes of one mall.")
+    box: Slug = Field(description="This box's id, unique within the mall.")
+    zones: list[ZoneConfig] = Field(min_length=1, description="Zones the box covers.")
+    sensors: list[SensorConfig] = Field(default_factory=list, description="Sensors to run.")
+    aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        zone_ids = [z.id for z in self.zones]
+        _unique("zones", zone_ids)
+        _unique("sensors", [s.name for s in self.sensors])
+        for index, sensor in enumerate(self.sensors):
+            if sensor.zone not in zone_ids:
+                raise ValueError(
+                    f"sensors[{index}].zone (got {sensor.zone!r}): expected the id of a zone"
+                    f" defined in [[zones]] (known: {', '.join(zone_ids)})"
+                )
+        return self
+
+    def zone(self, zone_id: str) -> ZoneConfig:
+        """The zone with this id."""
+        return next(z for z in self.zones if z.id == zone_id)
+
+
+def _unique(what: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} (got {name!r} twice): expected each id to be unique")
+        seen.add(name)

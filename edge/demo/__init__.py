@@ -1,0 +1,1 @@
+"""The demo: simulated recordings of a small shop, a local broker, and the whole box."""

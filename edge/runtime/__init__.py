@@ -1,0 +1,1 @@
+"""Running the pipeline: replay of recordings and the live edge daemon."""

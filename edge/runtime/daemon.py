@@ -1,0 +1,289 @@
+"""The edge daemon: sensors in threads, aggregation and storage on one asyncio loop.
+
+Layout (one ``TaskGroup``, named tasks):
+
+- ``sensor:<name>``: supervises one source thread; restarts it with capped,
+  jittered backoff when it fails or falls silent (the silence watchdog).
+- ``aggregate``: folds probe batches from a bounded queue into the aggregator.
+  Sources never block: when the queue is full a batch is dropped and counted.
+- ``flush``: every ``flush_interval_s`` writes finished records, the
+  aggregation checkpoint and sensor health in one transaction.
+
+On stop, open sessions are written as ``partial`` records and the checkpoint
+keeps them, so after a restart they continue and nothing is counted twice.
+After a kill -9, the last checkpoint (at most one flush interval old) is
+restored the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.observations import Probe, Watermark
+from drivers.registry import load_driver
+from drivers.wifi.live import Radio
+from edge.config.models import Config, WifiSensorConfig
+from edge.runtime.pipeline import Pipeline
+from edge.errors import StoreError
+from edge.store import Store
+
+__all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
+
+log = logging.getLogger("mallsense.edge")
+_QUEUE_BATCHES = 2048
+_MAX_UNWRITTEN = 200_000
+_WATCHDOG_POLL_S = 1.0
+
+
+class Backoff:
+    """Capped exponential backoff with full jitter (AWS architecture blog)."""
+
+    def __init__(self, first: float = 1.0, cap: float = 60.0, rng: random.Random | None = None):
+        self.first = first
+        self.cap = cap
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.first * 2**self.attempt)
+        self.attempt += 1
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class SensorHealth:
+    """What `mallsense status` shows for one sensor."""
+
+    state: str = "starting"
+    restarts: int = 0
+    last_error: str = ""
+    frames_at_last_report: int = 0
+    reported_at: float = field(default_factory=time.time)
+
+
+class EdgeDaemon:
+    """Runs every configured sensor into one pipeline until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        key: bytes,
+        store: Store,
+        radio_factory: Callable[[str], Radio] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.pipeline = Pipeline(config, key, store)
+        self.store = store
+        self._radio_factory = radio_factory
+        self._clock = clock
+        self.health = {s.name: SensorHealth() for s in config.sensors}
+        self.dropped_batches = 0
+        self.dropped_probes = 0
+        self._queue: asyncio.Queue[list[Probe | Watermark]] = asyncio.Queue(_QUEUE_BATCHES)
+        self._sources: dict[str, Any] = {}
+        self._stop = asyncio.Event()
+        self._unwritten: list[Any] = []
+        self.store_failures = 0
+        self.records_lost = 0
+        self._store_lock = threading.Lock()
+        """The SQLite connection is used by one worker thread at a time."""
+
+    def stop(self) -> None:
+        """Ask the daemon to finish (safe from a signal handler on the loop)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Until ``stop()``; then write partial records and the checkpoint."""
+        if self.pipeline.restore():
+            log.info("continuing open sessions from the last checkpoint")
+        loop = asyncio.get_running_loop()
+        emit = self._emitter(loop)
+        async with asyncio.TaskGroup() as group:
+            for sensor in self.config.sensors:
+                group.create_task(self._supervise(sensor, emit), name=f"sensor:{sensor.name}")
+            consumer = group.create_task(self._consume(), name="aggregate")
+            flusher = group.create_task(self._flush_loop(), name="flush")
+            await self._stop.wait()
+            flusher.cancel()
+        consumer.cancel()
+        self._drain_queue()
+        self.pipeline.aggregator.flush_partial()
+        await self._flush()
+        log.info("stopped; open sessions written as partial records")
+
+    # -- sensors ------------------------------------------------------------------------
+
+    def _make_source(self, sensor: WifiSensorConfig) -> Any:
+        source_class = load_driver(sensor.type)
+        kwargs: dict[str, Any] = {"clock": self._clock}
+        if self._radio_factory is not None:
+            kwargs |= {"radio_factory": self._radio_factory, "hop": False}
+        return source_class(
+            self.pipeline.parsers[sensor.name],
+            sensor.interface,
+            list(sensor.channels),
+            sensor.hop_dwell_s,
+            **kwargs,
+        )
+
+    def _emitter(self, loop: asyncio.AbstractEventLoop) -> Callable[[list[Probe | Watermark]], None]:
+        def offer(batch: list[Probe | Watermark]) -> None:
+            try:
+                self._queue.put_nowait(batch)
+            except asyncio.QueueFull:
+                self.dropped_batches += 1
+                self.dropped_probes += len(batch)
+                if self.dropped_batches in (1, 10, 100) or self.dropped_batches % 1000 == 0:
+                    log.warning(
+                        "aggregation is behind: %d probe batches dropped so far (the box is"
+                        " overloaded; reduce sensors or check CPU)", self.dropped_batches,
+                    )  # fmt: skip
+
+        def emit(batch: list[Probe | Watermark]) -> None:
+            loop.call_soon_threadsafe(offer, batch)
+
+        return emit
+
+    async def _supervise(self, sensor: WifiSensorConfig, emit: Callable[..., None]) -> None:
+        health = self.health[sensor.name]
+        backoff = Backoff()
+        while not self._stop.is_set():
+            source = self._sources.get(sensor.name) or self._make_source(sensor)
+            self._sources[sensor.name] = source
+            reason = await self._run_once(sensor, source, emit, health)
+            if self._stop.is_set():
+                return
+            health.state = "restarting"
+            health.restarts += 1
+            health.last_error = reason
+            delay = backoff.next() if reason != "silent" else 1.0
+            log.warning("sensor %s: %s; restarting in %.0f s", sensor.name, reason, delay)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            if health.state == "running":
+                backoff.reset()
+
+    async def _run_once(
+        self, sensor: WifiSensorConfig, source: Any, emit: Callable[..., None], health: SensorHealth
+    ) -> str:
+        """Run the source until it fails, falls silent or the daemon stops; why it ended."""
+        stop = threading.Event()
+        thread = asyncio.create_task(asyncio.to_thread(source.run, emit, stop))
+        health.state = "running"
+        started = self._clock()
+        reason = ""
+        while not thread.done():
+            await asyncio.wait({thread}, timeout=_WATCHDOG_POLL_S)
+            if self._stop.is_set():
+                break
+            last = source.last_frame_at or started
+            if self._clock() - last > sensor.silence_timeout_s:
+                reason = (
+                    f"no frame for {sensor.silence_timeout_s:.0f} s on {sensor.interface}"
+                    " (antenna disconnected, driver stuck, or nobody around)"
+                )
+                health.state = "silent"
+                break
+        stop.set()
+        try:
+            await thread
+        except OSError as exc:
+            reason = f"{sensor.interface}: {exc}"
+        except Exception as exc:
+            log.exception("sensor %s crashed", sensor.name)
+            reason = f"crashed: {exc!r}"
+        return reason or "capture ended"
+
+    # -- aggregation and storage --------------------------------------------------------
+
+    async def _consume(self) -> None:
+        aggregator = self.pipeline.aggregator
+        observe, advance = aggregator.observe, aggregator.advance
+        while True:
+            batch = await self._queue.get()
+            for item in batch:
+                if type(item) is Watermark:
+                    advance(item.t)
+                else:
+                    observe(item)  # type: ignore[arg-type]
+
+    def _drain_queue(self) -> None:
+        aggregator = self.pipeline.aggregator
+        while not self._queue.empty():
+            for item in self._queue.get_nowait():
+                if isinstance(item, Watermark):
+                    aggregator.advance(item.t)
+                else:
+                    aggregator.observe(item)
+
+    async def _flush_loop(self) -> None:
+        interval = self.config.aggregation.flush_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Snapshot on the loop (it owns the aggregator), write on a worker thread.
+
+        A failed write (disk full, database locked) wrote nothing, so its
+        records are kept and retried with the next flush, up to a bound.
+        """
+        now = self._clock()
+        records, snap = self.pipeline.collect(checkpoint=True)
+        records = self._unwritten + records
+        health = self._health_report(now)
+        try:
+            await asyncio.to_thread(self._write, records, snap, health, now)
+        except StoreError as exc:
+            self.store_failures += 1
+            lost = max(len(records) - _MAX_UNWRITTEN, 0)
+            self.records_lost += lost
+            self._unwritten = records[lost:]
+            log.error(
+                "cannot write %d records (kept in memory, retrying; %d lost so far): %s",
+                len(self._unwritten), self.records_lost, exc,
+            )  # fmt: skip
+        else:
+            self._unwritten = []
+
+    def _write(
+        self,
+        records: list[Any],
+        snap: dict[str, Any] | None,
+        health: dict[str, dict[str, object]],
+        now: float,
+    ) -> None:
+        with self._store_lock:
+            self.pipeline.persist(records, snap, now)
+            self.pipeline.write_sensor_stats(health, now)
+
+    def _health_report(self, now: float) -> dict[str, dict[str, object]]:
+        report: dict[str, dict[str, object]] = {}
+        for name, health in self.health.items():
+            parser = self.pipeline.parsers[name]
+            elapsed = max(now - health.reported_at, 1e-6)
+            rate = (parser.frames - health.frames_at_last_report) / elapsed
+            health.frames_at_last_report, health.reported_at = parser.frames, now
+            source = self._sources.get(name)
+            report[name] = {
+                "state": health.state,
+                "rate_per_s": round(rate, 2),
+                "last_frame_at": getattr(source, "last_frame_at", None),
+                "restarts": health.restarts,
+                "last_error": health.last_error,
+                "dropped_probes": self.dropped_probes,
+            }
+        return report

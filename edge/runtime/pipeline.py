@@ -1,0 +1,93 @@
+"""The part shared by replay and the live daemon: parsers -> aggregator -> store.
+
+Only the sources differ: replay reads capture files as fast as it can (or at a
+chosen speed), the daemon reads radios. The records are the same for the same
+frames because everything here runs on event time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from drivers.privacy import Pseudonymizer
+from drivers.wifi.parse import WifiParser
+from edge.aggregate import Aggregator
+from edge.config.models import Config
+from edge.records import Record
+from edge.store import Store
+
+__all__ = ["CHECKPOINT_NAME", "Pipeline", "PipelineStats"]
+
+CHECKPOINT_NAME = "edge"
+
+
+@dataclass
+class PipelineStats:
+    """Running totals, for progress views and the final summary."""
+
+    records_written: int = 0
+    records_by_kind: Counter[str] = field(default_factory=Counter)
+    flushes: int = 0
+
+
+class Pipeline:
+    """One aggregator and one parser per Wi-Fi sensor, writing to one store."""
+
+    def __init__(self, config: Config, key: bytes, store: Store | None) -> None:
+        self.config = config
+        self.store = store
+        pseudonymizer = Pseudonymizer(key, config.privacy.key_rotation_s)
+        # One pseudonymizer for all sensors: the same phone gets the same pseudonym in
+        # every zone, which is what makes a visit's path possible.
+        self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.sensors}
+        self.aggregator = Aggregator(config)
+        self.stats = PipelineStats()
+        if store is not None:
+            store.claim_identity(config.mall, config.box)
+
+    def restore(self) -> bool:
+        """Continue from the daemon's last checkpoint, if there is one."""
+        if self.store is None:
+            return False
+        snap = self.store.load_checkpoint(CHECKPOINT_NAME)
+        if snap is None:
+            return False
+        self.aggregator.restore(snap)
+        return True
+
+    def flush(self, *, checkpoint: bool = False, now: float | None = None) -> int:
+        """Write finished records (and optionally the checkpoint) in one transaction."""
+        records, snap = self.collect(checkpoint=checkpoint)
+        self.persist(records, snap, now if now is not None else time.time())
+        return len(records)
+
+    def collect(self, *, checkpoint: bool) -> tuple[list[Record], dict[str, Any] | None]:
+        """Take finished records and a snapshot (on the thread that owns the aggregator)."""
+        records = self.aggregator.drain()
+        snap = self.aggregator.snapshot() if checkpoint and self.store is not None else None
+        return records, snap
+
+    def persist(self, records: list[Record], snap: dict[str, Any] | None, now: float) -> None:
+        """Write what ``collect`` took (may run on a worker thread)."""
+        if self.store is not None and (records or snap is not None):
+            self.store.write(records, now, (CHECKPOINT_NAME, snap) if snap is not None else None)
+        self._count(records)
+
+    def _count(self, records: list[Record]) -> None:
+        self.stats.records_written += len(records)
+        self.stats.records_by_kind.update(r["kind"] for r in records)
+        self.stats.flushes += 1
+
+    def sensor_stats(self) -> dict[str, dict[str, object]]:
+        """Per-sensor parser counters."""
+        return {name: parser.stats() for name, parser in self.parsers.items()}
+
+    def write_sensor_stats(self, extra: dict[str, dict[str, object]], now: float) -> None:
+        """Persist per-sensor health for `mallsense status`."""
+        if self.store is None:
+            return
+        for name, stats in self.sensor_stats().items():
+            self.store.put_sensor_stats(name, "wifi", stats | extra.get(name, {}), now)

@@ -1,0 +1,236 @@
+"""The local store: records, their outbox rows and checkpoints, in one SQLite file.
+
+Records and outbox rows are written in ONE transaction, together with the
+aggregation checkpoint, so a crash at any point leaves either all of a batch
+or none of it. The sync agent (another process) reads the outbox and deletes
+rows once the broker acknowledged them. WAL mode lets both work at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from edge.errors import StoreError
+from edge.records import Record
+from edge.store.migrations import migrate
+
+__all__ = ["OutboxRow", "Store"]
+
+_BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """A record waiting to be published."""
+
+    id: int
+    kind: str
+    body: str
+    created: float
+
+
+class Store:
+    """One connection to the database; not shared between threads."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"database {self.path} does not exist; check --db or store.path")
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a mall box loses power without warning; an accepted record must survive.
+            conn.execute("PRAGMA synchronous = FULL")
+            self.db = Database(conn)
+            migrate(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(
+                f"cannot open database {self.path}: {exc}; check the path, its permissions"
+                " and free disk space"
+            ) from exc
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- edge side ----------------------------------------------------------------------
+
+    def write(
+        self,
+        records: Sequence[Record],
+        now: float,
+        checkpoint: tuple[str, dict[str, Any]] | None = None,
+    ) -> int:
+        """Insert records with their outbox rows (and a checkpoint) atomically.
+
+        A record whose id is already stored is skipped, so re-processing the
+        same frames never duplicates anything. Returns how many were new.
+        """
+        conn = self.conn
+        new = 0
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for record in records:
+                    cur = conn.execute(
+                        "INSERT OR IGNORE INTO records (id, kind, start, body, created)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            record["id"],
+                            record["kind"],
+                            record["start"],
+                            json.dumps(record, ensure_ascii=False, separators=(",", ":")),
+                            now,
+                        ),
+                    )
+                    if cur.rowcount == 1:
+                        conn.execute(
+                            "INSERT INTO outbox (record, kind, created) VALUES (?, ?, ?)",
+                            (cur.lastrowid, record["kind"], now),
+                        )
+                        new += 1
+                if checkpoint is not None:
+                    name, state = checkpoint
+                    conn.execute(
+                        "INSERT OR REPLACE INTO checkpoints (name, state, updated) VALUES (?, ?, ?)",
+                        (name, json.dumps(state, separators=(",", ":")), now),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        return new
+
+    def load_checkpoint(self, name: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT state FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_sensor_stats(self, sensor: str, kind: str, stats: dict[str, Any], now: float) -> None:
+        """Per-sensor health for `mallsense status`, written by the edge daemon."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sensor_stats (sensor, kind, stats, updated) VALUES (?, ?, ?, ?)",
+            (sensor, kind, json.dumps(stats), now),
+        )
+
+    def sensor_stats(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT sensor, kind, stats, updated FROM sensor_stats ORDER BY sensor")
+        return [
+            {"sensor": s, "kind": k, "updated": u, **json.loads(stats)} for s, k, stats, u in rows
+        ]
+
+    # -- sync side ----------------------------------------------------------------------
+
+    def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
+        """Outbox rows with id greater than ``after_id``, oldest first."""
+        rows = self.conn.execute(
+            "SELECT o.id, o.kind, r.body, o.created FROM outbox o"
+            " JOIN records r ON r.seq = o.record WHERE o.id > ? ORDER BY o.id LIMIT ?",
+            (after_id, limit),
+        )
+        return [OutboxRow(*row) for row in rows]
+
+    def outbox_ack(self, ids: Sequence[int]) -> None:
+        """Delete acknowledged rows (the broker has them)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    def outbox_depth(self) -> tuple[int, float | None]:
+        """(rows waiting, creation time of the oldest)."""
+        count, oldest = self.conn.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
+        return int(count), oldest
+
+    # -- shared key/value state ---------------------------------------------------------
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return default if row is None else str(row[0])
+
+    def put(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+
+    def claim_identity(self, mall: str, box: str) -> None:
+        """Record which box writes this database; refuse a database of another box.
+
+        The sync agent publishes under this identity even without a configuration.
+        """
+        current = self.identity()
+        if current is None:
+            self.put("identity.mall", mall)
+            self.put("identity.box", box)
+        elif current != (mall, box):
+            raise StoreError(
+                f"database {self.path} holds records of mall {current[0]} box {current[1]},"
+                f" not of mall {mall} box {box}; use the right --db (or store.path)"
+            )
+
+    def identity(self) -> tuple[str, str] | None:
+        """(mall, box) of the records in this database, if any were written."""
+        mall, box = self.get("identity.mall"), self.get("identity.box")
+        return None if mall is None or box is None else (mall, box)
+
+    def next_seq(self) -> int:
+        """The next batch sequence number; persisted before use, so never reused."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq = int(self.get("sync.seq", "0") or 0) + 1
+            self.put("sync.seq", str(seq))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return seq
+
+    # -- reading records ----------------------------------------------------------------
+
+    def records(self, kind: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Stored records (oldest first), as the JSON objects that are published."""
+        sql = "SELECT body FROM records"
+        params: list[Any] = []
+        if kind:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        sql += " ORDER BY start, seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        for (body,) in self.conn.execute(sql, params):
+            yield json.loads(body)
+
+    def counts(self) -> dict[str, int]:
+        rows = self.conn.execute("SELECT kind, COUNT(*) FROM records GROUP BY kind ORDER BY kind")
+        return {kind: int(n) for kind, n in rows}
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "full" in text:
+        return f"database {path} cannot grow: the disk is full ({text}); free space or lower retention"
+    if "locked" in text or "busy" in text:
+        return f"database {path} is locked by another process for too long ({text})"
+    if "readonly" in text:
+        return f"database {path} is read-only ({text}); check its owner and mode"
+    return f"database {path}: {text}"

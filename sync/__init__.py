@@ -1,0 +1,1 @@
+"""mallsense sync: the store-and-forward MQTT uplink (reads the outbox through ``edge.store``)."""

@@ -1,0 +1,190 @@
+"""What goes on the wire: topics, batch envelopes and status messages.
+
+A batch envelope is built by splicing the stored record bodies (already the
+JSON the platform reads, written by ``edge.store``) instead of parsing and
+re-serializing them: on a box with a week of backlog that is most of the
+uplink's CPU. Each record gets ``"historical": true|false`` appended, decided
+at send time, so a record re-sent after an outage is flagged by how long it
+really waited.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from edge.store import OutboxRow
+
+__all__ = [
+    "ENVELOPE_SCHEMA",
+    "TOPIC_ROOT",
+    "Envelope",
+    "build_envelope",
+    "data_topic",
+    "envelope_overhead",
+    "is_object_text",
+    "iso_utc",
+    "plan_batches",
+    "splice_record",
+    "status_payload",
+    "status_topic",
+]
+
+ENVELOPE_SCHEMA = "envelope/1"
+TOPIC_ROOT = "mallsense/v1"
+# What splicing adds to a record at most (the comma before it in the list included).
+_RECORD_EXTRA = len(',"historical":false') + 1
+# Placeholders as wide as the real values can be, so a planned batch never grows past
+# its byte limit once the sequence number, batch id and time are filled in.
+_WIDEST_SEQ = 10**19
+_WIDEST_BATCH_ID = "0" * 36
+_WIDEST_SENT_AT = "2000-01-01T00:00:00.000Z"
+
+
+def data_topic(mall: str, box: str, kind: str) -> str:
+    return f"{TOPIC_ROOT}/{mall}/{box}/data/{kind}"
+
+
+def status_topic(mall: str, box: str) -> str:
+    return f"{TOPIC_ROOT}/{mall}/{box}/status"
+
+
+def iso_utc(t: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds and a trailing Z (the records' format)."""
+    stamp = datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One published batch: its payload and the outbox rows it carries."""
+
+    kind: str
+    seq: int
+    batch_id: str
+    row_ids: tuple[int, ...]
+    historical: int
+    payload: bytes
+
+
+def _prefix(*, mall: str, box: str, kind: str, seq: int, batch_id: str, sent_at: str) -> str:
+    dumps = json.dumps
+    return (
+        f'{{"schema":"{ENVELOPE_SCHEMA}","mall":{dumps(mall)},"box":{dumps(box)},'
+        f'"kind":{dumps(kind)},"seq":{seq},"batch_id":{dumps(batch_id)},'
+        f'"sent_at":{dumps(sent_at)},"records":['
+    )
+
+
+def envelope_overhead(mall: str, box: str, kind: str) -> int:
+    """Bytes of an envelope without its records (an upper bound)."""
+    head = _prefix(
+        mall=mall,
+        box=box,
+        kind=kind,
+        seq=_WIDEST_SEQ,
+        batch_id=_WIDEST_BATCH_ID,
+        sent_at=_WIDEST_SENT_AT,
+    )
+    return len(head.encode()) + len("]}")
+
+
+def is_object_text(body: str) -> bool:
+    """A cheap check that a stored body can be spliced (the store writes compact objects)."""
+    text = body.strip()
+    return len(text) >= 2 and text[0] == "{" and text[-1] == "}"
+
+
+def splice_record(body: str, historical: bool) -> str:
+    """The stored record JSON with ``"historical"`` appended, without re-parsing it."""
+    if not is_object_text(body):
+        raise ValueError(f"record body is not a JSON object: {body[:60]!r}")
+    text = body.strip()
+    flag = "true" if historical else "false"
+    if text[1:-1].strip() == "":
+        return f'{{"historical":{flag}}}'
+    return f'{text[:-1]},"historical":{flag}}}'
+
+
+def plan_batches(
+    rows: Sequence[OutboxRow],
+    max_records: int,
+    max_bytes: int,
+    overhead: Callable[[str], int],
+) -> tuple[list[list[OutboxRow]], list[OutboxRow]]:
+    """Split rows into batches of one kind each, oldest batch first.
+
+    Within a kind the outbox order is kept. A batch holds at most ``max_records``
+    records and its payload at most ``max_bytes`` bytes (``overhead(kind)`` is the
+    size of that kind's envelope without records); a single record larger than that travels alone.
+    Rows whose body cannot be spliced are returned separately.
+    """
+    open_batches: dict[str, tuple[list[OutboxRow], int]] = {}
+    done: list[list[OutboxRow]] = []
+    rejected: list[OutboxRow] = []
+    for row in rows:
+        if not is_object_text(row.body):
+            rejected.append(row)
+            continue
+        size = len(row.body.encode()) + _RECORD_EXTRA
+        batch, used = open_batches.get(row.kind, ([], overhead(row.kind)))
+        if batch and (len(batch) >= max_records or used + size > max_bytes):
+            done.append(batch)
+            batch, used = [], overhead(row.kind)
+        batch.append(row)
+        open_batches[row.kind] = (batch, used + size)
+    done.extend(batch for batch, _ in open_batches.values())
+    done.sort(key=lambda batch: batch[0].id)
+    return done, rejected
+
+
+def build_envelope(
+    mall: str,
+    box: str,
+    rows: Sequence[OutboxRow],
+    *,
+    seq: int,
+    batch_id: str,
+    now: float,
+    historical_after_s: float,
+) -> Envelope:
+    """The payload of one batch (all rows of one kind), sent at ``now``."""
+    kind = rows[0].kind
+    parts: list[str] = []
+    historical = 0
+    for row in rows:
+        old = now - row.created > historical_after_s
+        historical += old
+        parts.append(splice_record(row.body, old))
+    head = _prefix(mall=mall, box=box, kind=kind, seq=seq, batch_id=batch_id, sent_at=iso_utc(now))
+    text = head + ",".join(parts) + "]}"
+    return Envelope(kind, seq, batch_id, tuple(r.id for r in rows), historical, text.encode())
+
+
+def status_payload(
+    state: Literal["online", "offline"],
+    *,
+    mall: str,
+    box: str,
+    version: str,
+    config_hash: str,
+    reconnects: int,
+    started_at: float,
+    reason: str | None = None,
+) -> bytes:
+    """The retained status message (``online`` at connect, ``offline`` as will or at stop)."""
+    body: dict[str, object] = {
+        "state": state,
+        "version": version,
+        "config_hash": config_hash,
+        "reconnects": reconnects,
+        "started_at": iso_utc(started_at),
+        "mall": mall,
+        "box": box,
+    }
+    if reason is not None:
+        body["reason"] = reason
+    return json.dumps(body, separators=(",", ":")).encode()

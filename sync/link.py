@@ -1,0 +1,297 @@
+"""One MQTT 5 connection to the broker, wrapped so the agent's thread never sees paho's.
+
+Every connection attempt gets a fresh paho ``Client``: paho keeps unacknowledged
+messages in memory and would re-send them itself after a reconnect, under message
+ids that mean nothing any more. The outbox is our queue, so a lost connection
+simply throws its client (and its ids) away.
+
+paho runs its network loop and callbacks on its own thread; the callbacks only put
+events on a ``queue.Queue`` that the agent's thread (the only one that touches
+SQLite) reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge.errors import UplinkError
+from sync.url import BrokerUrl
+
+__all__ = [
+    "Acked",
+    "ConnectFailed",
+    "Connected",
+    "Disconnected",
+    "Link",
+    "LinkEvent",
+    "LinkSettings",
+    "explain_connack",
+    "explain_socket_error",
+]
+
+log = logging.getLogger("mallsense.sync")
+
+# MQTT 5 reason codes: 0x04 asks the broker to publish our will (after its delay) even
+# though we disconnect on purpose, because we mean to come back.
+_DISCONNECT_WITH_WILL = 0x04
+_CONNACK_HINTS = {
+    0x85: "; check mqtt.client_id",
+    0x86: "; check mqtt.username and the password (MALLSENSE_MQTT_PASSWORD or mqtt.password_file)",
+    0x87: "; check mqtt.username, the password and the broker's access rules",
+    0x88: "; the broker is unavailable, probably restarting",
+    0x89: "; the broker is overloaded",
+    0x8A: "; the broker has banned this client",
+    0x9F: "; the broker limits how often clients connect",
+}
+
+
+class ConnectFailed(UplinkError):
+    """One connection attempt failed; the agent tries again after a back-off."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """CONNACK arrived; ``reason`` says whether the broker accepted us."""
+
+    reason: ReasonCode
+    receive_maximum: int
+    maximum_packet_size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection is gone (``reason`` in plain words)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Acked:
+    """A PUBACK for message id ``mid``; a failure ``reason`` means the broker refused it."""
+
+    mid: int
+    reason: ReasonCode
+
+
+LinkEvent = Connected | Disconnected | Acked
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Everything a connection needs; built once by the agent."""
+
+    url: BrokerUrl
+    client_id: str
+    keepalive_s: int
+    username: str | None
+    password: str | None
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+    will_topic: str
+    will_payload: bytes
+    will_delay_s: int
+    max_inflight: int
+
+
+def explain_socket_error(exc: BaseException) -> str:
+    """Why a TCP or TLS connection could not be made, in a technician's words."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name (DNS: {exc.strerror})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port; is the broker running?)"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate rejected ({exc.verify_message}); check mqtt.ca_file and the host"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc}); is the port really mqtts?"
+    if isinstance(exc, TimeoutError):
+        return "timed out (wrong host or port, or a firewall dropping the traffic?)"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def explain_connack(reason: ReasonCode) -> str:
+    """A refused CONNACK in plain words, with the reason code for the broker's admin."""
+    hint = _CONNACK_HINTS.get(reason.value, "")
+    return (
+        f"the broker refused the connection: {reason} (CONNACK reason 0x{reason.value:02X}){hint}"
+    )
+
+
+def _properties(packet_type: int) -> Properties:
+    return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+
+
+def _connect_properties(will_delay_s: int) -> Properties | None:
+    # Per MQTT 5 the will is published when the session ends if that comes before the
+    # will delay; a session lasting as long as the delay makes the delay effective.
+    if will_delay_s <= 0:
+        return None
+    props = _properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = will_delay_s
+    return props
+
+
+class Link:
+    """One connection: open it, publish on it, close or abandon it; then make a new one."""
+
+    def __init__(self, settings: LinkSettings) -> None:
+        self.settings = settings
+        self.events: queue.Queue[LinkEvent] = queue.Queue()
+        self._client = self._make_client()
+        self._up = threading.Event()
+
+    def _make_client(self) -> Client:
+        s = self.settings
+        client = Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,  # the agent reconnects, with its own back-off
+        )
+        client.max_inflight_messages_set(s.max_inflight)
+        if s.username is not None or s.password is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.url.tls:
+            self._set_tls(client)
+        will_props: Properties | None = None
+        if s.will_delay_s > 0:
+            will_props = _properties(PacketTypes.WILLMESSAGE)
+            will_props.WillDelayInterval = s.will_delay_s
+        client.will_set(s.will_topic, s.will_payload, qos=1, retain=True, properties=will_props)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _set_tls(self, client: Client) -> None:
+        s = self.settings
+        try:
+            client.tls_set(
+                ca_certs=None if s.ca_file is None else str(s.ca_file),
+                certfile=None if s.cert_file is None else str(s.cert_file),
+                keyfile=None if s.key_file is None else str(s.key_file),
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise UplinkError(
+                f"cannot set up TLS for {s.url}: {explain_socket_error(exc)}; check"
+                " mqtt.ca_file, mqtt.cert_file and mqtt.key_file"
+            ) from exc
+
+    # -- paho's thread: only hand events over ---------------------------------------------
+
+    def _on_connect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        receive_max = int(getattr(properties, "ReceiveMaximum", 65535))
+        max_packet = getattr(properties, "MaximumPacketSize", None)
+        if not reason.is_failure:
+            self._up.set()
+        size = None if max_packet is None else int(max_packet)
+        self.events.put(Connected(reason, receive_max, size))
+
+    def _on_disconnect(
+        self,
+        client: Client,
+        userdata: Any,
+        flags: DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._up.clear()
+        if flags.is_disconnect_packet_from_server:
+            text = f"the broker closed the connection: {reason} (reason 0x{reason.value:02X})"
+        else:
+            text = (
+                "the connection closed without a word from the broker (broker stopped,"
+                " network down or keepalive timeout)"
+            )
+        self.events.put(Disconnected(text))
+
+    def _on_publish(
+        self, client: Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties
+    ) -> None:
+        self.events.put(Acked(mid, reason))
+
+    # -- the agent's thread -----------------------------------------------------------------
+
+    def open(self, timeout: float, stop: threading.Event) -> Connected:
+        """Connect and wait for a successful CONNACK, or raise ``ConnectFailed``."""
+        s = self.settings
+        try:
+            self._client.connect(
+                s.url.host,
+                s.url.port,
+                keepalive=s.keepalive_s,
+                clean_start=True,
+                properties=_connect_properties(s.will_delay_s),
+            )
+        except (OSError, ValueError) as exc:
+            raise ConnectFailed(explain_socket_error(exc)) from exc
+        self._client.loop_start()
+        deadline = time.monotonic() + timeout
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConnectFailed(f"no CONNACK within {timeout:.0f} s (is it an MQTT broker?)")
+            try:
+                event = self.events.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                continue
+            if isinstance(event, Connected):
+                if event.reason.is_failure:
+                    raise ConnectFailed(explain_connack(event.reason))
+                return event
+            if isinstance(event, Disconnected):
+                raise ConnectFailed(event.reason)
+        raise ConnectFailed("stopped while connecting")
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+        """Publish at QoS 1; returns paho's message id (meaningful on this link only)."""
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # The disconnect event follows; the rows stay in the outbox and are re-sent.
+            log.debug("publish on %s returned %s", topic, info.rc)
+        return info.mid
+
+    def close(self, goodbye: tuple[str, bytes] | None, timeout: float) -> None:
+        """Leave on purpose: publish ``goodbye`` (retained) first, then a normal DISCONNECT."""
+        if goodbye is not None and self._up.is_set():
+            topic, payload = goodbye
+            info = self._client.publish(topic, payload, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as exc:
+                log.debug("could not publish %s before disconnecting: %s", topic, exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def abandon(self) -> None:
+        """Drop the connection meaning to come back: the broker keeps our will armed."""
+        if self._up.is_set():
+            self._client.disconnect(
+                reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=_DISCONNECT_WITH_WILL)
+            )
+        else:
+            self._client.disconnect()
+        self._client.loop_stop()
