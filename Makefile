@@ -6,22 +6,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_TOOLS := mosquitto tshark
+NATIVE := $(VENV)/.native
+# The per-frame hot path (drivers._native.HOT_MODULES) is compiled with mypyc.
+HOT_SOURCES := $(wildcard drivers/*.py drivers/wifi/*.py edge/aggregate/*.py)
 
-.PHONY: demo test lint typecheck unit tools venv samples bench clean
+.PHONY: demo test lint typecheck unit unit-pure tools venv samples bench clean
 
 demo: venv tools
 	$(BIN)/mallsense demo
 
-test: venv tools lint typecheck unit
+test: venv tools lint typecheck unit unit-pure
 
-venv: $(STAMP)
+venv: $(STAMP) $(NATIVE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(NATIVE): $(STAMP) $(HOT_SOURCES)
+	$(BIN)/python -m edge.build_native
+	touch $(NATIVE)
 
 # Installs only what is missing; `apt-get update` only when something is.
 tools:
@@ -44,6 +50,12 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -q
 
+# The same parser and aggregation tests on the Python source of the hot path,
+# so the pure-Python fallback stays correct too.
+unit-pure: venv
+	MALLSENSE_PURE_PYTHON=1 $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/test_wifi_parse.py tests/test_wifi_pcap.py tests/test_privacy.py tests/test_aggregate.py
+
 samples: venv
 	$(BIN)/python -m edge.demo.simulate --out edge/demo/samples
 
@@ -51,4 +63,5 @@ bench: venv
 	$(BIN)/python benchmarks/wifi_ingest.py
 
 clean:
+	$(BIN)/python -m edge.build_native --clean || true
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -83,7 +83,8 @@ def measure_ours(pcap: Path, runs: int) -> dict[str, Any]:
         "frames_per_s": round(statistics.median(rates)),
         "frames_per_s_best": round(max(rates)),
         "records": dict(pipeline.stats.records_by_kind),
-        "devices": pipeline.parsers["corridor"].probes and len(pipeline.aggregator.snapshot()["devices"]),
+        "devices": pipeline.parsers["corridor"].probes
+        and len(pipeline.aggregator.snapshot()["devices"]),
     }
 
 
@@ -158,8 +159,8 @@ def child_memory(pcap: Path, limit: int) -> None:
     pipeline = Pipeline(config, KEY, None)
     parse_batch = pipeline.parsers["corridor"].parse_batch
     seen = peak_devices = 0
-    for batch in open_capture(pcap).batches():
-        batch = batch[: max(limit - seen, 0)]
+    for chunk in open_capture(pcap).batches():
+        batch = chunk[: max(limit - seen, 0)]
         pipeline.aggregator.observe_batch(parse_batch(batch))
         pipeline.aggregator.drain()
         peak_devices = max(peak_devices, pipeline.aggregator.open_devices)
@@ -178,7 +179,9 @@ def peak_rss_mb() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Wi-Fi ingest benchmark (see the module docstring).")
+    parser = argparse.ArgumentParser(
+        description="Wi-Fi ingest benchmark (see the module docstring)."
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--runs", type=int, default=5, help="timed runs of our replay")
     parser.add_argument("--scapy-frames", type=int, default=10_000, help="frames scapy dissects")
@@ -218,9 +221,11 @@ def main() -> None:
 
 
 def _print_table(r: dict[str, Any]) -> None:
-    print(f"Wi-Fi ingest, {r['frames']:,} frames ({r['probes']:,} probe requests), core {r['cpu_core']}")
-    print(f"  mallsense replay  {r['frames_per_s']:>10,} frames/s  (best {r['frames_per_s_best']:,};"
-          f" {r['native_modules']} compiled modules)")  # fmt: skip
+    print(f"Wi-Fi ingest, {r['frames']:,} frames, {r['probes']:,} probe requests")
+    print(f"  (one CPU core: {r['cpu_core']}; {r['native_modules']} compiled hot-path modules)")
+    print(
+        f"  mallsense replay  {r['frames_per_s']:>10,} frames/s  (best {r['frames_per_s_best']:,})"
+    )
     print(f"  + SQLite store    {r['frames_per_s_with_sqlite']:>10,} frames/s")
     print(f"  scapy dissection  {r['scapy_frames_per_s']:>10,} frames/s  -> ours x{r['vs_scapy']}")
     print(f"  dpkt              {r['dpkt_frames_per_s']:>10,} frames/s  -> ours x{r['vs_dpkt']}")

@@ -27,7 +27,8 @@ class Pseudonymizer:
     def __init__(self, key: bytes, rotation_s: int = 86_400) -> None:
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(
-                f"the pseudonymization key has {len(key)} bytes; at least {MIN_KEY_BYTES} are needed"
+                f"the pseudonymization key has {len(key)} bytes;"
+                f" at least {MIN_KEY_BYTES} are needed"
             )
         if rotation_s <= 0:
             raise ValueError("the key rotation period must be positive")

@@ -8,7 +8,9 @@ compiler is available the build is skipped with a message.
 
 ``make`` runs this whenever one of the sources changes. ``--clean`` removes
 the compiled modules; ``--check`` exits 1 if a compiled module is older than
-its source (then the ``.py`` you edited is not what runs).
+its source (then the ``.py`` you edited is not what runs). The list of
+modules is ``drivers._native.HOT_MODULES``; ``MALLSENSE_PURE_PYTHON=1`` runs
+their source even when they are compiled.
 """
 
 from __future__ import annotations
@@ -21,20 +23,12 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-__all__ = ["HOT_MODULES", "compiled_modules", "stale_modules"]
+from drivers._native import HOT_MODULES
+
+__all__ = ["HOT_SOURCES", "compiled_modules", "stale_modules"]
 
 ROOT = Path(__file__).resolve().parent.parent
-HOT_MODULES = (
-    "drivers/observations.py",
-    "drivers/privacy.py",
-    "drivers/wifi/pcap.py",
-    "drivers/wifi/radiotap.py",
-    "drivers/wifi/parse.py",
-    "edge/aggregate/ids.py",
-    "edge/aggregate/state.py",
-    "edge/aggregate/emit.py",
-    "edge/aggregate/engine.py",
-)
+HOT_SOURCES = tuple(name.replace(".", "/") + ".py" for name in HOT_MODULES)
 _SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _GROUP = "edge._hotpath"
 
@@ -45,20 +39,18 @@ def _extension(source: str) -> Path:
 
 def compiled_modules() -> list[str]:
     """Hot modules that have a compiled extension next to them."""
-    return [m for m in HOT_MODULES if _extension(m).exists()]
+    return [m for m in HOT_SOURCES if _extension(m).exists()]
 
 
 def stale_modules() -> list[str]:
     """Compiled modules whose source changed after they were built."""
     return [
-        m
-        for m in compiled_modules()
-        if _extension(m).stat().st_mtime < (ROOT / m).stat().st_mtime
+        m for m in compiled_modules() if _extension(m).stat().st_mtime < (ROOT / m).stat().st_mtime
     ]
 
 
 def clean() -> None:
-    for module in HOT_MODULES:
+    for module in HOT_SOURCES:
         _extension(module).unlink(missing_ok=True)
     for package in ("drivers", "edge"):  # never glob the whole tree: .venv has mypyc's own
         for leftover in (ROOT / package).rglob("*__mypyc" + _SUFFIX):
@@ -69,7 +61,10 @@ def build() -> int:
     """Compile in place; 0 on success, 0 with a warning when no compiler is present."""
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
-        print(f"build_native: no C compiler ({compiler}); the pure-Python hot path runs", file=sys.stderr)
+        print(
+            f"build_native: no C compiler ({compiler}); the pure-Python hot path runs",
+            file=sys.stderr,
+        )
         return 0
     from mypyc.build import mypycify
     from setuptools import Distribution
@@ -78,7 +73,7 @@ def build() -> int:
     os.chdir(ROOT)  # mypyc names modules after their paths relative to the working directory
     with tempfile.TemporaryDirectory(prefix="mallsense-mypyc-") as tmp:
         extensions = mypycify(
-            list(HOT_MODULES),
+            list(HOT_SOURCES),
             opt_level="3",
             # One shared library for the group (calls between the modules stay in C),
             # named inside the edge package so nothing lands outside the packages.
@@ -93,11 +88,11 @@ def build() -> int:
         ]  # fmt: skip
         dist.parse_command_line()
         dist.run_commands()
-    missing = [m for m in HOT_MODULES if not _extension(m).exists()]
+    missing = [m for m in HOT_SOURCES if not _extension(m).exists()]
     if missing:
         print(f"build_native: not compiled: {', '.join(missing)}", file=sys.stderr)
         return 1
-    print(f"build_native: compiled {len(HOT_MODULES)} hot modules with mypyc")
+    print(f"build_native: compiled {len(HOT_SOURCES)} hot modules with mypyc")
     return 0
 
 

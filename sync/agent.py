@@ -24,12 +24,12 @@ from typing import Literal
 
 import edge
 from edge.config.models import MqttConfig
+from edge.config.urls import BrokerUrl, parse_broker_url
 from edge.errors import StoreError, UplinkError
 from edge.store import OutboxRow, Store
 from sync.backoff import Backoff
 from sync.envelope import build_envelope, data_topic, status_payload, status_topic
 from sync.link import Acked, Connected, ConnectFailed, Disconnected, Link, LinkEvent, LinkSettings
-from sync.url import BrokerUrl, parse_broker_url
 from sync.window import OutboxWindow
 
 __all__ = ["SyncAgent"]
@@ -56,7 +56,7 @@ class SyncAgent:
     """
 
     # The positional order is the one the CLI uses: (mall, box, config, db, password, hash).
-    def __init__(  # noqa: PLR0917
+    def __init__(
         self,
         mall: str,
         box: str,

@@ -20,8 +20,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge.config.urls import parse_broker_url
 from sync.envelope import TOPIC_ROOT
-from sync.url import parse_broker_url
 
 __all__ = ["Consumer", "ConsumerStats"]
 

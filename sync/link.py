@@ -28,8 +28,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.config.urls import BrokerUrl
 from edge.errors import UplinkError
-from sync.url import BrokerUrl
 
 __all__ = [
     "Acked",

@@ -124,7 +124,9 @@ def test_presence_counts_every_interval_with_randomized_share() -> None:
         probe(T0 + 125, "a", -60, randomized=True),
     ]
     records = run(agg, probes, end=T0 + 180)
-    shop = sorted((r for r in kind(records, "presence") if r["zone"] == "shop"), key=lambda r: r["start"])
+    shop = sorted(
+        (r for r in kind(records, "presence") if r["zone"] == "shop"), key=lambda r: r["start"]
+    )
     assert [(r["devices"], r["visitors"], r["passersby"], r["frames"]) for r in shop] == [
         (3, 2, 1, 4),
         (0, 0, 0, 0),  # an empty minute is reported as zero, not left out
@@ -143,13 +145,20 @@ def test_fixed_devices_are_left_out_of_visitor_figures() -> None:
     records = run(agg, sorted(staff + shopper), end=T0 + 2000)
     assert {r["device"] for r in kind(records, "dwell")} == {"shopper"}
     assert {r["device"] for r in kind(records, "visit")} == {"shopper"}
-    late = next(r for r in kind(records, "presence") if r["zone"] == "shop" and r["start"].endswith("10:05:00.000Z"))
+    late = next(
+        r
+        for r in kind(records, "presence")
+        if r["zone"] == "shop" and r["start"].endswith("10:05:00.000Z")
+    )
     assert (late["devices"], late["fixed"]) == (1, 1)
 
 
 def test_every_record_validates_against_the_contract_models() -> None:
     agg = Aggregator(config())
-    probes = [probe(T0 + t * 7, f"d{t % 5}", -50 - t % 40, sensor=("door", "floor")[t % 2]) for t in range(300)]
+    probes = [
+        probe(T0 + t * 7, f"d{t % 5}", -50 - t % 40, sensor=("door", "floor")[t % 2])
+        for t in range(300)
+    ]
     agg.observe_batch(probes)
     agg.flush_partial()
     records = agg.drain()

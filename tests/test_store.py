@@ -45,7 +45,10 @@ def presence(n: int) -> dict[str, object]:
 
 def test_records_and_outbox_rows_are_written_together(tmp_path: Path) -> None:
     with Store(tmp_path / "a.db") as store:
-        assert store.write([presence(i) for i in range(10)], now=T0, checkpoint=("edge", {"x": 1})) == 10
+        assert (
+            store.write([presence(i) for i in range(10)], now=T0, checkpoint=("edge", {"x": 1}))
+            == 10
+        )
         assert store.counts() == {"presence": 10}
         assert store.outbox_depth() == (10, T0)
         assert store.load_checkpoint("edge") == {"x": 1}
@@ -117,7 +120,8 @@ WRITER = textwrap.dedent(
     n = 0
     print("ready", flush=True)
     while True:
-        store.write([presence(n + i) for i in range(200)], now=time.time(), checkpoint=("edge", {{"n": n}}))
+        batch = [presence(n + i) for i in range(200)]
+        store.write(batch, now=time.time(), checkpoint=("edge", {{"n": n}}))
         n += 200
     """
 )

@@ -25,12 +25,12 @@ from broker import Broker, Message, Subscriber, find_mosquitto, free_port, runni
 
 import edge
 from edge.config.models import MqttConfig
+from edge.config.urls import BrokerUrl, parse_broker_url
 from edge.errors import StoreError
 from edge.records import Dwell, Presence, Record, record_id, utc
 from edge.store import OutboxRow, Store
 from sync.agent import SyncAgent
 from sync.envelope import build_envelope, plan_batches, splice_record
-from sync.url import BrokerUrl, parse_broker_url
 
 MALL, BOX = "mall-1", "box-7"
 ROOT = f"mallsense/v1/{MALL}/{BOX}"

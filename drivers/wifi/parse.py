@@ -149,7 +149,9 @@ class WifiParser:
         probes = self.parse_batch(((t, linktype, data),))
         return probes[0] if probes else None
 
-    def parse_batch(self, frames: Iterable[tuple[float, int, bytes]]) -> list[Probe]:
+    def parse_batch(  # noqa: PLR0912, PLR0915 (one hot loop, on purpose: see the docstring)
+        self, frames: Iterable[tuple[float, int, bytes]]
+    ) -> list[Probe]:
         """The probe requests among ``(time, linktype, bytes)`` frames, in order.
 
         One long loop on purpose: it runs for every frame, and in CPython an
@@ -228,7 +230,8 @@ class WifiParser:
                 tail = self._ie_tail(ies, t)
                 if tail is None:
                     continue
-            append(_new_tuple(Probe, (t, sensor, device, mac[0] & 2 == 2, rssi, channel, seq_ctl >> 4) + tail))
+            head = (t, sensor, device, mac[0] & 2 == 2, rssi, channel, seq_ctl >> 4)
+            append(_new_tuple(Probe, head + tail))  # concatenation: faster than unpacking
         self.frames += count
         self.ignored += ignored
         self.probes += len(out)
@@ -252,7 +255,11 @@ class WifiParser:
             self._reject("malformed_ies")
             return None
         ssid = summary.ssid
-        tail = (ssid is not None, None if ssid is None else self._pseudo.tag(ssid, t), summary.fingerprint)
+        tail = (
+            ssid is not None,
+            None if ssid is None else self._pseudo.tag(ssid, t),
+            summary.fingerprint,
+        )
         if len(self._tails) >= _IE_CACHE_LIMIT:
             self._tails.clear()
         self._tails[ies] = tail
@@ -275,5 +282,6 @@ class WifiParser:
             self._devices.clear()
         self._devices[mac] = device
         return device
+
 
 _new_tuple: Final = tuple.__new__

@@ -78,8 +78,8 @@ class CaptureReader:
                 yield from _in_lists(self._pcapng(f, head))
             else:
                 raise CaptureFormatError(
-                    f"{self.path}: not a pcap or pcapng file (starts with {head.hex() or 'nothing'});"
-                    " record with tcpdump -w or `mallsense wifi record`"
+                    f"{self.path}: not a pcap or pcapng file (it starts with"
+                    f" {head.hex() or 'nothing'}); record with tcpdump -w"
                 )
 
     def _pcap(self, f: BinaryIO, magic: bytes) -> Iterator[list[tuple[float, int, bytes]]]:

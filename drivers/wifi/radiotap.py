@@ -212,5 +212,5 @@ class RadiotapLayouts:
 
 
 def _has_vendor_namespace(key: bytes) -> bool:
-    """True if any present bitmap in ``key`` (length, then bitmaps) switches to a vendor namespace."""
+    """True if a present bitmap in ``key`` (length, then bitmaps) switches to a vendor namespace."""
     return any(key[i] & 0x40 for i in range(5, len(key), 4))

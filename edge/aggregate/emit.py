@@ -27,7 +27,9 @@ class RecordFactory:
 
     def dwell(self, dev: DeviceState, zone: str, s: SessionState, partial: bool) -> Record:
         start, last, device = s.start, s.last, dev.device
-        key = f"{self.mall}\x1f{self.box}\x1fdwell\x1f{zone}\x1f{device}\x1f{start!r}\x1f{s.revision}"
+        key = (
+            f"{self.mall}\x1f{self.box}\x1fdwell\x1f{zone}\x1f{device}\x1f{start!r}\x1f{s.revision}"
+        )
         return {
             "id": record_id(start, key),
             "kind": "dwell",
@@ -48,7 +50,9 @@ class RecordFactory:
             "partial": partial,
         }
 
-    def visit(self, dev: DeviceState, stops: list[tuple[str, float, float]], partial: bool) -> Record:
+    def visit(
+        self, dev: DeviceState, stops: list[tuple[str, float, float]], partial: bool
+    ) -> Record:
         ordered = stops if len(stops) == 1 else sorted(stops, key=_by_start)
         start = ordered[0][1]
         end = max(b for _, _, b in stops)

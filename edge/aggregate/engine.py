@@ -28,9 +28,9 @@ from typing import Any
 
 from drivers.observations import Probe
 from edge.aggregate.emit import RecordFactory
+from edge.aggregate.ids import Record
 from edge.aggregate.state import DeviceState, SessionState, WindowState, ZoneRule
 from edge.config.models import Config
-from edge.aggregate.ids import Record
 
 __all__ = ["Aggregator"]
 
@@ -73,7 +73,9 @@ class Aggregator:
         """Fold one probe request in."""
         self.observe_batch((p,))
 
-    def observe_batch(self, probes: Iterable[Probe]) -> None:
+    def observe_batch(  # noqa: PLR0912, PLR0915 (one hot loop, on purpose: see the docstring)
+        self, probes: Iterable[Probe]
+    ) -> None:
         """Fold probe requests in, in order.
 
         One long loop with everything bound to locals, for the same reason as
@@ -126,10 +128,8 @@ class Aggregator:
                     qualified = True
                     s.samples += 1
                     s.rssi_sum += rssi
-                    if rssi > s.rssi_max:
-                        s.rssi_max = rssi
-                    if t > s.last:
-                        s.last = t
+                    s.rssi_max = max(s.rssi_max, rssi)
+                    s.last = max(s.last, t)
             w = windows.get(zone)
             if w is None:
                 w = windows[zone] = WindowState(self._window_start)
@@ -153,8 +153,7 @@ class Aggregator:
             self._tick(t)
 
     def _tick(self, t: float) -> None:
-        if t > self._clock:
-            self._clock = t
+        self._clock = max(self._clock, t)
         if math.isnan(self._window_start):
             self._window_start = math.floor(t / self._interval) * self._interval
         while t >= self._window_start + self._interval:

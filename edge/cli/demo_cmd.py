@@ -63,17 +63,18 @@ def _summary(r: DemoResult, out: Path) -> None:
         f" and every message: {r.macs_found} found"
     )
     console.print("\n[bold]what the shop learns[/]")
+    median, truth_median = f["median_shop_dwell_s"] / 60, f["truth_median_dwell_s"] / 60
     console.print(
-        f"  {f['shop_dwells']} dwells on the sales floor, median {f['median_shop_dwell_s'] / 60:.1f} min"
-        f" (simulation truth: {f['truth_visitors']} visitors, median {f['truth_median_dwell_s'] / 60:.1f} min)"
+        f"  {f['shop_dwells']} dwells on the sales floor, median {median:.1f} min (simulation"
+        f" truth: {f['truth_visitors']} visitors, median {truth_median:.1f} min)"
     )
     console.print(
         f"  {f['visits']} visits, {f['visits_through_entrance']} seen entering through the door;"
         f" up to {f['peak_visitors_per_minute']} visitors in one minute"
     )
     console.print(
-        f"  {f['randomized_share']:.0%} of phones used randomized MACs; a phone that changes its MAC"
-        " mid-visit is counted once per MAC until grouping lands"
+        f"  {f['randomized_share']:.0%} of phones used randomized MACs; a phone that changes"
+        " its MAC mid-visit is counted once per MAC until grouping lands"
     )
     console.print(f"  staff devices left out of visitor figures: {f['staff_excluded']}")
     status = "[green]OK[/]" if r.ok else "[red]FAILED[/]"

@@ -46,7 +46,16 @@ def cli(log_level: str) -> None:
     setup_logging(log_level)
 
 
-for module in (config_cmd, demo_cmd, records_cmd, replay_cmd, run_cmd, status_cmd, sync_cmd, wifi_cmd):
+for module in (
+    config_cmd,
+    demo_cmd,
+    records_cmd,
+    replay_cmd,
+    run_cmd,
+    status_cmd,
+    sync_cmd,
+    wifi_cmd,
+):
     module.register(cli)
 
 

@@ -23,9 +23,28 @@ from edge.store import Store
 __all__ = ["register"]
 
 _COLUMNS: dict[str, list[str]] = {
-    "dwell": ["start", "end", "zone", "device", "randomized", "duration_s", "samples", "rssi_max", "partial"],
+    "dwell": [
+        "start",
+        "end",
+        "zone",
+        "device",
+        "randomized",
+        "duration_s",
+        "samples",
+        "rssi_max",
+        "partial",
+    ],
     "visit": ["start", "end", "device", "randomized", "duration_s", "path", "partial"],
-    "presence": ["start", "end", "zone", "devices", "visitors", "passersby", "randomized_share", "fixed"],
+    "presence": [
+        "start",
+        "end",
+        "zone",
+        "devices",
+        "visitors",
+        "passersby",
+        "randomized_share",
+        "fixed",
+    ],
 }
 
 

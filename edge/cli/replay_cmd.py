@@ -79,7 +79,9 @@ def replayed_marker(captures: dict[str, Path], config: Config) -> str:
     help="A pcap/pcapng recording of a monitor-mode interface; repeat for several sensors.",
 )
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Database to write.")
-@click.option("--speed", type=float, help="Replay at this multiple of real time (default: flat out).")
+@click.option(
+    "--speed", type=float, help="Replay at this multiple of real time (default: flat out)."
+)
 @click.option("--force", is_flag=True, help="Replay even if these files were replayed into --db.")
 @json_option()
 @fails_cleanly

@@ -28,7 +28,7 @@ def _age(now: float, then: float | None) -> float | None:
 
 
 def _float(value: str | None) -> float | None:
-    return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+    return None if value is None or value == "" else float(value)
 
 
 def collect_status(store: Store, now: float) -> dict[str, Any]:

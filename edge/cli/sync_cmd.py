@@ -39,10 +39,14 @@ def _identity(config: Config | None, db: Path) -> tuple[str, str]:
 @click.command("sync")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Database (outbox).")
-@click.option("--broker", help="Broker URL mqtt://HOST:PORT or mqtts://HOST:PORT (overrides mqtt.url).")
+@click.option(
+    "--broker", help="Broker URL mqtt://HOST:PORT or mqtts://HOST:PORT (overrides mqtt.url)."
+)
 @click.option("--drain", is_flag=True, help="Publish the whole outbox, exit 0 once acknowledged.")
 @fails_cleanly
-def sync_command(config_path: Path | None, db: Path | None, broker: str | None, drain: bool) -> None:
+def sync_command(
+    config_path: Path | None, db: Path | None, broker: str | None, drain: bool
+) -> None:
     """Ship the outbox to the broker (MQTT 5, QoS 1), deleting rows only on PUBACK.
 
     Runs until SIGTERM; reconnects with backoff; resumes where it stopped.

@@ -18,7 +18,7 @@ from rich.table import Table
 from drivers.observations import Probe, Watermark
 from drivers.privacy import Pseudonymizer
 from drivers.wifi.fileradio import FileRadio
-from drivers.wifi.live import MonitorSocket, Radio
+from drivers.wifi.live import MonitorSocket
 from drivers.wifi.parse import WifiParser
 from drivers.wifi.source import LiveWifiSource
 from edge.cli.common import console, fails_cleanly, json_option, print_json_line
@@ -100,7 +100,9 @@ def wifi_group() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Watch a recording at its recorded pace instead of a live interface.",
 )
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Configuration file.")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="Configuration file."
+)
 @click.option("--seconds", type=float, help="Stop after this long (default: until Ctrl-C).")
 @json_option()
 @fails_cleanly
@@ -147,7 +149,9 @@ def watch(
         raise SensorError(f"Wi-Fi interface {name}: {errors[0]}") from errors[0]
 
 
-def _radio(interface: str | None, capture: Path | None, config_path: Path | None) -> tuple[str, Any]:
+def _radio(
+    interface: str | None, capture: Path | None, config_path: Path | None
+) -> tuple[str, Any]:
     if capture is not None:
         return capture.name, lambda _name: FileRadio(capture)
     if interface is None:
@@ -161,7 +165,9 @@ def _radio(interface: str | None, capture: Path | None, config_path: Path | None
     return interface, radio
 
 
-def _capture(source: LiveWifiSource, emit: Any, stop: threading.Event, errors: list[BaseException]) -> None:
+def _capture(
+    source: LiveWifiSource, emit: Any, stop: threading.Event, errors: list[BaseException]
+) -> None:
     try:
         source.run(emit, stop)
     except OSError as exc:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge.config.urls import parse_broker_url
 
 __all__ = [
     "AggregationConfig",
@@ -115,9 +117,7 @@ class AggregationConfig(_Strict):
 class StoreConfig(_Strict):
     """Local database (records, outbox, checkpoints)."""
 
-    path: Path = Field(
-        Path("/var/lib/mallsense/mallsense.db"), description="SQLite database file."
-    )
+    path: Path = Field(Path("/var/lib/mallsense/mallsense.db"), description="SQLite database file.")
 
 
 class MqttConfig(_Strict):
@@ -125,12 +125,12 @@ class MqttConfig(_Strict):
 
     url: str = Field(
         "mqtt://localhost:1883",
-        pattern=r"^mqtts?://[^/\s]+(:\d+)?/?$",
         description="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT (TLS).",
     )
     username: str | None = Field(
-        None, description="User name; the password comes from MALLSENSE_MQTT_PASSWORD or a"
-        " credentials file, never from this file."
+        None,
+        description="User name; the password comes from MALLSENSE_MQTT_PASSWORD or a"
+        " credentials file, never from this file.",
     )
     password_file: Path | None = Field(
         None, description="File holding the broker password (e.g. a systemd credential)."
@@ -167,6 +167,12 @@ class MqttConfig(_Strict):
         description="Records that waited longer than this in the outbox are sent with"
         " historical: true.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        parse_broker_url(value)  # its ValueError says what is wrong, in words
+        return value
 
 
 class PrivacyConfig(_Strict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["PhoneModel", "PHONE_MODELS", "channel_freq", "ie", "probe_request"]
+__all__ = ["PHONE_MODELS", "PhoneModel", "channel_freq", "ie", "probe_request"]
 
 _RADIOTAP_PRESENT = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 11)
 _BROADCAST = b"\xff" * 6
@@ -30,7 +30,8 @@ def channel_freq(channel: int) -> int:
 
 
 def _radiotap(rssi: int, channel: int) -> bytes:
-    # flags u8, rate u8 (1 Mb/s), channel (freq u16, flags u16: 2 GHz + CCK), dBm signal s8, antenna u8
+    # flags u8, rate u8 (1 Mb/s), channel (freq u16, flags u16: 2 GHz + CCK),
+    # dBm signal s8, antenna u8
     chan_flags = 0x00A0 if channel <= 14 else 0x0140
     fields = struct.pack("<BBHHbB", 0, 2, channel_freq(channel), chan_flags, rssi, 0)
     return struct.pack("<BBHI", 0, 0, 8 + len(fields), _RADIOTAP_PRESENT) + fields

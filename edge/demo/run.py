@@ -68,7 +68,9 @@ def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     config = load_config(config_path)
-    config = config.model_copy(update={"store": config.store.model_copy(update={"path": out / "mallsense.db"})})
+    config = config.model_copy(
+        update={"store": config.store.model_copy(update={"path": out / "mallsense.db"})}
+    )
     with LocalBroker(out / "broker") as broker:
         console.print(f"broker: mosquitto on {broker.url}")
         consumer = Consumer(broker.url, config.mall)
@@ -138,7 +140,7 @@ def _progress(state: _ViewState) -> Any:
 def _view(state: _ViewState, store: Store, consumer: Any) -> Group:
     p = state.progress
     depth, _oldest = store.outbox_depth()
-    received, duplicates, envelopes = consumer.snapshot()
+    received, _duplicates, envelopes = consumer.snapshot()
     table = Table(show_header=False, title="mallsense demo: shop 12, Saturday morning",
                   title_justify="left")  # fmt: skip
     shop_time = iso(p.event_time)[11:19] if p and p.event_time > 0 else "--:--:--"
@@ -198,8 +200,12 @@ def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) ->
         "visits": len(visits),
         "visits_through_entrance": len(entered),
         "shop_dwells": len(shop),
-        "median_shop_dwell_s": round(statistics.median(r["duration_s"] for r in shop)) if shop else 0,
-        "peak_visitors_per_minute": max((r["visitors"] for r in presence if r["zone"] == "shop"), default=0),
+        "median_shop_dwell_s": round(statistics.median(r["duration_s"] for r in shop))
+        if shop
+        else 0,
+        "peak_visitors_per_minute": max(
+            (r["visitors"] for r in presence if r["zone"] == "shop"), default=0
+        ),
         "randomized_share": round(statistics.mean(randomized), 2) if randomized else 0.0,
         "staff_excluded": max((r["fixed"] for r in presence), default=0),
         "truth_visitors": truth["people"].get("visitor", 0),

@@ -112,9 +112,7 @@ def shop_scenario(seed: int = 7, hours: float = 2.0, visitors_per_h: float = 40.
     """A small shop off a mall corridor: an entrance sensor and one on the sales floor."""
     rng = random.Random(seed)
     start, end = SHOP_START, SHOP_START + hours * 3600
-    people = [
-        Person("staff", PHONE_MODELS["staff-scanner"], [("counter", start - 600, end + 600)])
-    ]
+    people = [Person("staff", PHONE_MODELS["staff-scanner"], [("counter", start - 600, end + 600)])]
     for role, rate, make in (
         ("visitor", visitors_per_h, _visitor),
         ("passerby", visitors_per_h * 3.5, _passerby),

@@ -18,6 +18,7 @@ restored the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -30,8 +31,8 @@ from drivers.observations import Probe, Watermark
 from drivers.registry import load_driver
 from drivers.wifi.live import Radio
 from edge.config.models import Config, WifiSensorConfig
-from edge.runtime.pipeline import Pipeline
 from edge.errors import StoreError
+from edge.runtime.pipeline import Pipeline
 from edge.store import Store
 
 __all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
@@ -39,6 +40,7 @@ __all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
 log = logging.getLogger("mallsense.edge")
 _QUEUE_BATCHES = 2048
 _MAX_UNWRITTEN = 200_000
+_HEALTHY_RUN_S = 300.0
 _WATCHDOG_POLL_S = 1.0
 
 
@@ -137,7 +139,9 @@ class EdgeDaemon:
             **kwargs,
         )
 
-    def _emitter(self, loop: asyncio.AbstractEventLoop) -> Callable[[list[Probe | Watermark]], None]:
+    def _emitter(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[list[Probe | Watermark]], None]:
         def offer(batch: list[Probe | Watermark]) -> None:
             try:
                 self._queue.put_nowait(batch)
@@ -161,20 +165,23 @@ class EdgeDaemon:
         while not self._stop.is_set():
             source = self._sources.get(sensor.name) or self._make_source(sensor)
             self._sources[sensor.name] = source
+            started = time.monotonic()
             reason = await self._run_once(sensor, source, emit, health)
+            ran_s = time.monotonic() - started
             if self._stop.is_set():
                 return
+            # A silent radio is restarted at once; a failing one with growing pauses,
+            # which start over once a run has lasted a while.
+            silent = health.state == "silent"
+            if silent or ran_s > _HEALTHY_RUN_S:
+                backoff.reset()
+            delay = 1.0 if silent else backoff.next()
             health.state = "restarting"
             health.restarts += 1
             health.last_error = reason
-            delay = backoff.next() if reason != "silent" else 1.0
             log.warning("sensor %s: %s; restarting in %.0f s", sensor.name, reason, delay)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            if health.state == "running":
-                backoff.reset()
 
     async def _run_once(
         self, sensor: WifiSensorConfig, source: Any, emit: Callable[..., None], health: SensorHealth

@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 import heapq
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def _frames(reader: CaptureReader, sensor: str) -> Iterator[Frame]:
 
 def _merged(readers: dict[str, CaptureReader]) -> Iterator[Frame]:
     if len(readers) == 1:
-        (sensor, reader), = readers.items()
+        ((sensor, reader),) = readers.items()
         return _frames(reader, sensor)
     return heapq.merge(*(_frames(r, s) for s, r in readers.items()), key=lambda f: f[0])
 
@@ -115,12 +115,10 @@ def _run_single(pipeline: Pipeline, readers: dict[str, CaptureReader]) -> None:
 def _run_merged(pipeline: Pipeline, readers: dict[str, CaptureReader], watch: _Watch) -> None:
     parsers = pipeline.parsers
     observe = pipeline.aggregator.observe
-    frames = 0
-    for t, linktype, data, sensor in _merged(readers):
+    for frames, (t, linktype, data, sensor) in enumerate(_merged(readers), start=1):
         probe = parsers[sensor].parse(t, data, linktype)
         if probe is not None:
             observe(probe)
-        frames += 1
         if frames % _FLUSH_EVERY_FRAMES == 0:
             pipeline.flush()
         if watch.active and frames % watch.every == 0:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlite_utils import Database
 
@@ -24,6 +26,25 @@ from edge.store.migrations import migrate
 __all__ = ["OutboxRow", "Store"]
 
 _BUSY_TIMEOUT_MS = 10_000
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _converts_errors(
+    method: Callable[Concatenate[Store, P], R],
+) -> Callable[Concatenate[Store, P], R]:
+    """SQLite errors leave the store as StoreError naming the database and the likely cause."""
+
+    @wraps(method)
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    return cast("Callable[Concatenate[Store, P], R]", wrapper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +69,7 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             # FULL: a mall box loses power without warning; an accepted record must survive.
             conn.execute("PRAGMA synchronous = FULL")
             self.db = Database(conn)
@@ -108,7 +129,8 @@ class Store:
                 if checkpoint is not None:
                     name, state = checkpoint
                     conn.execute(
-                        "INSERT OR REPLACE INTO checkpoints (name, state, updated) VALUES (?, ?, ?)",
+                        "INSERT OR REPLACE INTO checkpoints (name, state, updated)"
+                        " VALUES (?, ?, ?)",
                         (name, json.dumps(state, separators=(",", ":")), now),
                     )
                 conn.execute("COMMIT")
@@ -119,25 +141,32 @@ class Store:
             raise StoreError(_explain(self.path, exc)) from exc
         return new
 
+    @_converts_errors
     def load_checkpoint(self, name: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT state FROM checkpoints WHERE name = ?", (name,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    @_converts_errors
     def put_sensor_stats(self, sensor: str, kind: str, stats: dict[str, Any], now: float) -> None:
         """Per-sensor health for `mallsense status`, written by the edge daemon."""
         self.conn.execute(
-            "INSERT OR REPLACE INTO sensor_stats (sensor, kind, stats, updated) VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO sensor_stats (sensor, kind, stats, updated)"
+            " VALUES (?, ?, ?, ?)",
             (sensor, kind, json.dumps(stats), now),
         )
 
+    @_converts_errors
     def sensor_stats(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT sensor, kind, stats, updated FROM sensor_stats ORDER BY sensor")
+        rows = self.conn.execute(
+            "SELECT sensor, kind, stats, updated FROM sensor_stats ORDER BY sensor"
+        )
         return [
             {"sensor": s, "kind": k, "updated": u, **json.loads(stats)} for s, k, stats, u in rows
         ]
 
     # -- sync side ----------------------------------------------------------------------
 
+    @_converts_errors
     def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
         """Outbox rows with id greater than ``after_id``, oldest first."""
         rows = self.conn.execute(
@@ -158,6 +187,7 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise StoreError(_explain(self.path, exc)) from exc
 
+    @_converts_errors
     def outbox_depth(self) -> tuple[int, float | None]:
         """(rows waiting, creation time of the oldest)."""
         count, oldest = self.conn.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
@@ -165,13 +195,16 @@ class Store:
 
     # -- shared key/value state ---------------------------------------------------------
 
+    @_converts_errors
     def get(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return default if row is None else str(row[0])
 
+    @_converts_errors
     def put(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
 
+    @_converts_errors
     def claim_identity(self, mall: str, box: str) -> None:
         """Record which box writes this database; refuse a database of another box.
 
@@ -187,11 +220,13 @@ class Store:
                 f" not of mall {mall} box {box}; use the right --db (or store.path)"
             )
 
+    @_converts_errors
     def identity(self) -> tuple[str, str] | None:
         """(mall, box) of the records in this database, if any were written."""
         mall, box = self.get("identity.mall"), self.get("identity.box")
         return None if mall is None or box is None else (mall, box)
 
+    @_converts_errors
     def next_seq(self) -> int:
         """The next batch sequence number; persisted before use, so never reused."""
         self.conn.execute("BEGIN IMMEDIATE")
@@ -206,7 +241,9 @@ class Store:
 
     # -- reading records ----------------------------------------------------------------
 
-    def records(self, kind: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    def records(
+        self, kind: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Stored records (oldest first), as the JSON objects that are published."""
         sql = "SELECT body FROM records"
         params: list[Any] = []
@@ -217,18 +254,40 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        for (body,) in self.conn.execute(sql, params):
-            yield json.loads(body)
+        try:
+            for (body,) in self.conn.execute(sql, params):
+                yield json.loads(body)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
 
+    @_converts_errors
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT kind, COUNT(*) FROM records GROUP BY kind ORDER BY kind")
         return {kind: int(n) for kind, n in rows}
 
 
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL; retried because the switch does not wait on the busy timeout.
+
+    Two services opening a new database at the same moment is the normal boot.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _explain(path: Path, exc: sqlite3.Error) -> str:
     text = str(exc)
     if "full" in text:
-        return f"database {path} cannot grow: the disk is full ({text}); free space or lower retention"
+        return (
+            f"database {path} cannot grow: the disk is full ({text}); free space or lower retention"
+        )
     if "locked" in text or "busy" in text:
         return f"database {path} is locked by another process for too long ({text})"
     if "readonly" in text:

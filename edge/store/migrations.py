@@ -11,13 +11,14 @@ __all__ = ["MIGRATIONS", "migrate"]
 
 
 def _initial(db: Database) -> None:
-    db["records"].create(
+    records = db.table("records")
+    records.create(
         {"seq": int, "id": str, "kind": str, "start": str, "body": str, "created": float},
         pk="seq",
         not_null={"id", "kind", "start", "body", "created"},
     )
-    db["records"].create_index(["id"], unique=True)
-    db["records"].create_index(["kind", "start"])
+    records.create_index(["id"], unique=True)
+    records.create_index(["kind", "start"])
     # AUTOINCREMENT so an acknowledged (deleted) outbox id is never reused.
     db.execute(
         "CREATE TABLE outbox ("
@@ -26,11 +27,11 @@ def _initial(db: Database) -> None:
         " kind TEXT NOT NULL,"
         " created REAL NOT NULL)"
     )
-    db["checkpoints"].create({"name": str, "state": str, "updated": float}, pk="name")
-    db["sensor_stats"].create(
+    db.table("checkpoints").create({"name": str, "state": str, "updated": float}, pk="name")
+    db.table("sensor_stats").create(
         {"sensor": str, "kind": str, "stats": str, "updated": float}, pk="sensor"
     )
-    db["kv"].create({"key": str, "value": str}, pk="key")
+    db.table("kv").create({"key": str, "value": str}, pk="key")
 
 
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
@@ -39,20 +40,31 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
 
 
 def migrate(db: Database) -> list[str]:
-    """Apply the migrations this database has not seen; returns their names."""
-    db.execute(
+    """Apply the migrations this database has not seen; returns their names.
+
+    Each step runs in its own ``BEGIN IMMEDIATE`` transaction together with its
+    ``_migrations`` row, so the edge and sync services opening a new database
+    at the same moment cannot both apply it, and a crash mid-step leaves the
+    database as it was before the step.
+    """
+    conn = db.conn
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
     )
-    done = {row["name"] for row in db.query("SELECT name FROM _migrations")}
     applied = []
     for name, step in MIGRATIONS:
-        if name in done:
-            continue
-        with db.conn:
-            step(db)
-            db.execute(
-                "INSERT INTO _migrations (name, applied) VALUES (?, ?)",
-                [name, datetime.now(UTC).isoformat()],
-            )
-        applied.append(name)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
+            if done is None:
+                step(db)
+                conn.execute(
+                    "INSERT INTO _migrations (name, applied) VALUES (?, ?)",
+                    (name, datetime.now(UTC).isoformat()),
+                )
+                applied.append(name)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     return applied

@@ -1,8 +1,8 @@
 """Broker URLs: ``mqtt://HOST[:PORT]`` (plain, 1883) and ``mqtts://HOST[:PORT]`` (TLS, 8883).
 
-The configuration model already checks the URL's rough shape; this module turns
-it into host, port and TLS, and explains what is wrong when it cannot, because
-the person reading the message is a technician editing ``mallsense.toml``.
+The configuration (``mqtt.url``), ``--broker`` options and the sync agent all
+parse URLs here, so one set of rules applies and the message says what is
+wrong in words: the person reading it is a technician editing ``mallsense.toml``.
 """
 
 from __future__ import annotations
