@@ -1,10 +1,15 @@
 """A recording played as if it were a radio: frames arrive at their recorded pace.
 
 Used by ``mallsense wifi watch --file`` (a technician can check what a capture
-looked like live) and by the daemon's tests, where it stands in for the
-monitor-mode card: it is the lowest layer, everything above it is the real
-daemon. Frames are re-stamped to the moment they are delivered, as the kernel
-would stamp them (``restamp=False`` keeps the recorded times).
+looked like live), by ``mallsense run --simulate-radio`` (a whole box tested
+without phones around) and by the daemon's tests, where it stands in for the
+monitor-mode card: it is the lowest layer, everything above it is real.
+
+A ``Timeline`` maps recorded time onto "now": the first frame of every
+recording played on one timeline happens at the moment the timeline starts,
+and event time runs ``speed`` times faster than the wall clock. The daemon
+uses the same timeline as its clock, so a two-hour recording played at 100x
+closes its sessions and intervals exactly as it would live.
 """
 
 from __future__ import annotations
@@ -15,49 +20,68 @@ from pathlib import Path
 
 from drivers.wifi.pcap import open_capture
 
-__all__ = ["FileRadio"]
+__all__ = ["FileRadio", "Timeline"]
+
+_LOOP_PAUSE_S = 1.0
+
+
+class Timeline:
+    """Event time for played recordings: starts now, runs ``speed`` times real time."""
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        wall: Callable[[], float] = time.monotonic,
+        epoch: Callable[[], float] = time.time,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("the playback speed must be positive")
+        self.speed = speed
+        self._wall = wall
+        self._wall0 = wall()
+        self.start = epoch()
+
+    def now(self) -> float:
+        """The current event time (epoch seconds)."""
+        return self.start + (self._wall() - self._wall0) * self.speed
+
+    def wall_delay(self, event_time: float) -> float:
+        """Real seconds until ``event_time`` (negative if it has passed)."""
+        return (event_time - self.now()) / self.speed
 
 
 class FileRadio:
     """Implements ``drivers.wifi.live.Radio`` over a pcap file."""
 
     def __init__(
-        self,
-        path: str | Path,
-        speed: float = 1.0,
-        clock: Callable[[], float] = time.time,
-        loop: bool = False,
-        restamp: bool = True,
+        self, path: str | Path, timeline: Timeline | None = None, loop: bool = False
     ) -> None:
         self.path = Path(path)
-        self.restamp = restamp
-        self.speed = speed
+        self.timeline = timeline or Timeline()
         self.loop = loop
-        self._clock = clock
+        self.exhausted = False
         self._frames: Iterator[tuple[float, int, bytes]] = iter(())
         self._next: tuple[float, bytes] | None = None
-        self._offset = 0.0
-        self.exhausted = False
-        self._rewind()
+        self._shift = 0.0
+        self._last_event = self.timeline.start
+        self._rewind(self.timeline.start)
 
-    def _rewind(self) -> None:
+    def _rewind(self, at: float) -> None:
+        """Start the recording (again) so that its first frame happens at event time ``at``."""
         self._frames = iter(open_capture(self.path))
         first = next(self._frames, None)
         if first is None:
+            self._next = None
             self.exhausted = True
             return
-        self._offset = self._clock() - first[0] / self.speed
-        self._next = (first[0], first[2])
-
-    def _due(self) -> float:
-        assert self._next is not None
-        return self._next[0] / self.speed + self._offset
+        self._shift = at - first[0]
+        self._next = (first[0] + self._shift, first[2])
 
     def wait(self, timeout: float) -> bool:
         if self._next is None:
             time.sleep(timeout)
             return False
-        delay = self._due() - self._clock()
+        delay = self.timeline.wall_delay(self._next[0])
         if delay > timeout:
             time.sleep(timeout)
             return False
@@ -68,17 +92,17 @@ class FileRadio:
     def recv(self) -> tuple[bytes, float | None] | None:
         if self._next is None:
             return None
-        recorded, data = self._next
-        stamp = self._clock() if self.restamp else recorded
+        event_time, data = self._next
+        self._last_event = event_time
         following = next(self._frames, None)
         if following is not None:
-            self._next = (following[0], following[2])
+            self._next = (following[0] + self._shift, following[2])
         elif self.loop:
-            self._rewind()
+            self._rewind(event_time + _LOOP_PAUSE_S)
         else:
             self._next = None
             self.exhausted = True
-        return data, stamp
+        return data, event_time
 
     def close(self) -> None:
         self._next = None

@@ -81,13 +81,15 @@ class EdgeDaemon:
         config: Config,
         key: bytes,
         store: Store,
-        radio_factory: Callable[[str], Radio] | None = None,
+        radios: dict[str, Callable[[str], Radio]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``radios`` replaces the radio of some sensors (by name): a recording played
+        in real time, for testing a whole box without phones around."""
         self.config = config
         self.pipeline = Pipeline(config, key, store)
         self.store = store
-        self._radio_factory = radio_factory
+        self._radios = radios or {}
         self._clock = clock
         self.health = {s.name: SensorHealth() for s in config.sensors}
         self.dropped_batches = 0
@@ -112,13 +114,17 @@ class EdgeDaemon:
         loop = asyncio.get_running_loop()
         emit = self._emitter(loop)
         async with asyncio.TaskGroup() as group:
-            for sensor in self.config.sensors:
+            sensors = [
                 group.create_task(self._supervise(sensor, emit), name=f"sensor:{sensor.name}")
+                for sensor in self.config.sensors
+            ]
             consumer = group.create_task(self._consume(), name="aggregate")
             flusher = group.create_task(self._flush_loop(), name="flush")
             await self._stop.wait()
             flusher.cancel()
-        consumer.cancel()
+            await asyncio.gather(*sensors)  # each source thread ends within a poll interval
+            await asyncio.sleep(0)  # batches handed over by the threads reach the queue
+            consumer.cancel()
         self._drain_queue()
         self.pipeline.aggregator.flush_partial()
         await self._flush()
@@ -129,8 +135,8 @@ class EdgeDaemon:
     def _make_source(self, sensor: WifiSensorConfig) -> Any:
         source_class = load_driver(sensor.type)
         kwargs: dict[str, Any] = {"clock": self._clock}
-        if self._radio_factory is not None:
-            kwargs |= {"radio_factory": self._radio_factory, "hop": False}
+        if sensor.name in self._radios:
+            kwargs |= {"radio_factory": self._radios[sensor.name], "hop": False}
         return source_class(
             self.pipeline.parsers[sensor.name],
             sensor.interface,
@@ -192,8 +198,11 @@ class EdgeDaemon:
         health.state = "running"
         started = self._clock()
         reason = ""
+        stopping = asyncio.create_task(self._stop.wait())
         while not thread.done():
-            await asyncio.wait({thread}, timeout=_WATCHDOG_POLL_S)
+            await asyncio.wait(
+                {thread, stopping}, timeout=_WATCHDOG_POLL_S, return_when="FIRST_COMPLETED"
+            )
             if self._stop.is_set():
                 break
             last = source.last_frame_at or started
@@ -205,6 +214,7 @@ class EdgeDaemon:
                 health.state = "silent"
                 break
         stop.set()
+        stopping.cancel()
         try:
             await thread
         except OSError as exc:
