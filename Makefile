@@ -1,6 +1,6 @@
 # mallsense — two commands for a newcomer: `make demo` and `make test`.
 # Both create the virtual environment and install the Debian tools they need
-# (mosquitto, tshark) when missing; apt needs root, as on the box itself.
+# (mosquitto, tshark, tcpdump) when missing; apt needs root, as on the box itself.
 
 PYTHON ?= python3
 VENV := .venv
@@ -34,6 +34,7 @@ tools:
 	@missing=""; \
 	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
+	command -v tcpdump >/dev/null || test -x /usr/bin/tcpdump || missing="$$missing tcpdump"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing with apt-get"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \

@@ -277,7 +277,7 @@ def test_watching_a_recording_as_a_radio_paces_it(tmp_path: Path) -> None:
     timeline = Timeline(speed=1000)
     radio = FileRadio(SAMPLES / "shop.pcap", timeline)
     recorded = [t for t, _, _ in open_capture(SAMPLES / "shop.pcap")][:50]
-    got = []
+    got: list[float | None] = []
     while len(got) < 50:
         if radio.wait(0.1):
             frame = radio.recv()

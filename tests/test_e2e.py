@@ -25,7 +25,9 @@ ENV = os.environ | {"MALLSENSE_KEY": "ab" * 32}
 def mallsense(*args: str, log: Path, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     argv = [sys.executable, "-m", "edge.cli", "--log-level", "debug", *args]
     with log.open("ab") as out:
-        return subprocess.run(argv, env=ENV, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        return subprocess.run(
+            argv, env=ENV, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False
+        )
 
 
 def wait_until(predicate: object, timeout: float = 30) -> None:
