@@ -1,4 +1,5 @@
-"""A real mosquitto for tests, and a subscriber that records what reaches it.
+"""A real mosquitto for tests (the demo's ``LocalBroker``), and a subscriber that records
+what reaches it.
 
 The sync agent's promises (nothing lost across outages, PUBACK-driven deletes,
 retained status, Last Will) are about a broker's behaviour, so the tests run
@@ -8,13 +9,8 @@ against the real thing on a free loopback port rather than a fake.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -29,115 +26,20 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge.demo.broker import LocalBroker as Broker
+from edge.demo.broker import find_mosquitto, free_port
+
 __all__ = ["Broker", "Message", "Subscriber", "find_mosquitto", "free_port", "running_broker"]
-
-_FALLBACK_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-
-
-def find_mosquitto() -> str | None:
-    """The mosquitto binary (Debian installs it in /usr/sbin, often not on PATH)."""
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    return next((p for p in _FALLBACK_PATHS if os.access(p, os.X_OK)), None)
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Broker:
-    """One mosquitto process that can be stopped and started again on the same port."""
-
-    def __init__(
-        self,
-        workdir: Path,
-        executable: str,
-        *,
-        persistence: bool = False,
-        extra_config: str = "",
-    ) -> None:
-        self.host = "127.0.0.1"
-        self.port = free_port()
-        self.executable = executable
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path = workdir / "mosquitto.conf"
-        self.log_path = workdir / "mosquitto.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.config_path.write_text(self._config(persistence, extra_config), encoding="utf-8")
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
-
-    def _config(self, persistence: bool, extra: str) -> str:
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            # Run as root, mosquitto switches to user 'mosquitto', who cannot write here.
-            f"user {getpass.getuser()}",
-            f"persistence {'true' if persistence else 'false'}",
-            f"persistence_location {self.workdir}/",
-            # Never drop messages queued for a slow test subscriber.
-            "max_queued_messages 0",
-            extra,
-        ]
-        return "\n".join(lines) + "\n"
-
-    def start(self, timeout: float = 5.0) -> None:
-        """Start mosquitto and return once its port accepts connections."""
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [self.executable, "-c", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited at start:\n{self.log()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((self.host, self.port), 0.2),
-            ):
-                return
-            time.sleep(0.02)
-        raise RuntimeError(f"mosquitto did not listen on {self.url} within {timeout} s")
-
-    def stop(self) -> None:
-        """Stop like a service stop (SIGTERM, so a persistent broker saves its state)."""
-        self._end(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self._end(signal.SIGKILL)
-
-    def _end(self, sig: signal.Signals) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
 @contextlib.contextmanager
 def running_broker(
-    workdir: Path, executable: str, *, persistence: bool = False, extra_config: str = ""
+    workdir: Path, *, persistence: bool = False, extra_config: str = ""
 ) -> Iterator[Broker]:
-    """A started broker, killed on exit."""
-    broker = Broker(workdir, executable, persistence=persistence, extra_config=extra_config)
+    """A started broker, killed on exit (the test is skipped without mosquitto)."""
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (`make tools` installs it with apt-get)")
+    broker = Broker(workdir, persistence=persistence, extra_config=extra_config)
     broker.start()
     try:
         yield broker

@@ -12,10 +12,9 @@ from broker import Broker, find_mosquitto
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A real mosquitto on a free loopback port (anonymous, no persistence), killed after."""
-    executable = find_mosquitto()
-    if executable is None:
+    if find_mosquitto() is None:
         pytest.skip("mosquitto is not installed (`make tools` installs it with apt-get)")
-    instance = Broker(tmp_path / "mosquitto", executable)
+    instance = Broker(tmp_path / "mosquitto")
     instance.start()
     try:
         yield instance

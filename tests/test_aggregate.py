@@ -243,7 +243,7 @@ def test_unknown_sensors_are_counted_not_crashed_on() -> None:
 )
 def test_any_sequence_of_probes_gives_consistent_records(items: list[Any]) -> None:
     agg = Aggregator(config(session_gap_s=120))
-    probes = sorted(probe(T0 + t, d, r, s, rnd) for t, d, r, s, rnd in items)
+    probes = sorted((probe(T0 + t, d, r, s, rnd) for t, d, r, s, rnd in items), key=lambda p: p.t)
     agg.observe_batch(probes)
     agg.flush_partial()
     records = agg.drain()

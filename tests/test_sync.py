@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from broker import Broker, Message, Subscriber, find_mosquitto, free_port, running_broker
+from broker import Broker, Message, Subscriber, free_port, running_broker
 
 import edge
 from edge.config.models import MqttConfig
@@ -167,13 +167,6 @@ def subscriber(broker: Broker) -> Iterator[Subscriber]:
         yield sub
 
 
-def mosquitto_or_skip() -> str:
-    executable = find_mosquitto()
-    if executable is None:
-        pytest.skip("mosquitto is not installed (`make tools` installs it with apt-get)")
-    return executable
-
-
 # -- pure parts ---------------------------------------------------------------------------
 
 
@@ -302,7 +295,7 @@ def test_batches_respect_record_and_byte_limits(
 def test_broker_outage_loses_nothing_and_flags_backlog_historical(tmp_path: Path) -> None:
     # A persistent broker and session, so the subscriber misses nothing sent while it
     # reconnects after the restart: every gap is then the agent's fault.
-    with running_broker(tmp_path / "mq", mosquitto_or_skip(), persistence=True) as broker:
+    with running_broker(tmp_path / "mq", persistence=True) as broker:
         sub = Subscriber(broker.host, broker.port, f"{ROOT}/#", persistent=True)
         db = tmp_path / "box.db"
         Store(db).close()  # create it before two connections race to migrate it
@@ -404,7 +397,7 @@ def test_refused_batches_stay_in_the_outbox(
 ) -> None:
     acl = tmp_path / "acl"
     acl.write_text("topic readwrite mallsense/v1/+/+/status\n", encoding="utf-8")
-    with running_broker(tmp_path / "mq", mosquitto_or_skip(), extra_config=f"acl_file {acl}") as b:
+    with running_broker(tmp_path / "mq", extra_config=f"acl_file {acl}") as b:
         db = tmp_path / "box.db"
         write(db, [presence(i) for i in range(5)])
         with caplog.at_level(logging.WARNING, logger="mallsense.sync"):
@@ -427,7 +420,7 @@ def test_connection_failures_are_logged_in_plain_words(
     extra = "allow_anonymous false\n"
     with caplog.at_level(logging.WARNING, logger="mallsense.sync"):
         assert make_agent(db, closed).run(drain=True, timeout=0.5) == 1
-        with running_broker(tmp_path / "mq", mosquitto_or_skip(), extra_config=extra) as b:
+        with running_broker(tmp_path / "mq", extra_config=extra) as b:
             assert make_agent(db, b.url).run(drain=True, timeout=0.5) == 1
     assert f"cannot connect to {closed}: connection refused" in caplog.text
     assert (
@@ -468,7 +461,7 @@ def test_mqtts_verifies_the_broker_with_ca_file(
     tls = f"certfile {certs['server']}\nkeyfile {tmp_path / 'tls' / 'server.key'}\n"
     db = tmp_path / "box.db"
     ids = write(db, [presence(i) for i in range(10)])
-    with running_broker(tmp_path / "mq", mosquitto_or_skip(), extra_config=tls) as broker:
+    with running_broker(tmp_path / "mq", extra_config=tls) as broker:
         url = f"mqtts://{broker.host}:{broker.port}"
         with caplog.at_level(logging.WARNING, logger="mallsense.sync"):
             assert make_agent(db, url, ca_file=certs["other"]).run(drain=True, timeout=0.5) == 1

@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from shared_data import shared_data
 from wifi_frames import freq_to_channel, run_tshark, tshark_path
 
 from drivers.observations import Probe
@@ -14,7 +15,7 @@ from drivers.privacy import Pseudonymizer
 from drivers.wifi.parse import WifiParser
 from drivers.wifi.pcap import open_capture
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wifi"
+DATA = shared_data() / "wifi"
 FIELDS = [
     "frame.number",
     "frame.time_epoch",
