@@ -19,6 +19,7 @@ from edge.aggregate.ids import Record, iso, record_id
 
 __all__ = [
     "RECORD_MODELS",
+    "UtcTime",
     "Dwell",
     "Presence",
     "Record",

@@ -125,6 +125,7 @@ def _replay_with_view(
         while not done.wait(0.125):
             live.update(_view(state, reader, consumer))
         live.update(_view(state, reader, consumer))
+    console.print()
     if errors:
         raise errors[0]
     return result[0]

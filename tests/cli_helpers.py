@@ -1,0 +1,105 @@
+"""Running ``mallsense`` for the CLI tests: in-process (click's CliRunner) and as a real process.
+
+Both ways start from an environment without mallsense's secrets and settings
+(``MALLSENSE_KEY``, ``MALLSENSE_CONFIG``, ...), so a developer's shell cannot
+change what a test sees; a test that needs the key passes it explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from edge.cli.main import cli
+
+__all__ = [
+    "DEMO_CONFIG",
+    "ENTRANCE",
+    "ISO_UTC",
+    "KEY",
+    "MALLSENSE",
+    "ROOT",
+    "SHOP",
+    "invoke",
+    "json_lines",
+    "run_mallsense",
+    "shared_wifi_data",
+    "write_text",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "edge" / "demo" / "samples"
+ENTRANCE = SAMPLES / "entrance.pcap"
+SHOP = SAMPLES / "shop.pcap"
+DEMO_CONFIG = ROOT / "edge" / "demo" / "demo.toml"
+KEY = "6d616c6c73656e73652d636c692d74657374732d6b65792d30313233343536"
+"""A fixed 32-byte pseudonymization key (hex), as `mallsense keygen` prints one."""
+
+_SETTINGS = (
+    "MALLSENSE_KEY",
+    "MALLSENSE_CONFIG",
+    "MALLSENSE_MQTT_PASSWORD",
+    "CREDENTIALS_DIRECTORY",
+)
+_SCRIPT = Path(sys.executable).with_name("mallsense")
+MALLSENSE: list[str] = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "edge.cli"]
+"""The console script next to this interpreter (``python -m edge.cli`` if it is missing)."""
+
+
+def invoke(*args: str | Path, key: str | None = None) -> Result:
+    """``mallsense ARGS`` in this process; stdout and stderr are kept apart."""
+    env: dict[str, str | None] = dict.fromkeys(_SETTINGS)
+    if key is not None:
+        env["MALLSENSE_KEY"] = key
+    runner = CliRunner(env=env)
+    return runner.invoke(cli, [str(a) for a in args], prog_name="mallsense")
+
+
+def run_mallsense(
+    *args: str | Path, cwd: Path, key: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """``mallsense ARGS`` as a real process in ``cwd``."""
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    if key is not None:
+        env["MALLSENSE_KEY"] = key
+    return subprocess.run(
+        [*MALLSENSE, *(str(a) for a in args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of ``text`` parsed as one JSON object (a line that is not one fails)."""
+    objects = []
+    for line in text.splitlines():
+        obj = json.loads(line)
+        assert isinstance(obj, dict), line
+        objects.append(obj)
+    return objects
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def shared_wifi_data() -> Path:
+    """``$MALLSENSE_SHARED_DATA/wifi``, else ``../shared/data/wifi`` next to the repository."""
+    configured = os.environ.get("MALLSENSE_SHARED_DATA")
+    base = Path(configured) if configured else ROOT.parent / "shared" / "data"
+    return base / "wifi"
+
+
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
