@@ -19,12 +19,12 @@ from edge.aggregate.ids import Record, iso, record_id
 
 __all__ = [
     "RECORD_MODELS",
-    "UtcTime",
     "Dwell",
     "Presence",
     "Record",
     "RecordKind",
     "RecordModel",
+    "UtcTime",
     "Visit",
     "ZoneStop",
     "iso",
