@@ -115,9 +115,28 @@ class AggregationConfig(_Strict):
 
 
 class StoreConfig(_Strict):
-    """Local database (records, outbox, checkpoints)."""
+    """Local database (records, outbox, checkpoints) and how much of the disk it may use."""
 
     path: Path = Field(Path("/var/lib/mallsense/mallsense.db"), description="SQLite database file.")
+    max_mb: float = Field(
+        1024,
+        ge=0.1,
+        description="Disk budget of the database in MB. Over it, records already sent go first,"
+        " then unsent records of the kinds in drop_order (oldest first), each drop counted.",
+    )
+    max_age_days: float = Field(
+        30,
+        gt=0,
+        description="Records older than this are deleted; unsent ones are counted as dropped.",
+    )
+    drop_order: list[str] = Field(
+        default_factory=lambda: ["presence", "visit", "dwell"],
+        description="Record kinds, lowest priority first, dropped in this order when the budget"
+        " is exceeded; kinds not listed (e.g. transactions) go last.",
+    )
+    retention_interval_s: float = Field(
+        60, gt=0, description="How often the edge daemon enforces the budget and the age."
+    )
 
 
 class MqttConfig(_Strict):

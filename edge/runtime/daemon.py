@@ -8,6 +8,7 @@ Layout (one ``TaskGroup``, named tasks):
   Sources never block: when the queue is full a batch is dropped and counted.
 - ``flush``: every ``flush_interval_s`` writes finished records, the
   aggregation checkpoint and sensor health in one transaction.
+- ``retention``: keeps the database inside its disk budget and age.
 
 On stop, open sessions are written as ``partial`` records and the checkpoint
 keeps them, so after a restart they continue and nothing is counted twice.
@@ -34,6 +35,7 @@ from edge.config.models import Config, WifiSensorConfig
 from edge.errors import StoreError
 from edge.runtime.pipeline import Pipeline
 from edge.store import Store
+from edge.store.retention import enforce
 
 __all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
 
@@ -120,8 +122,10 @@ class EdgeDaemon:
             ]
             consumer = group.create_task(self._consume(), name="aggregate")
             flusher = group.create_task(self._flush_loop(), name="flush")
+            keeper = group.create_task(self._retention_loop(), name="retention")
             await self._stop.wait()
             flusher.cancel()
+            keeper.cancel()
             await asyncio.gather(*sensors)  # each source thread ends within a poll interval
             await asyncio.sleep(0)  # batches handed over by the threads reach the queue
             consumer.cancel()
@@ -251,6 +255,19 @@ class EdgeDaemon:
         while True:
             await asyncio.sleep(interval)
             await self._flush()
+
+    async def _retention_loop(self) -> None:
+        """Keep the database inside its disk budget and age (see edge.store.retention)."""
+        while True:
+            await asyncio.sleep(self.config.store.retention_interval_s)
+            try:
+                await asyncio.to_thread(self._enforce_retention)
+            except StoreError as exc:
+                log.error("%s; retrying in %.0f s", exc, self.config.store.retention_interval_s)
+
+    def _enforce_retention(self) -> None:
+        with self._store_lock:
+            enforce(self.store, self.config.store, self._clock())
 
     async def _flush(self) -> None:
         """Snapshot on the loop (it owns the aggregator), write on a worker thread.
