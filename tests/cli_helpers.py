@@ -12,12 +12,14 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
 from edge.cli.main import cli
+from edge.store import Store
 
 __all__ = [
     "DEMO_CONFIG",
@@ -27,10 +29,14 @@ __all__ = [
     "MALLSENSE",
     "ROOT",
     "SHOP",
+    "Replayed",
+    "counts",
+    "counts_of",
     "invoke",
     "json_lines",
     "run_mallsense",
     "shared_wifi_data",
+    "stored",
     "write_text",
 ]
 
@@ -88,6 +94,34 @@ def json_lines(text: str) -> list[dict[str, Any]]:
         assert isinstance(obj, dict), line
         objects.append(obj)
     return objects
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A database written by one ``mallsense replay`` and what that command printed."""
+
+    db: Path
+    result: Result
+
+
+def counts(db: Path) -> dict[str, int]:
+    """Stored records by kind."""
+    with Store(db, create=False) as store:
+        return store.counts()
+
+
+def stored(db: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    """Stored records (oldest first), as published."""
+    with Store(db, create=False) as store:
+        return list(store.records(kind))
+
+
+def counts_of(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Records by kind."""
+    tally: dict[str, int] = {}
+    for record in records:
+        tally[record["kind"]] = tally.get(record["kind"], 0) + 1
+    return tally
 
 
 def write_text(path: Path, text: str) -> Path:

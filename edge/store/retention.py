@@ -33,6 +33,7 @@ __all__ = ["RetentionReport", "drop_counts", "enforce", "used_bytes"]
 log = logging.getLogger("mallsense.store")
 _CHUNK = 1000
 _DROP_PREFIX = "drops."
+_WAITING_KINDS = "SELECT DISTINCT r.kind FROM outbox o JOIN records r ON r.seq = o.record"
 
 
 @dataclass
@@ -80,7 +81,7 @@ def enforce(store: Store, config: StoreConfig, now: float) -> RetentionReport:
 
 def _expire(store: Store, cutoff: float, report: RetentionReport) -> None:
     report.deleted_delivered += _delete_delivered(store, "created < ?", (cutoff,))
-    sql = "SELECT DISTINCT r.kind FROM outbox o JOIN records r ON r.seq = o.record WHERE r.created < ?"
+    sql = f"{_WAITING_KINDS} WHERE r.created < ?"
     for (kind,) in store.conn.execute(sql, (cutoff,)).fetchall():
         reason = f"expired.{kind}"
         report.dropped[reason] += _drop_waiting(
@@ -94,8 +95,7 @@ def _shed_one_chunk(store: Store, drop_order: list[str], report: RetentionReport
     if n:
         report.deleted_delivered += n
         return True
-    sql = "SELECT DISTINCT r.kind FROM outbox o JOIN records r ON r.seq = o.record"
-    waiting = [kind for (kind,) in store.conn.execute(sql)]
+    waiting = [kind for (kind,) in store.conn.execute(_WAITING_KINDS)]
     for kind in sorted(waiting, key=lambda k: _rank(k, drop_order)):
         reason = f"disk_budget.{kind}"
         n = _drop_waiting(store, "r.kind = ?", (kind,), reason, limit=_CHUNK)
