@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from edge.config import load_config
 from edge.config.models import DEFAULT_CONFIG_PATH
@@ -31,7 +32,8 @@ __all__ = [
 ]
 
 EXIT_ERROR = 2
-console = Console(highlight=False)
+# Piped output keeps whole lines (tables included) instead of rich's 80-column default.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False)
 
 P = ParamSpec("P")
@@ -71,7 +73,7 @@ def fails_cleanly(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except MallsenseError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             sys.exit(EXIT_ERROR)
 
     return wrapper
@@ -81,8 +83,8 @@ def resolve_db(db: Path | None, config_path: Path | None) -> Path:
     """``--db`` if given, else the configuration's store path."""
     if db is not None:
         return db
-    if config_path is not None and config_path.exists():
-        return load_config(config_path).store.path
+    if config_path is not None:
+        return load_config(config_path).store.path  # a missing file is a clear ConfigError
     if DEFAULT_CONFIG_PATH.exists():
         return load_config(DEFAULT_CONFIG_PATH).store.path
     raise click.UsageError("give --db FILE or --config FILE (no /etc/mallsense/mallsense.toml)")

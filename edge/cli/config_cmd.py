@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from edge.cli.common import EXIT_ERROR, console, err_console
 from edge.config import Config, config_hash, load_config
@@ -19,7 +20,13 @@ __all__ = ["register"]
 
 @click.group("config")
 def config_group() -> None:
-    """Check the configuration file and print its schema."""
+    """Check the configuration file and print its schema.
+
+    \b
+    Examples:
+      mallsense config validate /etc/mallsense/mallsense.toml
+      mallsense config schema > mallsense.schema.json
+    """
 
 
 @config_group.command("validate")
@@ -40,14 +47,18 @@ def validate(file: Path | None) -> None:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        err_console.print(f"[bold red]invalid:[/] {exc}", soft_wrap=True)
+        err_console.print(f"[bold red]invalid:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(EXIT_ERROR)
     sensors = ", ".join(f"{s.name} ({s.type}, zone {s.zone})" for s in config.sensors) or "none"
-    console.print(f"[green]valid:[/] {path}")
-    console.print(f"  mall {config.mall}, box {config.box}, config hash {config_hash(config)}")
-    console.print(f"  zones: {', '.join(z.id for z in config.zones)}")
-    console.print(f"  sensors: {sensors}")
-    console.print(f"  database: {config.store.path}; broker: {config.mqtt.url}")
+    console.print(f"[green]valid:[/] {escape(str(path))}")
+    lines = [
+        f"  mall {config.mall}, box {config.box}, config hash {config_hash(config)}",
+        f"  zones: {', '.join(z.id for z in config.zones)}",
+        f"  sensors: {sensors}",
+        f"  database: {config.store.path}; broker: {config.mqtt.url}",
+    ]
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True)
 
 
 @config_group.command("schema")

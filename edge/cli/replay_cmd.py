@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -47,7 +48,17 @@ def _parse_captures(specs: tuple[str, ...], config: Config | None) -> dict[str, 
                 )
         if name in captures:
             raise ConfigError(f"--wifi: two recordings for sensor {name!r}")
+        if config is not None and name not in wifi_sensors:
+            raise ConfigError(
+                f"--wifi {spec}: the configuration has no sensor {name!r}"
+                f" (sensors: {', '.join(wifi_sensors) or 'none'}); use --wifi NAME=FILE"
+            )
         captures[name] = Path(file)
+    for path in captures.values():
+        if path.is_dir():
+            raise CaptureError(f"{path} is a folder; give a recording (.pcap or .pcapng) in it")
+        if not path.is_file():
+            raise CaptureError(f"recording {path} does not exist")
     return captures
 
 
@@ -106,9 +117,6 @@ def replay_command(
     """
     config = load_config(config_path) if config_path else None
     captures = _parse_captures(wifi, config)
-    for path in captures.values():
-        if not path.is_file():
-            raise CaptureError(f"recording {path} does not exist")
     if config is None:
         if db is None:
             raise click.UsageError("--db is required without --config")
@@ -158,34 +166,41 @@ def _run(
             )
 
         pipeline = replay(config, captures, key, store, on_progress, speed)
-        pipeline.write_sensor_stats({}, time.time())
+        replayed = {"state": "replayed", "last_frame_at": pipeline.aggregator.clock}
+        pipeline.write_sensor_stats(dict.fromkeys(pipeline.parsers, replayed), time.time())
         return pipeline
 
 
 def _summary(pipeline: Pipeline, db: Path, elapsed: float, as_json: bool) -> None:
     sensors = pipeline.sensor_stats()
-    frames = sum(int(str(s["frames"])) for s in sensors.values())
+    frames = sum(p.frames for p in pipeline.parsers.values())
+    stats = pipeline.stats
     summary = {
         "db": str(db),
         "frames": frames,
         "frames_per_s": round(frames / elapsed) if elapsed > 0 else None,
-        "records": dict(sorted(pipeline.stats.records_by_kind.items())),
+        "records": dict(sorted(stats.records_by_kind.items())),
+        "records_added": stats.records_added,
+        "truncated_recordings": pipeline.truncated,
         "sensors": sensors,
         "elapsed_s": round(elapsed, 3),
     }
     if as_json:
         print_json_line(summary)
         return
-    console.print(f"[bold]replayed[/] {frames:,} frames in {elapsed:.2f} s into {db}")
-    for name, stats in sensors.items():
-        rejected = stats["rejected"] or "none"
-        console.print(
-            f"  sensor {name}: {stats['probes']:,} probe requests, {stats['ignored']:,} other"
-            f" frames ignored, rejected: {rejected}"
-        )
-    kinds = ", ".join(f"{n:,} {k}" for k, n in summary["records"].items()) or "none"  # type: ignore[attr-defined]
-    console.print(f"  records: {kinds}")
-    console.print("  next: [cyan]mallsense records --db " + str(db) + " --kind dwell[/]")
+    say = functools.partial(console.print, markup=False, soft_wrap=True)
+    say(f"replayed {frames:,} frames in {elapsed:.2f} s into {db}")
+    for name, s in sensors.items():
+        rejected = ", ".join(f"{n} {why}" for why, n in s["rejected"].items()) or "none"  # type: ignore[attr-defined]
+        say(f"  sensor {name}: {s['probes']:,} probe requests, {s['ignored']:,} other frames"
+            f" ignored, rejected: {rejected}")  # fmt: skip
+    kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(stats.records_by_kind.items())) or "none"
+    produced = sum(stats.records_by_kind.values())
+    new = "all new" if stats.records_added == produced else f"{stats.records_added:,} new"
+    say(f"  records: {kinds} ({new}; ids already stored are not added again)")
+    for path in pipeline.truncated:
+        say(f"  warning: {path} ends in the middle of a frame (the capture was cut short)")
+    say(f"  next: mallsense records --db {db} --kind dwell")
 
 
 def register(cli: click.Group) -> None:

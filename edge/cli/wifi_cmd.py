@@ -36,7 +36,9 @@ class WatchWindow:
     """Rolling figures over the last minute of probes."""
 
     seen: deque[tuple[float, str, bool]] = field(default_factory=deque)
-    per_second: deque[tuple[float, int]] = field(default_factory=deque)
+    per_second: deque[tuple[float, int]] = field(
+        default_factory=lambda: deque([(time.time(), 0)])  # so the first second's frames count
+    )
     rssi: Counter[str] = field(default_factory=Counter)
     channels: Counter[int] = field(default_factory=Counter)
     probes: int = 0
@@ -89,7 +91,12 @@ def _table(name: str, s: dict[str, Any], rejected: dict[str, int]) -> Table:
 
 @click.group("wifi")
 def wifi_group() -> None:
-    """Wi-Fi sensor tools for technicians."""
+    """Wi-Fi sensor tools for technicians.
+
+    \b
+    Example:
+      mallsense wifi watch --interface wlan0mon
+    """
 
 
 @wifi_group.command("watch")
@@ -146,7 +153,7 @@ def watch(
         stop.set()
         thread.join(timeout=5)
     if errors:
-        raise SensorError(f"Wi-Fi interface {name}: {errors[0]}") from errors[0]
+        raise SensorError(str(errors[0])) from errors[0]
 
 
 def _radio(
@@ -188,12 +195,16 @@ def _display(
     with live or contextlib.nullcontext():
         while time.monotonic() < end and thread.is_alive():
             time.sleep(min(1.0, max(end - time.monotonic(), 0)))
+            if not thread.is_alive():
+                break  # the capture failed: its error is reported, not an empty line
             with lock:
                 summary = window.summary(time.time(), parser.frames)
             if live is None:
                 print_json_line({"sensor": name, **summary, "rejected": dict(parser.rejected)})
             else:
                 live.update(_table(name, summary, dict(parser.rejected)), refresh=True)
+    if live is not None and not console.is_terminal:
+        console.print()  # rich leaves the cursor after the table when output is piped
 
 
 def register(cli: click.Group) -> None:

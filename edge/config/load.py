@@ -37,8 +37,8 @@ def load_config(path: str | Path | None = None) -> Config:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(
-            f"configuration file {file} does not exist; pass --config FILE or create it"
-            " (see `mallsense config schema` and docs/configuration.md)"
+            f"configuration file {file} does not exist; check the path, or create it"
+            " (`mallsense config schema` and docs/configuration.md describe every key)"
         ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {file}: {exc.strerror}") from exc
@@ -55,6 +55,7 @@ def parse_config(text: str, origin: str = "<config>") -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         problems = describe_errors(exc, data)
+        problems += [p for p in _reference_problems(data) if p not in problems]
         raise ConfigError(f"{origin} has {len(problems)} problem(s):", problems) from exc
 
 
@@ -82,6 +83,28 @@ def describe_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
         expected = _FRIENDLY.get(err["type"], err["msg"])
         lines.append(f"{path}{shown}: {_expected(expected)}")
     return lines
+
+
+def _reference_problems(data: dict[str, Any]) -> list[str]:
+    """Zone references checked on the raw data.
+
+    The model checks them only once every field is valid; a technician fixing a
+    file wants every problem in one pass.
+    """
+    zones = data.get("zones")
+    sensors = data.get("sensors")
+    if not isinstance(zones, list) or not isinstance(sensors, list):
+        return []
+    known = [z["id"] for z in zones if isinstance(z, dict) and isinstance(z.get("id"), str)]
+    problems = []
+    for index, sensor in enumerate(sensors):
+        zone = sensor.get("zone") if isinstance(sensor, dict) else None
+        if isinstance(zone, str) and zone not in known:
+            problems.append(
+                f"sensors[{index}].zone (got {zone!r}): expected the id of a zone defined in"
+                f" [[zones]] (known: {', '.join(known) or 'none'})"
+            )
+    return problems
 
 
 def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:

@@ -125,7 +125,8 @@ def _replay_with_view(
         while not done.wait(0.125):
             live.update(_view(state, reader, consumer))
         live.update(_view(state, reader, consumer))
-    console.print()
+    if not console.is_terminal:
+        console.print()  # rich leaves the cursor after the table when output is piped
     if errors:
         raise errors[0]
     return result[0]

@@ -29,6 +29,8 @@ class PipelineStats:
     """Running totals, for progress views and the final summary."""
 
     records_written: int = 0
+    records_added: int = 0
+    """Records that were not in the database yet (a re-processed frame adds nothing)."""
     records_by_kind: Counter[str] = field(default_factory=Counter)
     flushes: int = 0
 
@@ -45,6 +47,8 @@ class Pipeline:
         self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.sensors}
         self.aggregator = Aggregator(config)
         self.stats = PipelineStats()
+        self.truncated: list[str] = []
+        """Recordings that ended in the middle of a frame (replay only)."""
         if store is not None:
             store.claim_identity(config.mall, config.box)
 
@@ -73,7 +77,8 @@ class Pipeline:
     def persist(self, records: list[Record], snap: dict[str, Any] | None, now: float) -> None:
         """Write what ``collect`` took (may run on a worker thread)."""
         if self.store is not None and (records or snap is not None):
-            self.store.write(records, now, (CHECKPOINT_NAME, snap) if snap is not None else None)
+            checkpoint = (CHECKPOINT_NAME, snap) if snap is not None else None
+            self.stats.records_added += self.store.write(records, now, checkpoint)
         self._count(records)
 
     def _count(self, records: list[Record]) -> None:

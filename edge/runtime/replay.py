@@ -94,6 +94,7 @@ def replay(
             raise CaptureError(str(exc)) from exc
     pipeline.aggregator.flush_partial()
     pipeline.flush()
+    pipeline.truncated = [str(captures[s]) for s, r in readers.items() if r.truncated]
     watch.report(pipeline.aggregator.clock, done=True)
     return pipeline
 
