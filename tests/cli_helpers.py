@@ -137,3 +137,33 @@ def shared_wifi_data() -> Path:
 
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+
+
+DEMO_SPECS = ("--wifi", f"entrance={ENTRANCE}", "--wifi", f"shop={SHOP}")
+DWELL_FIELDS = {
+    "id", "kind", "schema", "mall", "box", "zone", "device", "randomized",
+    "start", "end", "duration_s", "samples", "rssi_max", "partial",
+}  # fmt: skip
+PRESENCE_FIELDS = {
+    "zone", "start", "end", "devices", "visitors", "passersby", "randomized_share",
+}  # fmt: skip
+
+
+def failed_cleanly(result: Result, *needles: str) -> str:
+    """Exit 2, nothing on stdout, one plain message on stderr holding every needle."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    for needle in needles:
+        assert needle in result.stderr
+    return result.stderr
+
+
+def problem_line(stderr: str, key_path: str) -> str:
+    """The one ``  - KEY_PATH ...`` line of a ``config validate`` problem list."""
+    lines = [
+        line for line in stderr.splitlines() if re.match(rf"\s*- {re.escape(key_path)}[ :]", line)
+    ]
+    assert len(lines) == 1, f"no single problem line for {key_path!r} in:\n{stderr}"
+    return lines[0]
