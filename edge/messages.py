@@ -51,15 +51,15 @@ class _OnWire(BaseModel):
     )
 
 
-class DwellOnWire(Dwell, _OnWire):
+class DwellOnWire(_OnWire, Dwell):
     """A dwell record as published."""
 
 
-class VisitOnWire(Visit, _OnWire):
+class VisitOnWire(_OnWire, Visit):
     """A visit record as published."""
 
 
-class PresenceOnWire(Presence, _OnWire):
+class PresenceOnWire(_OnWire, Presence):
     """A presence record as published."""
 
 

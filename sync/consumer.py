@@ -1,29 +1,61 @@
 """A consumer of the mallsense MQTT contract: what the central platform does.
 
-Subscribes to a mall's topics, de-duplicates records by id (the uplink is
-at-least-once), and watches each box's batch ``seq`` for gaps. The demo uses
-it to show what arrived; tests use it as the platform.
+Subscribes to a mall's topics (or one box's), de-duplicates records by id (the
+uplink is at-least-once), and watches each box's batch ``seq``: a jump is a
+gap (batches the platform never got; the ``resend`` command can fetch them), a
+smaller or repeated number is a batch sent again (after a reconnect, a resend
+or a broker redelivery), which is harmless because its records are duplicates.
+A re-sent batch that falls inside a gap fills it. With ``validate`` every
+payload is checked against the JSON Schemas generated from the models
+(``edge.contract``), as the platform's ingestion should.
+
+``mallsense subscribe`` prints what this folds (``on_event``); the demo and the
+tests read ``stats``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import ssl
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
-from paho.mqtt.client import Client, ConnectFlags, MQTTMessage
+from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config.urls import parse_broker_url
+from edge.contract import check_message
+from edge.errors import UplinkError
 from sync.envelope import TOPIC_ROOT
 
-__all__ = ["Consumer", "ConsumerStats"]
+__all__ = ["Consumer", "ConsumerStats", "Event", "EventType"]
+
+log = logging.getLogger("mallsense.consumer")
+
+EventType = Literal["record", "status", "telemetry", "command", "reply", "gap", "resend", "invalid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing worth telling: a new record, a status, a gap, an invalid payload..."""
+
+    type: EventType
+    topic: str
+    box: str | None
+    data: dict[str, Any]
+    """``record``: the record with the envelope's ``seq`` added; ``status``, ``telemetry``,
+    ``command``, ``reply``: the payload; ``gap``: box, from_seq, to_seq; ``resend``: box,
+    seq, last_seq, filled_gap; ``invalid``: topic, reason."""
 
 
 @dataclass
@@ -32,93 +64,298 @@ class ConsumerStats:
 
     envelopes: int = 0
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Record id -> record (the first copy received)."""
+    """Record id -> record (the first copy received; empty unless ``keep_records``)."""
+    ids: set[str] = field(default_factory=set)
+    kinds: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     historical: int = 0
     invalid: int = 0
     gaps: list[tuple[str, int, int]] = field(default_factory=list)
-    """(box, first missing seq, last missing seq)."""
+    """Every gap seen: (box, first missing seq, last missing seq)."""
+    missing: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Box -> seq ranges still missing (gaps not filled by a re-sent batch)."""
+    resends: int = 0
+    """Batches whose seq was not above the box's highest so far."""
     last_seq: dict[str, int] = field(default_factory=dict)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Box -> its latest status message."""
+    telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Box -> its latest telemetry message."""
+    messages: int = 0
 
     def by_kind(self) -> Counter[str]:
-        return Counter(r["kind"] for r in self.records.values())
+        return Counter(self.kinds)
+
+    def missing_batches(self) -> int:
+        return sum(last - first + 1 for ranges in self.missing.values() for first, last in ranges)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures ``mallsense subscribe`` prints at exit."""
+        return {
+            "records": len(self.ids),
+            "by_kind": dict(sorted(self.kinds.items())),
+            "duplicates": self.duplicates,
+            "historical": self.historical,
+            "envelopes": self.envelopes,
+            "resends": self.resends,
+            "gaps": [{"box": b, "from_seq": f, "to_seq": t} for b, f, t in self.gaps],
+            "missing": {box: [list(r) for r in ranges] for box, ranges in self.missing.items()},
+            "invalid": self.invalid,
+        }
+
+
+def _take(ranges: list[tuple[int, int]], seq: int) -> bool:
+    """Remove ``seq`` from the missing ranges; True if it was missing."""
+    for i, (first, last) in enumerate(ranges):
+        if first <= seq <= last:
+            rest = [(first, seq - 1), (seq + 1, last)]
+            ranges[i : i + 1] = [(a, b) for a, b in rest if a <= b]
+            return True
+    return False
 
 
 class Consumer:
-    """Subscribes to ``mallsense/v1/<mall>/#`` and folds every message into ``stats``."""
+    """Subscribes to ``mallsense/v1/<mall>/#`` (or ``.../<mall>/<box>/#``) and folds every
+    message into ``stats``, telling ``on_event`` about each thing worth printing.
 
-    def __init__(self, broker_url: str, mall: str) -> None:
-        url = parse_broker_url(broker_url)
-        self.topic_filter = f"{TOPIC_ROOT}/{mall}/#"
+    By default it connects in the background at once (``Consumer(url, mall)``, as the
+    demo does); with ``start=False`` call ``connect()``, which raises ``UplinkError``
+    in words when the broker cannot be reached or refuses.
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        mall: str,
+        *,
+        box: str | None = None,
+        validate: bool = False,
+        on_event: Callable[[Event], None] | None = None,
+        keep_records: bool = True,
+        ca_file: Path | None = None,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        start: bool = True,
+    ) -> None:
+        self.url = parse_broker_url(broker_url)
+        self.topic_filter = f"{TOPIC_ROOT}/{mall}/{box}/#" if box else f"{TOPIC_ROOT}/{mall}/#"
         self.stats = ConsumerStats()
+        self.validate = validate
+        self.keep_records = keep_records
+        self.last_activity = time.monotonic()
+        self.failure: str | None = None
+        """Why the broker refused the connection or the subscription, if it did."""
+        self._on_event = on_event
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._closing = False
         self._client = Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"mallsense-consumer-{os.getpid()}-{id(self):x}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
-        if url.tls:
-            self._client.tls_set()
+        if self.url.tls:
+            self._client.tls_set(
+                ca_certs=_path(ca_file), certfile=_path(cert_file), keyfile=_path(key_file)
+            )
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._client.connect_async(url.host, url.port, keepalive=30)
+        if start:
+            self._client.connect_async(self.url.host, self.url.port, keepalive=30)
+            self._client.loop_start()
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def connect(self, timeout: float = 10.0) -> None:
+        """Connect and subscribe now; ``UplinkError`` says what failed and what to check."""
+        try:
+            self._client.connect(self.url.host, self.url.port, keepalive=30)
+        except ssl.SSLCertVerificationError as exc:
+            raise UplinkError(
+                f"the certificate of the broker at {self.url} could not be verified"
+                f" ({exc.verify_message}); pass --ca-file with the CA that signed it"
+            ) from exc
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            tls = " (mqtts:// needs a TLS listener on that port)" if self.url.tls else ""
+            raise UplinkError(
+                f"cannot reach the broker at {self.url}: {reason}; check the host and port"
+                f" and that the broker is running{tls}"
+            ) from exc
         self._client.loop_start()
+        deadline = time.monotonic() + timeout
+        while not self._subscribed.wait(0.05):
+            if self.failure is not None:
+                raise UplinkError(f"the broker at {self.url} refused: {self.failure}")
+            if time.monotonic() >= deadline:
+                raise UplinkError(
+                    f"the broker at {self.url} accepted the TCP connection but did not confirm"
+                    f" the subscription within {timeout:g} s; is it an MQTT 5 broker?"
+                )
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self._subscribed.wait(timeout)
 
     def close(self) -> None:
+        self._closing = True
         self._client.disconnect()
         self._client.loop_stop()
+
+    def idle_for(self) -> float:
+        """Seconds since the last message (or since the subscription took effect)."""
+        return time.monotonic() - self.last_activity
 
     def snapshot(self) -> tuple[int, int, int]:
         """(records, duplicates, envelopes) so far, thread-safely."""
         with self._lock:
-            return len(self.stats.records), self.stats.duplicates, self.stats.envelopes
+            return len(self.stats.ids), self.stats.duplicates, self.stats.envelopes
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return self.stats.summary()
 
     def _on_connect(
         self, client: Client, _userdata: Any, _flags: ConnectFlags, reason: ReasonCode,
         _properties: Properties | None,
     ) -> None:  # fmt: skip
-        if not reason.is_failure:
-            client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+        if reason.is_failure:
+            self.failure = f"{reason} (check --username and MALLSENSE_MQTT_PASSWORD)"
+            return
+        client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
 
-    def _on_subscribe(self, *_args: Any) -> None:
+    def _on_subscribe(
+        self, _client: Client, _userdata: Any, _mid: int, reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:  # fmt: skip
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            self.failure = f"subscription to {self.topic_filter}: {refused[0]} (check the ACL)"
+            return
+        self.last_activity = time.monotonic()
         self._subscribed.set()
 
-    def _on_message(self, _client: Client, _userdata: Any, msg: MQTTMessage) -> None:
-        parts = msg.topic.split("/")
-        try:
-            payload = json.loads(msg.payload)
-        except ValueError:
-            with self._lock:
-                self.stats.invalid += 1
-            return
-        with self._lock:
-            if len(parts) == 5 and parts[4] == "status":
-                self.stats.status[parts[3]] = payload
-            elif len(parts) == 6 and parts[4] == "data":
-                self._fold_envelope(parts[3], payload)
+    def _on_disconnect(
+        self, _client: Client, _userdata: Any, _flags: DisconnectFlags, reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:  # fmt: skip
+        was_subscribed = self._subscribed.is_set()
+        self._subscribed.clear()
+        if was_subscribed and not self._closing:  # a refused first connect is connect()'s to tell
+            log.warning("lost the connection to %s (%s); reconnecting", self.url, reason)
 
-    def _fold_envelope(self, box: str, envelope: dict[str, Any]) -> None:
+    # -- folding messages ---------------------------------------------------------------------
+
+    def _on_message(self, _client: Client, _userdata: Any, msg: MQTTMessage) -> None:
+        self.last_activity = time.monotonic()
+        if not msg.payload:
+            return  # a retained message being cleared
+        with self._lock:
+            events = self._fold(msg.topic, bytes(msg.payload))
+        if self._on_event is None:
+            return
+        for event in events:
+            try:
+                self._on_event(event)
+            except Exception:  # a printing error must not kill paho's network thread
+                log.exception("handling %s from %s failed", event.type, event.topic)
+
+    def _fold(self, topic: str, raw: bytes) -> list[Event]:
+        self.stats.messages += 1
+        try:
+            payload = json.loads(raw)
+        except ValueError as exc:
+            return [self._invalid(topic, f"not JSON ({exc})")]
+        if self.validate:
+            reasons = check_message(topic, payload)
+            if reasons:
+                return [self._invalid(topic, "; ".join(reasons))]
+        if not isinstance(payload, dict):
+            return [self._invalid(topic, "payload is not a JSON object")]
+        # Routed by the topic's shape, not the contract's list of kinds: a newer box's new
+        # record kind is still de-duplicated and its seq watched (--validate flags it).
+        parts = topic.split("/")[3:]  # box, then what the topic is about
+        if len(parts) < 2:
+            return []
+        if len(parts) == 3 and parts[1] == "data":
+            return self._fold_envelope(topic, parts[0], payload)
+        return self._fold_message(topic, parts, payload)
+
+    def _fold_message(self, topic: str, parts: list[str], payload: dict[str, Any]) -> list[Event]:
+        box, what = parts[0], parts[1:]
+        if what == ["status"]:
+            self.stats.status[box] = payload
+            return [Event("status", topic, box, payload)]
+        if what == ["telemetry"]:
+            self.stats.telemetry[box] = payload
+            return [Event("telemetry", topic, box, payload)]
+        if len(what) == 2 and what[0] == "cmd":
+            return [Event("command", topic, box, payload)]
+        if len(what) == 3 and what[0] == "cmd" and what[2] == "reply":
+            return [Event("reply", topic, box, payload)]
+        return []
+
+    def _invalid(self, topic: str, reason: str) -> Event:
+        self.stats.invalid += 1
+        parts = topic.split("/")
+        box = parts[3] if len(parts) > 3 else None
+        return Event("invalid", topic, box, {"topic": topic, "reason": reason})
+
+    def _fold_envelope(self, topic: str, box: str, envelope: dict[str, Any]) -> list[Event]:
         stats = self.stats
         stats.envelopes += 1
         seq = envelope.get("seq")
-        if isinstance(seq, int):
-            last = stats.last_seq.get(box)
-            if last is not None and seq > last + 1:
-                stats.gaps.append((box, last + 1, seq - 1))
-            stats.last_seq[box] = max(seq, last or 0)
-        for record in envelope.get("records", []):
-            rid = record.get("id")
+        events = self._track_seq(topic, box, seq) if type(seq) is int else []
+        records = envelope.get("records")
+        if not isinstance(records, list):
+            return [*events, self._invalid(topic, "the envelope has no records list")]
+        for record in records:
+            rid = record.get("id") if isinstance(record, dict) else None
             if not isinstance(rid, str):
-                stats.invalid += 1
-            elif rid in stats.records:
+                events.append(self._invalid(topic, "a record without a string id"))
+            elif rid in stats.ids:
                 stats.duplicates += 1
             else:
-                stats.records[rid] = record
-                stats.historical += bool(record.get("historical"))
+                events += self._new_record(topic, box, rid, record, seq)
+        return events
+
+    def _new_record(
+        self, topic: str, box: str, rid: str, record: dict[str, Any], seq: object
+    ) -> list[Event]:
+        stats = self.stats
+        stats.ids.add(rid)
+        stats.kinds[str(record.get("kind"))] += 1
+        historical = bool(record.get("historical", False))
+        stats.historical += historical
+        if self.keep_records:
+            stats.records[rid] = record
+        if self._on_event is None:
+            return []
+        return [Event("record", topic, box, {**record, "seq": seq, "historical": historical})]
+
+    def _track_seq(self, topic: str, box: str, seq: int) -> list[Event]:
+        stats = self.stats
+        last = stats.last_seq.get(box)
+        stats.last_seq[box] = seq if last is None else max(seq, last)
+        if last is None or seq == last + 1:
+            return []
+        if seq > last + 1:
+            stats.gaps.append((box, last + 1, seq - 1))
+            stats.missing.setdefault(box, []).append((last + 1, seq - 1))
+            data = {"box": box, "from_seq": last + 1, "to_seq": seq - 1}
+            return [Event("gap", topic, box, data)]
+        stats.resends += 1
+        filled = _take(stats.missing.get(box, []), seq)
+        if box in stats.missing and not stats.missing[box]:
+            del stats.missing[box]
+        data = {"box": box, "seq": seq, "last_seq": last, "filled_gap": filled}
+        return [Event("resend", topic, box, data)]
+
+
+def _path(value: Path | None) -> str | None:
+    return None if value is None else str(value)

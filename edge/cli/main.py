@@ -7,11 +7,13 @@ import click
 from edge import __version__
 from edge.cli import (
     config_cmd,
+    contract_cmd,
     demo_cmd,
     records_cmd,
     replay_cmd,
     run_cmd,
     status_cmd,
+    subscribe_cmd,
     sync_cmd,
     wifi_cmd,
 )
@@ -48,11 +50,13 @@ def cli(log_level: str) -> None:
 
 for module in (
     config_cmd,
+    contract_cmd,
     demo_cmd,
     records_cmd,
     replay_cmd,
     run_cmd,
     status_cmd,
+    subscribe_cmd,
     sync_cmd,
     wifi_cmd,
 ):
