@@ -11,7 +11,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 from cli_helpers import (
     DEMO_CONFIG,
     KEY,
@@ -98,12 +97,6 @@ def test_sync_without_identity_asks_for_config(tmp_path: Path) -> None:
     failed_cleanly(invoke("sync", "--db", db), f"database {db} has no records yet", "--config")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edge/cli/sync_cmd.py line 69: MqttConfig.model_validate raises pydantic"
-    " ValidationError, which fails_cleanly does not catch: `sync --broker http://x` ends in a"
-    " traceback with exit 1 (the comment says 'a bad --broker fails here, clearly')",
-)
 def test_sync_bad_broker_url_fails_cleanly(demo_replay: Replayed) -> None:
     result = invoke("sync", "--db", demo_replay.db, "--broker", "http://x")
     failed_cleanly(result, "http://x", "mqtt://HOST[:PORT]")
