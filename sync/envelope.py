@@ -23,14 +23,19 @@ __all__ = [
     "TOPIC_ROOT",
     "Envelope",
     "build_envelope",
+    "command_filter",
     "data_topic",
     "envelope_overhead",
     "is_object_text",
     "iso_utc",
     "plan_batches",
+    "platform_topic",
+    "record_size",
+    "reply_topic",
     "splice_record",
     "status_payload",
     "status_topic",
+    "telemetry_topic",
 ]
 
 ENVELOPE_SCHEMA = "envelope/1"
@@ -52,6 +57,23 @@ def status_topic(mall: str, box: str) -> str:
     return f"{TOPIC_ROOT}/{mall}/{box}/status"
 
 
+def telemetry_topic(mall: str, box: str) -> str:
+    return f"{TOPIC_ROOT}/{mall}/{box}/telemetry"
+
+
+def command_filter(mall: str, box: str) -> str:
+    """This box's commands only: ``cmd/+`` does not match ``cmd/<name>/reply``."""
+    return f"{TOPIC_ROOT}/{mall}/{box}/cmd/+"
+
+
+def reply_topic(mall: str, box: str, command: str) -> str:
+    return f"{TOPIC_ROOT}/{mall}/{box}/cmd/{command}/reply"
+
+
+def platform_topic(platform_id: str) -> str:
+    return f"{TOPIC_ROOT}/STATE/{platform_id}"
+
+
 def iso_utc(t: float) -> str:
     """Epoch seconds as ISO 8601 UTC with milliseconds and a trailing Z (the records' format)."""
     stamp = datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds")
@@ -66,8 +88,14 @@ class Envelope:
     seq: int
     batch_id: str
     row_ids: tuple[int, ...]
+    """Outbox ids to delete on PUBACK (none for a batch re-sent by ``resend``)."""
     historical: int
     payload: bytes
+    records: tuple[int, ...] = ()
+    """``records.seq`` of what it carries, remembered for ``resend`` once acknowledged."""
+    sent_at: float = 0.0
+    resent_from: int | None = None
+    """For a batch re-sent by ``resend``: the seq it was first sent under."""
 
 
 def _prefix(*, mall: str, box: str, kind: str, seq: int, batch_id: str, sent_at: str) -> str:
@@ -90,6 +118,11 @@ def envelope_overhead(mall: str, box: str, kind: str) -> int:
         sent_at=_WIDEST_SENT_AT,
     )
     return len(head.encode()) + len("]}")
+
+
+def record_size(body: str) -> int:
+    """Bytes a stored record takes in an envelope at most (flag and comma included)."""
+    return len(body.encode()) + _RECORD_EXTRA
 
 
 def is_object_text(body: str) -> bool:
@@ -129,7 +162,7 @@ def plan_batches(
         if not is_object_text(row.body):
             rejected.append(row)
             continue
-        size = len(row.body.encode()) + _RECORD_EXTRA
+        size = record_size(row.body)
         batch, used = open_batches.get(row.kind, ([], overhead(row.kind)))
         if batch and (len(batch) >= max_records or used + size > max_bytes):
             done.append(batch)
@@ -150,18 +183,33 @@ def build_envelope(
     batch_id: str,
     now: float,
     historical_after_s: float,
+    resent_from: int | None = None,
 ) -> Envelope:
-    """The payload of one batch (all rows of one kind), sent at ``now``."""
+    """The payload of one batch (all rows of one kind), sent at ``now``.
+
+    A batch re-sent on request (``resent_from``) is historical as a whole, however
+    recent its records are: the platform had them (or should have) already.
+    """
     kind = rows[0].kind
     parts: list[str] = []
     historical = 0
     for row in rows:
-        old = now - row.created > historical_after_s
+        old = resent_from is not None or now - row.created > historical_after_s
         historical += old
         parts.append(splice_record(row.body, old))
     head = _prefix(mall=mall, box=box, kind=kind, seq=seq, batch_id=batch_id, sent_at=iso_utc(now))
     text = head + ",".join(parts) + "]}"
-    return Envelope(kind, seq, batch_id, tuple(r.id for r in rows), historical, text.encode())
+    return Envelope(
+        kind,
+        seq,
+        batch_id,
+        () if resent_from is not None else tuple(r.id for r in rows),
+        historical,
+        text.encode(),
+        records=tuple(r.record for r in rows),
+        sent_at=now,
+        resent_from=resent_from,
+    )
 
 
 def status_payload(

@@ -7,7 +7,8 @@ simply throws its client (and its ids) away.
 
 paho runs its network loop and callbacks on its own thread; the callbacks only put
 events on a ``queue.Queue`` that the agent's thread (the only one that touches
-SQLite) reads.
+SQLite) reads: acknowledgements, and the messages the agent subscribed to
+(commands, the platform's STATE), which it therefore also handles on its thread.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config.urls import BrokerUrl
 from edge.errors import UplinkError
@@ -39,6 +41,8 @@ __all__ = [
     "Link",
     "LinkEvent",
     "LinkSettings",
+    "Received",
+    "Subscribed",
     "explain_connack",
     "explain_socket_error",
 ]
@@ -87,7 +91,28 @@ class Acked:
     reason: ReasonCode
 
 
-LinkEvent = Connected | Disconnected | Acked
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message on a topic the agent subscribed to.
+
+    ``correlation_data`` is the MQTT 5 Correlation Data property, if the sender set one.
+    """
+
+    topic: str
+    payload: bytes
+    retain: bool
+    correlation_data: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed:
+    """A SUBACK for SUBSCRIBE ``mid`` (one topic filter): ``reason`` says if it was granted."""
+
+    mid: int
+    reason: ReasonCode
+
+
+LinkEvent = Connected | Disconnected | Acked | Received | Subscribed
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +202,8 @@ class Link:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _set_tls(self, client: Client) -> None:
@@ -233,6 +260,28 @@ class Link:
     ) -> None:
         self.events.put(Acked(mid, reason))
 
+    def _on_message(self, client: Client, userdata: Any, msg: Any) -> None:
+        correlation = getattr(msg.properties, "CorrelationData", None)
+        self.events.put(
+            Received(
+                msg.topic,
+                bytes(msg.payload),
+                bool(msg.retain),
+                None if correlation is None else bytes(correlation),
+            )
+        )
+
+    def _on_subscribe(
+        self,
+        client: Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        for reason in reasons:  # one filter per SUBSCRIBE (see ``subscribe``)
+            self.events.put(Subscribed(mid, reason))
+
     # -- the agent's thread -----------------------------------------------------------------
 
     def open(self, timeout: float, stop: threading.Event) -> Connected:
@@ -266,13 +315,37 @@ class Link:
                 raise ConnectFailed(event.reason)
         raise ConnectFailed("stopped while connecting")
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        correlation_data: bytes | None = None,
+    ) -> int:
         """Publish at QoS 1; returns paho's message id (meaningful on this link only)."""
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        props: Properties | None = None
+        if correlation_data is not None:
+            props = _properties(PacketTypes.PUBLISH)
+            props.CorrelationData = correlation_data
+        info = self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             # The disconnect event follows; the rows stay in the outbox and are re-sent.
             log.debug("publish on %s returned %s", topic, info.rc)
         return info.mid
+
+    def subscribe(self, topic_filter: str, *, retained: bool) -> int:
+        """Subscribe at QoS 1 to one filter; returns the SUBSCRIBE's message id.
+
+        ``retained=False`` asks the broker not to send retained messages at all
+        (Retain Handling 2): a command someone published with the retain flag must
+        not run again at every reconnect. The platform's STATE is wanted retained.
+        """
+        options = SubscribeOptions(qos=1, noLocal=True, retainHandling=0 if retained else 2)
+        result, mid = self._client.subscribe(topic_filter, options=options)
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.debug("subscribe to %s returned %s", topic_filter, result)
+        return int(mid or 0)
 
     def close(self, goodbye: tuple[str, bytes] | None, timeout: float) -> None:
         """Leave on purpose: publish ``goodbye`` (retained) first, then a normal DISCONNECT."""

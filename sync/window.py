@@ -5,40 +5,62 @@ planned into batches, and published batches wait here for their PUBACK under
 paho's message id. Those ids mean nothing on the next connection, so after any
 failure the whole window is forgotten and the outbox is read again from its
 start: whatever is still there was never acknowledged.
+
+Records that can never be published (not a JSON object; larger than the
+broker's Maximum Packet Size even alone) are quarantined here, before they
+take a seq. A batch the broker refused because of its content comes back
+through ``split`` to be sent again in halves, until the refused record is
+alone (see ``sync.quarantine``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
+from collections.abc import Callable, Sequence
 
 from edge.store import OutboxRow, Store
-from sync.envelope import Envelope, envelope_overhead, plan_batches
+from edge.store.uplink import outbox_rows, quarantine
+from sync.envelope import Envelope, envelope_overhead, plan_batches, record_size
 
 __all__ = ["OutboxWindow"]
 
 log = logging.getLogger("mallsense.sync")
 
+_NOT_AN_OBJECT = "the stored body is not a JSON object"
+
 
 class OutboxWindow:
     """Planned batches, and published batches by message id, over one store."""
 
-    def __init__(self, store: Store, mall: str, box: str, max_records: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        mall: str,
+        box: str,
+        max_records: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.mall = mall
         self.box = box
         self.max_records = max_records
+        self.clock = clock
         self.limit = 1
         self.max_bytes = 1024
+        self.packet_limit: int | None = None  # the broker's limit on one payload, if it said
         self.cursor = 0  # the last outbox id planned on this connection
         self._planned: deque[list[OutboxRow]] = deque()
         self._inflight: dict[int, Envelope] = {}
         self._overheads: dict[str, int] = {}
 
-    def configure(self, limit: int, max_bytes: int) -> None:
-        """Batches in flight at once, and the largest payload, for the new connection."""
+    def configure(self, limit: int, max_bytes: int, packet_limit: int | None = None) -> None:
+        """For the new connection: batches in flight at once, the largest batch payload,
+        and the largest payload the broker accepts at all (from its Maximum Packet Size)."""
         self.limit = max(1, limit)
         self.max_bytes = max(1, max_bytes)
+        self.packet_limit = packet_limit
 
     @property
     def full(self) -> bool:
@@ -56,10 +78,33 @@ class OutboxWindow:
                 return None
             self.cursor = rows[-1].id
             batches, rejected = plan_batches(rows, self.max_records, self.max_bytes, self._overhead)
-            self._planned.extend(batches)
-            if rejected:
-                self._quarantine(rejected)
+            refused = [(row, _NOT_AN_OBJECT) for row in rejected]
+            for batch in batches:
+                too_large = self._too_large(batch)
+                if too_large is None:
+                    self._planned.append(batch)
+                else:
+                    refused.append((batch[0], too_large))
+            if refused:
+                self._quarantine(refused)
         return self._planned.popleft()
+
+    def split(self, envelope: Envelope) -> int:
+        """Plan a refused batch again as two halves, sent before anything else.
+
+        Rows acknowledged or removed meanwhile are left out. Returns how many
+        rows are planned again.
+        """
+        rows = outbox_rows(self.store, envelope.row_ids)
+        half = (len(rows) + 1) // 2
+        for part in (rows[half:], rows[:half]):
+            if part:
+                self._planned.appendleft(part)
+        return len(rows)
+
+    def quarantine_rows(self, row_ids: Sequence[int], reason: str) -> int:
+        """Set rows aside for good (the broker refused them); returns how many moved."""
+        return quarantine(self.store, [(i, reason) for i in row_ids], self.clock())
 
     def sent(self, mid: int, envelope: Envelope) -> None:
         self._inflight[mid] = envelope
@@ -99,14 +144,29 @@ class OutboxWindow:
             size = self._overheads[kind] = envelope_overhead(self.mall, self.box, kind)
         return size
 
-    def _quarantine(self, rows: list[OutboxRow]) -> None:
-        # A body that is not a JSON object would make the whole batch unreadable for the
-        # platform, and sending it again would never help; the record stays in `records`.
-        for row in rows:
+    def _too_large(self, batch: list[OutboxRow]) -> str | None:
+        """Why a single record can never be published, or None if it can."""
+        if self.packet_limit is None or len(batch) > 1:
+            return None
+        row = batch[0]
+        size = self._overhead(row.kind) + record_size(row.body)
+        if size <= self.packet_limit:
+            return None
+        return (
+            f"{size} bytes, more than the broker accepts in one message ({self.packet_limit}"
+            " bytes after the MQTT header; its Maximum Packet Size)"
+        )
+
+    def _quarantine(self, refused: list[tuple[OutboxRow, str]]) -> None:
+        # Sending these again would never help; the record stays in `records`, a copy of
+        # it and the reason go to the quarantine table.
+        for row, reason in refused:
             log.error(
-                "outbox row %d (%s) does not hold a JSON object; removing it from the outbox"
-                " (the record stays in the records table)",
+                "outbox record %d (%s) can never be published: %s; moved to the quarantine"
+                " table (counted as drops.quarantined.%s)",
                 row.id,
                 row.kind,
+                reason,
+                row.kind,
             )
-        self.store.outbox_ack([row.id for row in rows])
+        quarantine(self.store, [(row.id, reason) for row, reason in refused], self.clock())

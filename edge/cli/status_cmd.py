@@ -19,40 +19,9 @@ from edge.cli.common import (
     resolve_db,
 )
 from edge.store import Store
+from edge.store.status import collect_status
 
 __all__ = ["collect_status", "register"]
-
-
-def _age(now: float, then: float | None) -> float | None:
-    return None if then is None else round(max(now - then, 0.0), 1)
-
-
-def _float(value: str | None) -> float | None:
-    return None if value is None or value == "" else float(value)
-
-
-def collect_status(store: Store, now: float) -> dict[str, Any]:
-    """Everything `status` shows, as one JSON-serializable dict."""
-    depth, oldest = store.outbox_depth()
-    sensors = []
-    for s in store.sensor_stats():
-        s["last_frame_age_s"] = _age(now, s.get("last_frame_at"))
-        s["updated_age_s"] = _age(now, s["updated"])
-        sensors.append(s)
-    last_upload = _float(store.get("sync.last_upload"))
-    return {
-        "db": str(store.path),
-        "sensors": sensors,
-        "records": store.counts(),
-        "outbox": {"depth": depth, "oldest_age_s": _age(now, oldest)},
-        "uplink": {
-            "connected": store.get("sync.connected") == "1",
-            "last_upload_age_s": _age(now, last_upload),
-            "records_sent": int(store.get("sync.records_sent", "0") or 0),
-            "reconnects": int(store.get("sync.reconnects", "0") or 0),
-            "last_seq": int(store.get("sync.seq", "0") or 0),
-        },
-    }
 
 
 def _ago(seconds: float | None) -> str:
@@ -105,9 +74,30 @@ def _print(status: dict[str, Any]) -> None:
         + (f", oldest {_ago(oldest).removesuffix(' ago')} old" if oldest is not None else "")
     )
     state = "[green]connected[/]" if uplink["connected"] else "[yellow]not connected[/]"
+    platform = f", platform {uplink['platform']}" if uplink.get("platform") else ""
     console.print(
         f"uplink: {state}, last upload {_ago(uplink['last_upload_age_s'])},"
-        f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects"
+        f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects{platform}"
+    )
+    _print_losses(status)
+
+
+def _print_losses(status: dict[str, Any]) -> None:
+    """Drops and quarantine: records that did not (or will not) reach the platform."""
+    drops = status["drops"]
+    lost = ", ".join(f"{n:,} {reason.replace('.', ' ')}" for reason, n in drops.items())
+    console.print(f"dropped before delivery: {lost or 'none'}", markup=False)
+    quarantine = status["quarantine"]
+    if not quarantine["count"]:
+        console.print("quarantine: empty")
+        return
+    last, count = quarantine["last"], quarantine["count"]
+    console.print(
+        f"quarantine: {count:,} record{'s' if count != 1 else ''} the broker will never accept"
+        " (latest:"
+        f" {last['kind']} {last['record_id']}: {last['reason']}); they stay in the database's"
+        " quarantine table",
+        markup=False,
     )
 
 

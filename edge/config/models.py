@@ -187,11 +187,57 @@ class MqttConfig(_Strict):
         " historical: true.",
     )
 
+    telemetry_interval_s: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="Seconds between telemetry messages (backlog, drops, sensors, disk, clock).",
+    )
+    command_rate_per_min: int = Field(
+        30,
+        ge=1,
+        le=6000,
+        description="Commands accepted per minute (bursts up to this many); more get a"
+        " 'rate limited' error reply.",
+    )
+    platform_id: str | None = Field(
+        None,
+        pattern=r"^[^/+#]{1,64}$",
+        description="The central platform's host id: the box follows its retained online flag"
+        " on mallsense/v1/STATE/<platform_id> (Sparkplug's primary host).",
+    )
+    require_platform: bool = Field(
+        False,
+        description="Hold data batches until the platform says it is online, and stop sending"
+        " new ones while it says offline (status, telemetry and replies still flow).",
+    )
+    resend_window_s: float = Field(
+        7 * 86_400,
+        gt=0,
+        description="How long the box remembers which records each sent batch carried, so the"
+        " platform can ask for them again with the resend command (while they are stored).",
+    )
+    resend_window_batches: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="Most sent batches remembered for the resend command (the newest are kept).",
+    )
+
     @field_validator("url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
         parse_broker_url(value)  # its ValueError says what is wrong, in words
         return value
+
+    @model_validator(mode="after")
+    def _platform_named(self) -> Self:
+        if self.require_platform and self.platform_id is None:
+            raise ValueError(
+                "mqtt.require_platform (got true): expected mqtt.platform_id to name the"
+                " platform whose online flag the box waits for"
+            )
+        return self
 
 
 class PrivacyConfig(_Strict):

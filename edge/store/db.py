@@ -23,9 +23,10 @@ from edge.errors import StoreError
 from edge.records import Record
 from edge.store.migrations import migrate
 
-__all__ = ["OutboxRow", "Store"]
+__all__ = ["DROP_PREFIX", "OutboxRow", "Store", "add_drop", "explain_sqlite_error"]
 
 _BUSY_TIMEOUT_MS = 10_000
+DROP_PREFIX = "drops."
 
 
 P = ParamSpec("P")
@@ -42,7 +43,7 @@ def _converts_errors(
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+            raise StoreError(explain_sqlite_error(self.path, exc)) from exc
 
     return cast("Callable[Concatenate[Store, P], R]", wrapper)
 
@@ -55,6 +56,8 @@ class OutboxRow:
     kind: str
     body: str
     created: float
+    record: int = 0
+    """The record's ``records.seq`` (what ``sent_batches`` remembers for ``resend``)."""
 
 
 class Store:
@@ -138,7 +141,7 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+            raise StoreError(explain_sqlite_error(self.path, exc)) from exc
         return new
 
     @_converts_errors
@@ -170,7 +173,7 @@ class Store:
     def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
         """Outbox rows with id greater than ``after_id``, oldest first."""
         rows = self.conn.execute(
-            "SELECT o.id, o.kind, r.body, o.created FROM outbox o"
+            "SELECT o.id, o.kind, r.body, o.created, o.record FROM outbox o"
             " JOIN records r ON r.seq = o.record WHERE o.id > ? ORDER BY o.id LIMIT ?",
             (after_id, limit),
         )
@@ -185,13 +188,32 @@ class Store:
         except sqlite3.Error as exc:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            raise StoreError(_explain(self.path, exc)) from exc
+            raise StoreError(explain_sqlite_error(self.path, exc)) from exc
 
     @_converts_errors
     def outbox_depth(self) -> tuple[int, float | None]:
         """(rows waiting, creation time of the oldest)."""
         count, oldest = self.conn.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
         return int(count), oldest
+
+    # -- drop counters --------------------------------------------------------------------
+
+    @_converts_errors
+    def count_drop(self, reason: str, n: int) -> None:
+        """Count ``n`` records deleted or set aside before delivery (``drops.<reason>``).
+
+        ``reason`` is ``<why>.<kind>`` by convention (``disk_budget.presence``,
+        ``quarantined.dwell``), as ``edge.store.retention`` writes them.
+        """
+        add_drop(self.conn, reason, n)
+
+    @_converts_errors
+    def drop_counts(self) -> dict[str, int]:
+        """Every drop counter, ``{"<reason>.<kind>": n}`` (telemetry, ``mallsense status``)."""
+        rows = self.conn.execute(
+            "SELECT key, value FROM kv WHERE key LIKE ? ORDER BY key", (DROP_PREFIX + "%",)
+        )
+        return {key.removeprefix(DROP_PREFIX): int(value) for key, value in rows}
 
     # -- shared key/value state ---------------------------------------------------------
 
@@ -258,12 +280,22 @@ class Store:
             for (body,) in self.conn.execute(sql, params):
                 yield json.loads(body)
         except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+            raise StoreError(explain_sqlite_error(self.path, exc)) from exc
 
     @_converts_errors
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT kind, COUNT(*) FROM records GROUP BY kind ORDER BY kind")
         return {kind: int(n) for kind, n in rows}
+
+
+def add_drop(conn: sqlite3.Connection, reason: str, n: int) -> None:
+    """Add to a drop counter inside the caller's transaction (if any)."""
+    if n > 0:
+        conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key)"
+            " DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+            (DROP_PREFIX + reason, n),
+        )
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
@@ -282,7 +314,8 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.02)
 
 
-def _explain(path: Path, exc: sqlite3.Error) -> str:
+def explain_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
+    """A SQLite error on ``path`` in words, with the likely cause."""
     text = str(exc)
     if "full" in text:
         return (

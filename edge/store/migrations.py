@@ -34,8 +34,42 @@ def _initial(db: Database) -> None:
     db.table("kv").create({"key": str, "value": str}, pk="key")
 
 
+def _sent_batches(db: Database) -> None:
+    # What each acknowledged batch carried, for the `resend` command: the records as runs
+    # of records.seq ("[[first, last], ...]", compact because a batch's records are
+    # mostly consecutive) rather than one row per record, which would double the writes
+    # of the uplink's hot path. Pruned by age and count (mqtt.resend_window_*).
+    db.execute(
+        "CREATE TABLE sent_batches ("
+        " seq INTEGER PRIMARY KEY,"
+        " kind TEXT NOT NULL,"
+        " records TEXT NOT NULL,"
+        " count INTEGER NOT NULL,"
+        " sent_at REAL NOT NULL,"
+        " resent_from INTEGER)"
+    )
+    db.execute("CREATE INDEX sent_batches_sent_at ON sent_batches (sent_at)")
+
+
+def _quarantine(db: Database) -> None:
+    # Records the broker refused for good (or that can never be sent): a copy of the
+    # body, so retention deleting the `records` row cannot lose the evidence.
+    db.execute(
+        "CREATE TABLE quarantine ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " record INTEGER NOT NULL,"
+        " record_id TEXT NOT NULL,"
+        " kind TEXT NOT NULL,"
+        " body TEXT NOT NULL,"
+        " reason TEXT NOT NULL,"
+        " at REAL NOT NULL)"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
+    ("0002_sent_batches", _sent_batches),
+    ("0003_quarantine", _quarantine),
 ]
 
 

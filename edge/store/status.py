@@ -1,0 +1,55 @@
+"""What ``mallsense status`` shows, read from the store alone.
+
+It lives here, not in the CLI, because the sync agent answers the ``status``
+command with the very same dict, and ``sync`` may import ``edge.store`` but not
+the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.store.db import Store
+from edge.store.uplink import quarantine_summary
+
+__all__ = ["collect_status"]
+
+
+def _age(now: float, then: float | None) -> float | None:
+    return None if then is None else round(max(now - then, 0.0), 1)
+
+
+def _float(value: str | None) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _int(store: Store, key: str) -> int:
+    return int(store.get(key, "0") or 0)
+
+
+def collect_status(store: Store, now: float) -> dict[str, Any]:
+    """Everything ``mallsense status`` shows, as one JSON-serializable dict."""
+    depth, oldest = store.outbox_depth()
+    sensors = []
+    for s in store.sensor_stats():
+        s["last_frame_age_s"] = _age(now, s.get("last_frame_at"))
+        s["updated_age_s"] = _age(now, s["updated"])
+        sensors.append(s)
+    last_upload = _float(store.get("sync.last_upload"))
+    quarantined = quarantine_summary(store)
+    return {
+        "db": str(store.path),
+        "sensors": sensors,
+        "records": store.counts(),
+        "outbox": {"depth": depth, "oldest_age_s": _age(now, oldest)},
+        "uplink": {
+            "connected": store.get("sync.connected") == "1",
+            "last_upload_age_s": _age(now, last_upload),
+            "records_sent": _int(store, "sync.records_sent"),
+            "reconnects": _int(store, "sync.reconnects"),
+            "last_seq": _int(store, "sync.seq"),
+            "platform": store.get("sync.platform"),
+        },
+        "drops": store.drop_counts(),
+        "quarantine": {"count": quarantined.count, "last": quarantined.last},
+    }

@@ -1,0 +1,241 @@
+"""Everything the agent does besides shipping the outbox: commands, the platform's
+STATE, telemetry, and the bookkeeping of ``resend``.
+
+It runs on the agent's thread (it reads SQLite) and publishes through the
+agent's current link. Replies wait in ``outgoing`` while there is no link, so a
+command received just before a drop is still answered after the reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import edge
+from edge.store import OutboxRow, Store
+from edge.store.status import collect_status
+from edge.store.uplink import SentBatch, batch_rows, prune_sent
+from sync.commands import Commands, Handler, Reply, Request
+from sync.envelope import Envelope, command_filter, iso_utc, telemetry_topic
+from sync.link import Link, Received, Subscribed
+from sync.platform import PlatformGate
+from sync.resend import ResendJob, plan_resend
+from sync.telemetry import clock_synced, telemetry_payload
+
+if TYPE_CHECKING:
+    from sync.agent import SyncAgent
+
+__all__ = ["CONTROL_SLOTS", "Control", "redacted_config"]
+
+log = logging.getLogger("mallsense.sync")
+
+_PRUNE_EVERY_S = 300.0
+CONTROL_SLOTS = 2
+"""Unacknowledged status, telemetry and reply messages at once. The data window gets
+the broker's Receive Maximum minus these, so together they never exceed it."""
+_REDACTED = "<redacted>"
+_GONE = "its records were deleted by local retention (store.max_mb, store.max_age_days)"
+
+
+def redacted_config(agent: SyncAgent) -> dict[str, Any]:
+    """The running configuration for the ``config`` command, without any secret.
+
+    Secrets never are in the configuration (only the paths of the files holding
+    them); the broker password is shown as present or not, never its value.
+    """
+    mqtt = agent.config.model_dump(mode="json")
+    mqtt["password"] = _REDACTED if agent.password is not None else None
+    if agent.box_config is None:
+        config: dict[str, Any] = {"mall": agent.mall, "box": agent.box, "mqtt": mqtt}
+    else:
+        config = agent.box_config.model_dump(mode="json") | {"mqtt": mqtt}
+    return {
+        "config_hash": agent.config_hash,
+        "from_file": agent.box_config is not None,
+        "config": config,
+    }
+
+
+class Control:
+    """Commands, platform state, telemetry and resend jobs for one ``SyncAgent.run``."""
+
+    def __init__(
+        self,
+        agent: SyncAgent,
+        store: Store,
+        started_at: float,
+        records_sent: Callable[[], int],
+    ) -> None:
+        self.agent = agent
+        self.store = store
+        self.started_at = started_at
+        self.records_sent = records_sent
+        cfg = agent.config
+        self.gate = PlatformGate(cfg.platform_id, cfg.require_platform)
+        handlers: dict[str, Handler] = {
+            "ping": self._ping,
+            "status": self._status,
+            "resend": self._resend,
+            "config": self._config,
+        }
+        self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, handlers)
+        self.jobs: deque[ResendJob] = deque()
+        self.outgoing: deque[Reply] = deque()
+        self.labels: dict[int, str] = {}  # message id -> what it is, for a refusal's log line
+        self.subscriptions: dict[int, str] = {}  # SUBSCRIBE message id -> topic filter
+        # Every interval from the start, whatever the connections do: a box whose link
+        # flaps must not send a burst of telemetry at each reconnect.
+        self.telemetry_due = time.monotonic() + cfg.telemetry_interval_s
+        self.prune_due = time.monotonic()
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connected(self, link: Link) -> None:
+        """Subscribe to this box's commands (and the platform's STATE)."""
+        self.labels.clear()
+        self.subscriptions.clear()
+        self.gate.reset()
+        topic = command_filter(self.agent.mall, self.agent.box)
+        self.subscriptions[link.subscribe(topic, retained=False)] = topic
+        if self.gate.topic is not None:
+            self.subscriptions[link.subscribe(self.gate.topic, retained=True)] = self.gate.topic
+
+    def subscribed(self, event: Subscribed) -> None:
+        topic = self.subscriptions.pop(event.mid, None)
+        if topic is None or not event.reason.is_failure:
+            return
+        why = f"{event.reason} (SUBACK reason 0x{event.reason.value:02X})"
+        if topic == self.gate.topic:
+            self.gate.refused(why)
+            return
+        log.warning(
+            "the broker refused the subscription to %s: %s; this box will not receive"
+            " commands until the broker's access rules let it read its own cmd/ topics",
+            topic,
+            why,
+        )
+
+    def received(self, event: Received) -> None:
+        """A message on a subscribed topic: the platform's STATE, or a command."""
+        if event.topic == self.gate.topic:
+            state = self.gate.update(event.payload)
+            self.store.put("sync.platform", state)
+            return
+        if event.retain:  # Retain Handling 2 should prevent it; never run a stale command
+            log.warning("ignored a retained command on %s", event.topic)
+            return
+        reply = self.commands.handle(event.topic, event.payload, event.correlation_data)
+        if reply is not None:
+            self.outgoing.append(reply)
+
+    # -- the loop's regular work ----------------------------------------------------------
+
+    def tick(self, link: Link | None) -> None:
+        """Send waiting replies and due telemetry; prune the resend window now and then."""
+        now = time.monotonic()
+        if now >= self.prune_due:
+            self.prune_due = now + _PRUNE_EVERY_S
+            cfg = self.agent.config
+            prune_sent(
+                self.store, self.agent.clock() - cfg.resend_window_s, cfg.resend_window_batches
+            )
+        if link is None:
+            return
+        while self.outgoing and len(self.labels) < CONTROL_SLOTS:
+            reply = self.outgoing.popleft()
+            mid = link.publish(reply.topic, reply.payload, correlation_data=reply.correlation_data)
+            self.labels[mid] = f"the reply on {reply.topic}"
+        if now >= self.telemetry_due and len(self.labels) < CONTROL_SLOTS:
+            interval = self.agent.config.telemetry_interval_s
+            # The next one an interval after this one was due (no drift), but never a burst
+            # to catch up after a time without a connection.
+            self.telemetry_due = max(self.telemetry_due + interval, now + interval / 2)
+            self._send_telemetry(link)
+
+    def _send_telemetry(self, link: Link) -> None:
+        agent = self.agent
+        try:
+            payload = telemetry_payload(
+                self.store,
+                mall=agent.mall,
+                box=agent.box,
+                now=agent.clock(),
+                records_sent=self.records_sent(),
+                synced=clock_synced(),
+            )
+        except ValueError as exc:  # a value the contract refuses; the uplink carries on
+            log.warning("could not build the telemetry message: %s; skipped this one", exc)
+            return
+        topic = telemetry_topic(agent.mall, agent.box)
+        self.labels[link.publish(topic, payload)] = "the telemetry message"
+
+    def acked(self, mid: int, refusal: str | None) -> None:
+        """A PUBACK for something that is not a data batch; log it if refused."""
+        what = self.labels.pop(mid, None)
+        if refusal is not None:
+            log.warning("%s refused %s: %s", self.agent.url, what or f"message {mid}", refusal)
+
+    # -- resend jobs ----------------------------------------------------------------------
+
+    def take_resend(self) -> tuple[ResendJob, SentBatch, list[OutboxRow]] | None:
+        """The next batch to publish again, with the records still stored."""
+        while self.jobs:
+            job = self.jobs[0]
+            while job.batches:
+                batch = job.batches.popleft()
+                rows = batch_rows(self.store, batch)
+                if rows:
+                    return job, batch, rows
+                job.skipped.append({"seq": batch.seq, "reason": _GONE})
+            self._finish()
+        return None
+
+    def resent(self, job: ResendJob, batch: SentBatch, envelope: Envelope) -> None:
+        """A batch of ``job`` went out again under ``envelope.seq``."""
+        entry = {"seq": batch.seq, "new_seq": envelope.seq, "records": len(envelope.records)}
+        missing = len(batch.records) - len(envelope.records)
+        if missing:
+            entry["missing"] = missing
+        job.resent.append(entry)
+        if not job.batches:
+            self._finish()
+
+    def _finish(self) -> None:
+        job = self.jobs.popleft()
+        log.info(
+            "resend %d..%d (id %s): %d batch(es) sent again, %d skipped",
+            job.args.from_seq,
+            job.args.to_seq,
+            job.request.id,
+            len(job.resent),
+            len(job.skipped),
+        )
+        self.outgoing.append(self.commands.reply(job.request, job.result()))
+
+    # -- the commands ---------------------------------------------------------------------
+
+    def _ping(self, request: Request) -> dict[str, Any]:
+        now = self.agent.clock()
+        return {
+            "version": edge.__version__,
+            "uptime_s": round(max(now - self.started_at, 0.0), 1),
+            "now": iso_utc(now),
+        }
+
+    def _status(self, request: Request) -> dict[str, Any]:
+        return collect_status(self.store, self.agent.clock())
+
+    def _config(self, request: Request) -> dict[str, Any]:
+        return redacted_config(self.agent)
+
+    def _resend(self, request: Request) -> dict[str, Any] | None:
+        last_seq = int(self.store.get("sync.seq", "0") or 0)
+        queued = sum(len(job.batches) for job in self.jobs)
+        job = plan_resend(self.store, request, last_seq, queued)
+        if not job.batches:
+            return job.result()  # nothing to send: answer at once
+        self.jobs.append(job)
+        return None

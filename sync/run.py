@@ -1,0 +1,399 @@
+"""One ``SyncAgent.run``: connect, fill the in-flight window, handle what paho reports.
+
+Only this thread touches SQLite. Each pass of the loop sends waiting replies and
+due telemetry (``sync.control``), publishes batches while the window has room
+(re-sent batches first, then the outbox while the platform gate is open), and
+then handles the link's events: PUBACKs, messages, SUBACKs, a lost connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from edge.errors import StoreError
+from edge.store import OutboxRow, Store
+from edge.store.uplink import SentBatch, acknowledge
+from sync.backoff import Backoff
+from sync.control import CONTROL_SLOTS, Control
+from sync.envelope import TOPIC_ROOT, Envelope, build_envelope, data_topic, status_topic
+from sync.link import (
+    Acked,
+    Connected,
+    ConnectFailed,
+    Disconnected,
+    Link,
+    LinkEvent,
+    Received,
+    Subscribed,
+)
+from sync.quarantine import RejectionPolicy, advice
+from sync.window import OutboxWindow
+
+if TYPE_CHECKING:
+    from sync.agent import SyncAgent
+
+__all__ = ["AgentRun"]
+
+log = logging.getLogger("mallsense.sync")
+
+_GOODBYE_TIMEOUT_S = 2.0  # waiting for the broker to take the retained 'offline'
+_SETTLE_S = 2.0  # waiting at a graceful stop for PUBACKs of batches already sent
+_PROGRESS_EVERY_S = 1.0  # how often upload counters are written for `mallsense status`
+_PUBLISH_HEADROOM = 512  # PUBLISH header, topic and properties, next to the payload
+
+
+class AgentRun:
+    """The state of one ``SyncAgent.run``: the store, the link and the outbox window."""
+
+    def __init__(
+        self,
+        agent: SyncAgent,
+        store: Store,
+        drain: bool,
+        stop: threading.Event,
+        deadline: float | None,
+    ) -> None:
+        self.agent = agent
+        self.cfg = agent.config
+        self.store = store
+        self.drain = drain
+        self.stop = stop
+        self.deadline = deadline
+        self.started_at = agent.clock()
+        self.backoff = Backoff(agent.backoff_initial_s, agent.backoff_max_s)
+        self.window = OutboxWindow(
+            store, agent.mall, agent.box, self.cfg.batch_max_records, agent.clock
+        )
+        self.control = Control(agent, store, self.started_at, lambda: self.records_sent)
+        self.rejections = RejectionPolicy()
+        self.link: Link | None = None
+        self.broken: str | None = None  # why the current link must be dropped
+        self.retry_delay = 0.0
+        self.connections = 0
+        self.connected_since = 0.0
+        self.acked: list[int] = []
+        self.sent: list[SentBatch] = []
+        self.records_sent = int(store.get("sync.records_sent", "0") or 0)
+        self.records_this_run = 0
+        self.last_upload: float | None = None
+        self.progress_saved = 0.0
+
+    def execute(self) -> int:
+        # A database written by another box must not be published under this one's name.
+        self.store.claim_identity(self.agent.mall, self.agent.box)
+        self.store.put("sync.connected", "0")
+        self.store.put("sync.reconnects", "0")
+        try:
+            code = self._loop()
+            self._settle()
+            return code
+        finally:
+            self._close_link()
+            self._save_final()
+
+    def _loop(self) -> int:
+        while not self._should_stop():
+            if self.link is None:
+                self.control.tick(None)
+                self._connect()
+                continue
+            self.control.tick(self.link)
+            published = self._fill_window()
+            if not published and self.drain and self._drained():
+                log.info(
+                    "outbox drained: %d records acknowledged by %s",
+                    self.records_this_run,
+                    self.agent.url,
+                )
+                return 0
+            self._pump(block=not published)
+        return 1 if self.drain else 0
+
+    def _drained(self) -> bool:
+        return self.window.drained() and not self.control.jobs and not self.control.outgoing
+
+    def _should_stop(self) -> bool:
+        return self.stop.is_set() or (
+            self.deadline is not None and time.monotonic() >= self.deadline
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        if self.deadline is not None:
+            seconds = min(seconds, max(0.0, self.deadline - time.monotonic()))
+        self.stop.wait(seconds)
+
+    # -- connecting -----------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self.retry_delay > 0:
+            self._sleep(self.retry_delay)
+            self.retry_delay = 0.0
+            if self._should_stop():
+                return
+        link = Link(self.agent.link_settings(self.connections, self.started_at))
+        try:
+            event = link.open(self._connect_timeout(), self.stop)
+        except ConnectFailed as exc:
+            link.abandon()
+            if not self.stop.is_set():
+                self._failed(f"cannot connect to {self.agent.url}: {exc}")
+            return
+        self._connected(link, event)
+
+    def _connect_timeout(self) -> float:
+        timeout = self.agent.connect_timeout_s
+        if self.deadline is not None:
+            timeout = min(timeout, max(0.1, self.deadline - time.monotonic()))
+        return timeout
+
+    def _failed(self, what: str) -> None:
+        """Log a failure in plain words and schedule the next attempt."""
+        self.retry_delay = self.backoff.next_delay()
+        log.warning(
+            "%s; retrying in %.1f s (failure %d in a row)",
+            what,
+            self.retry_delay,
+            self.backoff.failures,
+        )
+        self.store.put("sync.connected", "0")
+        self.store.put("sync.last_error", what)
+
+    def _connected(self, link: Link, event: Connected) -> None:
+        self.link = link
+        self.connections += 1
+        reconnects = self.connections - 1
+        self.connected_since = time.monotonic()
+        # Respect the broker's limits: more unacknowledged PUBLISHes than its Receive
+        # Maximum, or a packet above its Maximum Packet Size, gets us disconnected.
+        max_bytes, packet_limit = self.cfg.batch_max_bytes, None
+        if event.maximum_packet_size is not None:
+            packet_limit = event.maximum_packet_size - _PUBLISH_HEADROOM
+            max_bytes = min(max_bytes, packet_limit)
+        self.window.forget()
+        limit = min(self.cfg.inflight_batches, event.receive_maximum - CONTROL_SLOTS)
+        self.window.configure(limit, max_bytes, packet_limit)
+        online = self.agent.status("online", reconnects, self.started_at, None)
+        self.control.connected(link)
+        mid = link.publish(status_topic(self.agent.mall, self.agent.box), online, retain=True)
+        self.control.labels[mid] = "the status message"
+        self.store.put("sync.connected", "1")
+        self.store.put("sync.reconnects", str(reconnects))
+        log.info(
+            "connected to %s as %s (reconnects: %d)",
+            self.agent.url,
+            link.settings.client_id,
+            reconnects,
+        )
+
+    def _drop_link(self, why: str) -> None:
+        """Abandon the connection; everything unacknowledged goes again on the next one."""
+        link, self.link, self.broken = self.link, None, None
+        if link is not None:
+            link.abandon()
+        unacked = self.window.forget()
+        if time.monotonic() - self.connected_since >= self.backoff.maximum:
+            self.backoff.reset()  # after a long healthy connection, try again soon
+        self._failed(f"{why}; {unacked} unacknowledged batch(es) will be sent again")
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def _fill_window(self) -> bool:
+        """Publish batches while the window has room; True if anything went out.
+
+        Batches the platform asked for again go first and are not held by the
+        platform gate: the platform asking is the platform listening.
+        """
+        published = False
+        while self.link is not None and not self.window.full:
+            again = self.control.take_resend()
+            if again is not None:
+                job, batch, old_rows = again
+                self.control.resent(job, batch, self._publish(self.link, old_rows, batch.seq))
+            elif self.control.gate.open:
+                rows = self.window.take()
+                if rows is None:
+                    break
+                self._publish(self.link, rows, None)
+            else:
+                break
+            published = True
+        return published
+
+    def _publish(self, link: Link, rows: list[OutboxRow], resent_from: int | None) -> Envelope:
+        agent = self.agent
+        envelope = build_envelope(
+            agent.mall,
+            agent.box,
+            rows,
+            seq=self.store.next_seq(),
+            batch_id=str(uuid.uuid4()),
+            now=agent.clock(),
+            historical_after_s=self.cfg.historical_after_s,
+            resent_from=resent_from,
+        )
+        if len(envelope.payload) > self.window.max_bytes:
+            log.warning(
+                "record %d (%s) alone is %d bytes, more than the %d-byte batch limit; sending"
+                " it anyway",
+                rows[0].id,
+                envelope.kind,
+                len(envelope.payload),
+                self.window.max_bytes,
+            )
+        topic = data_topic(agent.mall, agent.box, envelope.kind)
+        self.window.sent(link.publish(topic, envelope.payload), envelope)
+        return envelope
+
+    # -- what paho reported ---------------------------------------------------------------
+
+    def _pump(self, *, block: bool) -> None:
+        """Handle what paho's thread reported; wait up to one poll interval if ``block``."""
+        link = self.link
+        if link is None:
+            return
+        events: list[LinkEvent] = []
+        try:
+            events.append(link.events.get(timeout=self.agent.poll_interval_s if block else 0.0))
+            while True:
+                events.append(link.events.get_nowait())
+        except queue.Empty:
+            pass
+        for event in events:
+            self._handle(event)
+        self._commit_acks()
+        if self.broken is not None:
+            self._drop_link(self.broken)
+
+    def _handle(self, event: LinkEvent) -> None:
+        if isinstance(event, Disconnected):
+            self.broken = self.broken or f"lost the connection to {self.agent.url}: {event.reason}"
+        elif isinstance(event, Acked):
+            self._on_ack(event)
+        elif isinstance(event, Received):
+            # A command must see every PUBACK that arrived before it (``resend`` of a batch
+            # just acknowledged, ``status`` counters): commit them first.
+            self._commit_acks()
+            self._save_progress(force=True)
+            self.control.received(event)
+        elif isinstance(event, Subscribed):
+            self.control.subscribed(event)
+
+    def _on_ack(self, event: Acked) -> None:
+        envelope = self.window.acked(event.mid)
+        reason = event.reason
+        refusal = f"{reason} (PUBACK reason 0x{reason.value:02X})" if reason.is_failure else None
+        if envelope is None:  # status, telemetry or a reply
+            self.control.acked(event.mid, refusal)
+        elif refusal is not None:
+            self._on_refusal(envelope, reason.value, refusal)
+        else:
+            self.acked.extend(envelope.row_ids)
+            self.sent.append(
+                SentBatch(
+                    envelope.seq,
+                    envelope.kind,
+                    envelope.records,
+                    envelope.sent_at,
+                    envelope.resent_from,
+                )
+            )
+            self.rejections.accepted()
+            self.backoff.reset()
+
+    def _on_refusal(self, envelope: Envelope, code: int, refusal: str) -> None:
+        what = f"batch seq {envelope.seq} ({len(envelope.records)} {envelope.kind} records)"
+        if envelope.resent_from is not None:
+            log.warning(
+                "%s refused %s, re-sent from seq %d: %s; not retried (ask again)",
+                self.agent.url,
+                what,
+                envelope.resent_from,
+                refusal,
+            )
+            return
+        verdict = self.rejections.verdict(code, len(envelope.row_ids))
+        if verdict == "split":
+            n = self.window.split(envelope)
+            log.warning(
+                "%s refused %s: %s; sending its %d records again in halves to find the one(s)"
+                " it refuses",
+                self.agent.url,
+                what,
+                refusal,
+                n,
+            )
+        elif verdict == "quarantine":
+            self._quarantine(envelope, refusal)
+        else:
+            # Not the records' fault (access rules, a quota, a broken broker): keep the rows,
+            # reconnect after a back-off rather than hammering the broker with them.
+            prefix = f"{TOPIC_ROOT}/{self.agent.mall}/{self.agent.box}"
+            hint = advice(code, prefix, verdict)
+            self.broken = self.broken or f"{self.agent.url} refused {what}: {refusal}; {hint}"
+
+    def _quarantine(self, envelope: Envelope, refusal: str) -> None:
+        reason = f"refused by {self.agent.url}: {refusal}"
+        moved = self.window.quarantine_rows(envelope.row_ids, reason)
+        log.error(
+            "%s refused outbox record %s (%s) for good: %s; moved %d record(s) to the"
+            " quarantine table (counted as drops.quarantined.%s), not retried",
+            self.agent.url,
+            ", ".join(map(str, envelope.row_ids)),
+            envelope.kind,
+            refusal,
+            moved,
+            envelope.kind,
+        )
+
+    def _commit_acks(self) -> None:
+        if not self.acked and not self.sent:
+            return
+        ids, self.acked = self.acked, []
+        sent, self.sent = self.sent, []
+        acknowledge(self.store, ids, sent)
+        if not ids:
+            return
+        self.records_sent += len(ids)
+        self.records_this_run += len(ids)
+        self.last_upload = self.agent.clock()
+        self._save_progress(force=False)
+
+    def _save_progress(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if self.last_upload is None or (
+            not force and now - self.progress_saved < _PROGRESS_EVERY_S
+        ):
+            return
+        self.progress_saved = now
+        self.store.put("sync.last_upload", repr(self.last_upload))
+        self.store.put("sync.records_sent", str(self.records_sent))
+
+    # -- stopping -------------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """At a graceful stop, give PUBACKs of batches already sent a moment to arrive."""
+        deadline = time.monotonic() + _SETTLE_S
+        while self.window.in_flight and self.link is not None and time.monotonic() < deadline:
+            self._pump(block=True)
+
+    def _close_link(self) -> None:
+        link, self.link = self.link, None
+        if link is None:
+            return
+        offline = self.agent.status("offline", self.connections - 1, self.started_at, "stopped")
+        link.close((status_topic(self.agent.mall, self.agent.box), offline), _GOODBYE_TIMEOUT_S)
+        log.info("disconnected from %s", self.agent.url)
+
+    def _save_final(self) -> None:
+        try:
+            self._commit_acks()
+            self._save_progress(force=True)
+            self.store.put("sync.connected", "0")
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("could not save the uplink state to %s: %s", self.agent.db_path, exc)
