@@ -13,6 +13,7 @@ SQLite) reads: acknowledgements, and the messages the agent subscribed to
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import socket
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -32,6 +33,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config.urls import BrokerUrl
 from edge.errors import UplinkError
+from sync.tlsinfo import (
+    explain_refusal,
+    explain_verification,
+    peer_certificate,
+    read_certificate,
+    tls_reason,
+    trusted_label,
+)
 
 __all__ = [
     "Acked",
@@ -178,6 +187,7 @@ class Link:
     def __init__(self, settings: LinkSettings) -> None:
         self.settings = settings
         self.events: queue.Queue[LinkEvent] = queue.Queue()
+        self._socket_error: str | None = None  # paho only logs why a read failed
         self._client = self._make_client()
         self._up = threading.Event()
 
@@ -204,6 +214,7 @@ class Link:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_log = self._on_log
         return client
 
     def _set_tls(self, client: Client) -> None:
@@ -248,12 +259,22 @@ class Link:
         self._up.clear()
         if flags.is_disconnect_packet_from_server:
             text = f"the broker closed the connection: {reason} (reason 0x{reason.value:02X})"
+        elif self._socket_error is not None and (why := tls_reason(self._socket_error)):
+            # TLS 1.3: a refused client certificate arrives as an alert after connect().
+            cert_file = self.settings.cert_file
+            own = None if cert_file is None else read_certificate(cert_file)
+            what, advice = explain_refusal(why, own)
+            text = f"{what}; {advice}"
         else:
             text = (
                 "the connection closed without a word from the broker (broker stopped,"
                 " network down or keepalive timeout)"
             )
         self.events.put(Disconnected(text))
+
+    def _on_log(self, client: Client, userdata: Any, level: int, text: str) -> None:
+        if level == LogLevel.MQTT_LOG_ERR and "socket" in text and self._socket_error is None:
+            self._socket_error = text
 
     def _on_publish(
         self, client: Client, userdata: Any, mid: int, reason: ReasonCode, properties: Properties
@@ -295,6 +316,8 @@ class Link:
                 clean_start=True,
                 properties=_connect_properties(s.will_delay_s),
             )
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectFailed(self._untrusted(exc, timeout)) from exc
         except (OSError, ValueError) as exc:
             raise ConnectFailed(explain_socket_error(exc)) from exc
         self._client.loop_start()
@@ -314,6 +337,15 @@ class Link:
             if isinstance(event, Disconnected):
                 raise ConnectFailed(event.reason)
         raise ConnectFailed("stopped while connecting")
+
+    def _untrusted(self, exc: ssl.SSLCertVerificationError, timeout: float) -> str:
+        """A rejected broker certificate, named: fetched again unverified, only to describe it."""
+        s = self.settings
+        shown = peer_certificate(s.url.host, s.url.port, timeout, s.cert_file, s.key_file)
+        now = dt.datetime.now(dt.UTC)
+        trusted = trusted_label(s.ca_file)
+        what, advice = explain_verification(exc, s.url.host, shown, trusted, now)
+        return f"TLS certificate rejected: {what}; {advice}"
 
     def publish(
         self,

@@ -7,7 +7,7 @@ from pathlib import Path
 from edge.aggregate.ids import record_id
 from edge.config.models import StoreConfig
 from edge.store import Store
-from edge.store.retention import drop_counts, enforce, used_bytes
+from edge.store.retention import enforce, used_bytes
 
 T0 = 1_773_482_400.0
 DAY = 86_400.0
@@ -65,7 +65,7 @@ def test_over_budget_the_lowest_priority_kind_is_dropped_oldest_first(tmp_path: 
         assert counts["dwell"] == 500 and counts["visit"] == 500
         assert 0 < counts.get("presence", 0) < 2000
         assert set(report.dropped) == {"disk_budget.presence"}
-        assert drop_counts(store) == {"disk_budget.presence": 2000 - counts["presence"]}
+        assert store.drop_counts() == {"disk_budget.presence": 2000 - counts["presence"]}
         kept = [r["id"] for r in store.records("presence")]
         assert kept == sorted(str(record("presence", i)["id"]) for i in range(2000))[-len(kept) :]
         assert store.outbox_depth()[0] == sum(counts.values())  # outbox rows went with them
@@ -79,7 +79,7 @@ def test_old_records_expire_and_undelivered_ones_count_as_drops(tmp_path: Path) 
         report = enforce(store, config(max_mb=100, max_age_days=7), T0 + 21 * DAY)
         assert store.counts() == {"visit": 3}
         assert report.deleted_delivered == 10
-        assert drop_counts(store) == {"expired.dwell": 5}
+        assert store.drop_counts() == {"expired.dwell": 5}
 
 
 def test_counters_accumulate_across_passes(tmp_path: Path) -> None:
@@ -88,4 +88,4 @@ def test_counters_accumulate_across_passes(tmp_path: Path) -> None:
             fill(store, {"dwell": 2}, T0 + day * DAY, first=10 * day)
         enforce(store, config(max_mb=100, max_age_days=0.5), T0 + 1.2 * DAY)
         enforce(store, config(max_mb=100, max_age_days=0.5), T0 + 2.3 * DAY)
-        assert drop_counts(store) == {"expired.dwell": 4}
+        assert store.drop_counts() == {"expired.dwell": 4}

@@ -61,13 +61,6 @@ pattern write mallsense/v1/mall-1/%u/#
 pattern read mallsense/v1/mall-1/%u/cmd/#
 """
 READ_ONLY_ACL = "pattern read mallsense/v1/mall-1/%u/cmd/#\n"
-NEEDS_LINK_WORDS = pytest.mark.xfail(
-    strict=True,
-    reason="needs the sync/link.py change proposed with issue 3's security work: paho reports"
-    " a certificate the broker refused (TLS 1.3 alert after the handshake) only in its log,"
-    " so the agent says 'closed without a word'; and a failed verification does not name the"
-    " broker's certificate",
-)
 
 
 # -- certificates and brokers -------------------------------------------------------------
@@ -297,7 +290,6 @@ def test_certificate_from_a_rogue_ca_is_refused(
     assert "certificate verify failed" in mtls.log()  # the broker's side of the story
 
 
-@NEEDS_LINK_WORDS
 def test_certificate_from_a_rogue_ca_is_explained_in_the_log(
     tmp_path: Path, certs: Certs, mtls: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -320,7 +312,6 @@ def test_box_without_client_certificate_is_refused(
     assert f"cannot connect to {mqtts(mtls)}" in caplog.text
 
 
-@NEEDS_LINK_WORDS
 def test_box_without_client_certificate_is_told_so_in_the_log(
     tmp_path: Path, certs: Certs, mtls: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -343,7 +334,6 @@ def test_untrusted_broker_certificate_is_a_verification_error(
     assert "mqtt.ca_file" in caplog.text
 
 
-@NEEDS_LINK_WORDS
 def test_untrusted_broker_certificate_is_named_in_the_log(
     tmp_path: Path, certs: Certs, mtls: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -140,6 +140,7 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
         db_path,
         mqtt_password(config) if config else None,
         config_hash(config) if config else "none",
+        box_config=config,
     )
     stop = threading.Event()
 

@@ -66,7 +66,9 @@ class LocalBroker:
             f"user {getpass.getuser()}",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {self.workdir}/",
-            "max_queued_messages 0",  # never drop messages queued for a slow subscriber
+            # Never drop messages queued for a slow subscriber. (0, "unlimited", makes
+            # mosquitto 2.0.11 disconnect a client after any refused QoS 1 publish.)
+            "max_queued_messages 1000000",
             extra,
         ]
         return "\n".join(lines) + "\n"

@@ -9,10 +9,11 @@ Order of sacrifice, when the budget is exceeded:
 
 Records older than ``max_age_days`` are deleted whatever the budget. Every
 record deleted before it was delivered is a *drop*, counted by reason and kind
-in the key/value table (``drops.<reason>.<kind>``), which telemetry and
-``mallsense status`` report. Deleting rows frees pages inside the file (SQLite
-reuses them); giving them back to the filesystem is the maintenance timer's
-``VACUUM``.
+in the key/value table (``drops.<reason>.<kind>``, ``Store.drop_counts``),
+which telemetry and ``mallsense status`` report. Quarantined records (refused
+by the broker) are kept for the same age, then deleted. Deleting rows frees
+pages inside the file (SQLite reuses them); giving them back to the filesystem
+is the maintenance timer's ``VACUUM``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from dataclasses import dataclass, field
 
 from edge.config.models import StoreConfig
 from edge.errors import StoreError
-from edge.store.db import Store
+from edge.store.db import Store, add_drop
 
-__all__ = ["RetentionReport", "drop_counts", "enforce", "used_bytes"]
+__all__ = ["RetentionReport", "enforce", "used_bytes"]
 
 log = logging.getLogger("mallsense.store")
 _CHUNK = 1000
-_DROP_PREFIX = "drops."
 _WAITING_KINDS = "SELECT DISTINCT r.kind FROM outbox o JOIN records r ON r.seq = o.record"
 
 
@@ -56,19 +56,14 @@ def used_bytes(store: Store) -> int:
     return int((pages - free) * size)
 
 
-def drop_counts(store: Store) -> dict[str, int]:
-    """Every drop counter, ``{"<reason>.<kind>": n}``."""
-    rows = store.conn.execute(
-        "SELECT key, value FROM kv WHERE key LIKE ? ORDER BY key", (_DROP_PREFIX + "%",)
-    )
-    return {key.removeprefix(_DROP_PREFIX): int(value) for key, value in rows}
-
-
 def enforce(store: Store, config: StoreConfig, now: float) -> RetentionReport:
     """Apply the age limit, then the disk budget; one transaction per chunk."""
     try:
         report = RetentionReport(used_before=used_bytes(store), used_after=0)
-        _expire(store, now - config.max_age_days * 86_400, report)
+        cutoff = now - config.max_age_days * 86_400
+        _expire(store, cutoff, report)
+        with _transaction(store):  # quarantined records are kept for inspection, not forever
+            store.conn.execute("DELETE FROM quarantine WHERE at < ?", (cutoff,))
         budget = int(config.max_mb * 1024 * 1024)
         while used_bytes(store) > budget and _shed_one_chunk(store, config.drop_order, report):
             pass
@@ -131,12 +126,7 @@ def _drop_waiting(
         rows = store.conn.execute(sql, params).fetchall()
         store.conn.executemany("DELETE FROM outbox WHERE id = ?", [(o,) for o, _ in rows])
         store.conn.executemany("DELETE FROM records WHERE seq = ?", [(r,) for _, r in rows])
-        if rows:
-            store.conn.execute(
-                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key)"
-                " DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-                (_DROP_PREFIX + reason, len(rows)),
-            )
+        add_drop(store.conn, reason, len(rows))
     return len(rows)
 
 

@@ -1,0 +1,202 @@
+"""``mallsense camera count``: count people in a video file, as a camera would."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from drivers.camera.annotate import VideoWriter, draw
+from drivers.camera.capture import CameraError, CameraSpec, ReplaySource
+from drivers.camera.count import Line, Point, Zone
+from drivers.camera.detect import DEFAULT_MODEL, DetectorConfig, ModelError, ModelKind
+from drivers.camera.motion import GateConfig
+from drivers.camera.pipeline import CameraPipeline, PipelineConfig, build_pipeline
+from edge.cli.common import console, fails_cleanly, json_option, print_json_line
+from edge.errors import CaptureError, SensorError
+
+__all__ = ["CountResult", "count_video", "parse_line", "parse_zone", "register"]
+
+
+def _numbers(text: str, what: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError:
+        raise click.BadParameter(f"{what} {text!r} must be numbers separated by commas") from None
+
+
+def parse_line(text: str) -> Line:
+    """``X1,Y1,X2,Y2`` in the video's pixels: ``in`` is left to right looking from 1 to 2."""
+    v = _numbers(text, "--line")
+    if len(v) != 4 or (v[0], v[1]) == (v[2], v[3]):
+        raise click.BadParameter(f"--line {text!r} needs X1,Y1,X2,Y2 with two distinct points")
+    return Line("line", (v[0], v[1]), (v[2], v[3]))
+
+
+def parse_zone(text: str) -> Zone:
+    """``X1,Y1,X2,Y2,X3,Y3,...``: a polygon of at least three points."""
+    v = _numbers(text, "--zone")
+    if len(v) < 6 or len(v) % 2:
+        raise click.BadParameter(f"--zone {text!r} needs at least three X,Y points")
+    points: tuple[Point, ...] = tuple((v[i], v[i + 1]) for i in range(0, len(v), 2))
+    return Zone("zone", points)
+
+
+@dataclass
+class CountResult:
+    """The counts of one video (``as_json`` is the CLI's JSON contract)."""
+
+    entered: int = 0
+    exited: int = 0
+    dwell_s: dict[int, float] = field(default_factory=dict)
+    """Per track that entered the zone: its total time in it."""
+    frames: int = 0
+    detector_runs: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "in": self.entered,
+            "out": self.exited,
+            "visits": len(self.dwell_s),
+            "dwell_s": [round(d, 1) for _, d in sorted(self.dwell_s.items())],
+            "frames": self.frames,
+            "fps": round(self.frames / self.seconds, 1) if self.seconds > 0 else 0.0,
+            "detector_runs": self.detector_runs,
+        }
+
+
+def count_video(
+    video: Path,
+    config: PipelineConfig,
+    annotate: Path | None = None,
+    pipeline: CameraPipeline | None = None,
+) -> CountResult:
+    """Run ``video`` through a camera pipeline (in this process) and total its counts."""
+    pipeline = pipeline or build_pipeline(config)
+    source = ReplaySource(CameraSpec(video.name, str(video)))
+    writer = VideoWriter(annotate, 10.0) if annotate is not None else None
+    started = time.perf_counter()
+    try:
+        while (frame := source.read()) is not None:
+            pipeline.process(frame.t, frame.image)
+            if writer is not None:
+                writer.write(_annotated(pipeline, frame.image))
+        pipeline.finish()
+    finally:
+        source.close()
+        if writer is not None:
+            writer.close()
+    return _result(pipeline, time.perf_counter() - started)
+
+
+def _annotated(pipeline: CameraPipeline, image: Any) -> Any:
+    lines = [c.line for c in pipeline.lines]
+    zones = [z.zone for z in pipeline.zones]
+    counts = " ".join(f"in {c.entered} out {c.exited}" for c in pipeline.lines)
+    visits = " ".join(f"visits {z.entries} now {z.occupancy}" for z in pipeline.zones)
+    return draw(image, pipeline.tracks, lines, zones, f"{counts} {visits}".strip())
+
+
+def _result(pipeline: CameraPipeline, seconds: float) -> CountResult:
+    result = CountResult(seconds=seconds)
+    result.entered = sum(c.entered for c in pipeline.lines)
+    result.exited = sum(c.exited for c in pipeline.lines)
+    for stay in pipeline.stays:
+        result.dwell_s[stay.track] = result.dwell_s.get(stay.track, 0.0) + stay.dwell_s
+    result.frames = pipeline.stats.frames
+    result.detector_runs = pipeline.stats.detector_runs
+    return result
+
+
+@click.group("camera")
+def camera_group() -> None:
+    """Camera tools for technicians: count a recording, check lines and zones.
+
+    \b
+    Example:
+      mallsense camera count entrance.mp4 --line 580,250,580,432 --json
+    """
+
+
+@camera_group.command("count")
+@click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--line", "line_text", help="Counting line X1,Y1,X2,Y2 (pixels of the video).")
+@click.option("--zone", "zone_text", help="Zone polygon X1,Y1,X2,Y2,X3,Y3,... (pixels).")
+@click.option(
+    "--annotate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write this MP4 with tracks, line and zone drawn (stays on this box).",
+)
+@click.option("--every-frame", is_flag=True, help="Run the detector on every frame (no gating).")
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="ONNX person detector.",
+)
+@click.option(
+    "--kind", type=click.Choice(["nanodet", "yolo"]), default="nanodet", show_default=True
+)
+@click.option("--threads", type=int, default=2, show_default=True, help="Inference threads.")
+@json_option()
+@fails_cleanly
+def count(
+    video: Path,
+    line_text: str | None,
+    zone_text: str | None,
+    annotate: Path | None,
+    every_frame: bool,
+    model: Path,
+    kind: str,
+    threads: int,
+    as_json: bool,
+) -> None:
+    """Count people crossing a line and visiting a zone in a video file.
+
+    ``in`` counts crossings from the line's left to its right, looking from its
+    first point to its second (image coordinates). Visits are the people whose
+    feet entered the zone; dwell is their time in it, in seconds of the video.
+
+    \b
+    Examples:
+      mallsense camera count door.mp4 --line 580,250,580,432
+      mallsense camera count shop.mp4 --zone 360,320,540,320,540,400,360,400 --json
+      mallsense camera count shop.mp4 --line 0,300,768,300 --annotate /tmp/check.mp4
+    """
+    config = PipelineConfig(
+        camera=video.name,
+        detector=_detector_config(model, kind, threads),
+        gate=None if every_frame else GateConfig(),
+        lines=(parse_line(line_text),) if line_text else (),
+        zones=(parse_zone(zone_text),) if zone_text else (),
+    )
+    try:
+        result = count_video(video, config, annotate)
+    except ModelError as exc:
+        raise SensorError(str(exc)) from exc
+    except (CameraError, OSError) as exc:
+        raise CaptureError(f"{video}: {exc}") from exc
+    if as_json:
+        print_json_line(result.as_json())
+        return
+    summary = result.as_json()
+    console.print(
+        f"{video.name}: in {summary['in']}, out {summary['out']}, visits {summary['visits']}"
+        f" (dwell s: {', '.join(str(d) for d in summary['dwell_s']) or '-'});"
+        f" {summary['frames']} frames at {summary['fps']} fps"
+    )
+
+
+def _detector_config(model: Path, kind: str, threads: int) -> DetectorConfig:
+    card = DetectorConfig().card if model == DEFAULT_MODEL else None
+    model_kind: ModelKind = "yolo" if kind == "yolo" else "nanodet"
+    return DetectorConfig(model=model, kind=model_kind, threads=threads, card=card)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(camera_group)
