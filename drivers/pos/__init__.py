@@ -1,0 +1,50 @@
+"""POS receipts from the printer line: the pure decode layer (bytes -> receipts).
+
+- ``escpos``: incremental ESC/POS interpreter (text, code pages, images, cuts);
+- ``segment``: receipt boundaries (cut, idle gap, size bound);
+- ``mask``: card, phone and member numbers masked before anything keeps the text;
+- ``extract`` / ``templates``: fields (total, items, receipt number, date, payment);
+- ``decoder``: the pipeline, ``PosDecoder`` (chunks with times -> ``Receipt``);
+- ``capture_format``: the timestamped-chunk replay format.
+
+Nothing here reads a clock, opens a port or raises on bad input bytes.
+"""
+
+from drivers.pos.capture_format import (
+    Capture,
+    CaptureHeader,
+    CaptureWriter,
+    Chunk,
+    read_capture,
+    read_capture_file,
+)
+from drivers.pos.decoder import PosDecoder, decode_bytes, decode_chunks
+from drivers.pos.escpos import EscPosInterpreter
+from drivers.pos.extract import Extractor
+from drivers.pos.fields import Fields
+from drivers.pos.mask import mask_text
+from drivers.pos.result import ItemLine, Receipt, Segment, SegmentStats
+from drivers.pos.segment import ReceiptSegmenter
+from drivers.pos.templates import Template
+
+__all__ = [
+    "Capture",
+    "CaptureHeader",
+    "CaptureWriter",
+    "Chunk",
+    "EscPosInterpreter",
+    "Extractor",
+    "Fields",
+    "ItemLine",
+    "PosDecoder",
+    "Receipt",
+    "ReceiptSegmenter",
+    "Segment",
+    "SegmentStats",
+    "Template",
+    "decode_bytes",
+    "decode_chunks",
+    "mask_text",
+    "read_capture",
+    "read_capture_file",
+]

@@ -1,0 +1,117 @@
+"""The POS decode pipeline: timestamped chunks -> masked, extracted receipts.
+
+``PosDecoder`` is what the edge's POS source and ``mallsense pos parse`` use:
+segments from the interpreter, masked at once (so no later stage ever sees a
+card or phone number), then fields extracted from the masked text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from drivers.pos.escpos import DEFAULT_MAX_BYTES
+from drivers.pos.extract import Extractor
+from drivers.pos.mask import mask_text
+from drivers.pos.result import Receipt, Segment
+from drivers.pos.segment import DEFAULT_IDLE_GAP, ReceiptSegmenter
+from drivers.pos.templates import Template
+
+__all__ = ["RASTER_ONLY_EXTRACTOR", "PosDecoder", "decode_bytes", "decode_chunks"]
+
+RASTER_ONLY_EXTRACTOR: Final = "none"
+
+
+class PosDecoder:
+    """Decodes one printer line: feed chunks with their read times, get receipts.
+
+    ``encoding``: what the printer prints without commands (``cp437``, or
+    ``gb18030`` for Chinese models that print raw GB18030). ``templates``: this
+    store's extraction templates (dicts or ``Template``). ``currency``: the
+    mall's currency, used when a receipt prints none and to read ``$``/``¥``.
+    ``day_first``: how to read ``03/04/2026``.
+    """
+
+    def __init__(
+        self,
+        encoding: str = "cp437",
+        *,
+        double_byte: str = "gb18030",
+        idle_gap: float = DEFAULT_IDLE_GAP,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        templates: Sequence[Template | Mapping[str, object]] = (),
+        currency: str | None = None,
+        day_first: bool = True,
+    ) -> None:
+        self.segmenter = ReceiptSegmenter(encoding, double_byte, idle_gap, max_bytes)
+        self.extractor = Extractor(templates, currency, day_first)
+        self.receipts = 0
+        self.raster_only = 0
+        self.masked = 0
+
+    def feed(self, t: float, data: bytes) -> list[Receipt]:
+        """One chunk read at time ``t`` (seconds, from the source's clock)."""
+        return self._receipts(self.segmenter.feed(t, data))
+
+    def advance(self, t: float) -> list[Receipt]:
+        """The line has been quiet up to ``t``: emit a receipt idle for long enough."""
+        return self._receipts(self.segmenter.advance(t))
+
+    def flush(self) -> list[Receipt]:
+        """End of input: the receipt still open, if any."""
+        return self._receipts(self.segmenter.flush())
+
+    def stats(self) -> dict[str, object]:
+        """Counters for status and telemetry."""
+        return {
+            **self.segmenter.stats(),
+            "receipts": self.receipts,
+            "raster_only": self.raster_only,
+            "masked": self.masked,
+        }
+
+    def _receipts(self, segments: list[Segment]) -> list[Receipt]:
+        return [self.receipt(segment) for segment in segments]
+
+    def receipt(self, segment: Segment) -> Receipt:
+        """Mask a segment's text, extract its fields."""
+        masked = mask_text(segment.text)
+        fields = self.extractor.extract(masked.text)
+        raster_only = segment.raster_only
+        self.receipts += 1
+        self.raster_only += raster_only
+        self.masked += masked.masked
+        return Receipt(
+            text=masked.text,
+            total=fields.total,
+            currency=fields.currency,
+            items=fields.items,
+            item_lines=fields.item_lines,
+            receipt_no=fields.receipt_no,
+            printed_at=fields.printed_at,
+            payment=fields.payment,
+            refund=fields.refund,
+            raster_only=raster_only,
+            extractor=RASTER_ONLY_EXTRACTOR if raster_only else fields.extractor,
+            confidence=0.0 if raster_only else fields.confidence,
+            text_sha256=hashlib.sha256(masked.text.encode("utf-8")).hexdigest(),
+            t_start=segment.t_start,
+            t_end=segment.t_end,
+            boundary=segment.boundary,
+            stats=segment.stats,
+            masked=masked.masked,
+        )
+
+
+def decode_chunks(chunks: Iterable[tuple[float, bytes]], decoder: PosDecoder) -> list[Receipt]:
+    """All receipts of a recording (``(t, data)`` chunks), the last one flushed."""
+    receipts: list[Receipt] = []
+    for t, data in chunks:
+        receipts += decoder.feed(t, data)
+    return receipts + decoder.flush()
+
+
+def decode_bytes(data: bytes, encoding: str = "cp437", t: float = 0.0) -> list[Receipt]:
+    """Receipts of a raw byte dump (one chunk: only cuts and the size bound separate them)."""
+    return decode_chunks([(t, data)], PosDecoder(encoding))
