@@ -12,10 +12,9 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 
 from sqlite_utils import Database
 
@@ -48,9 +47,8 @@ def _converts_errors(
     return cast("Callable[Concatenate[Store, P], R]", wrapper)
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """A record waiting to be published."""
+class OutboxRow(NamedTuple):
+    """A record waiting to be published (a NamedTuple: the uplink reads a million a drain)."""
 
     id: int
     kind: str
@@ -177,7 +175,7 @@ class Store:
             " JOIN records r ON r.seq = o.record WHERE o.id > ? ORDER BY o.id LIMIT ?",
             (after_id, limit),
         )
-        return [OutboxRow(*row) for row in rows]
+        return list(map(OutboxRow._make, rows))
 
     def outbox_ack(self, ids: Sequence[int]) -> None:
         """Delete acknowledged rows (the broker has them)."""
