@@ -176,6 +176,7 @@ def plan_batches(
             continue
         size = (len(body) if body.isascii() else len(body.encode())) + _RECORD_EXTRA
         current = open_batches.get(kind)
+        batch: list[OutboxRow]
         if current is None:
             batch, used = [], overhead(kind)
         else:
