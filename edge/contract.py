@@ -45,11 +45,14 @@ from edge.messages import (
     CommandReply,
     CommandRequest,
     DwellOnWire,
+    FootfallOnWire,
+    OccupancyOnWire,
     PlatformState,
     PresenceOnWire,
     ResendArgs,
     Status,
     Telemetry,
+    TransactionOnWire,
     VisitOnWire,
 )
 from edge.records import RECORD_MODELS
@@ -100,6 +103,9 @@ _ON_WIRE: dict[str, type[BaseModel]] = {
     "dwell": DwellOnWire,
     "visit": VisitOnWire,
     "presence": PresenceOnWire,
+    "transaction": TransactionOnWire,
+    "footfall": FootfallOnWire,
+    "occupancy": OccupancyOnWire,
 }
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.records import Dwell, Presence, UtcTime, Visit
+from edge.records import Dwell, Footfall, Occupancy, Presence, Transaction, UtcTime, Visit
 
 __all__ = [
     "COMMANDS",
@@ -27,12 +27,15 @@ __all__ = [
     "CommandReply",
     "CommandRequest",
     "DwellOnWire",
+    "FootfallOnWire",
+    "OccupancyOnWire",
     "PlatformState",
     "PresenceOnWire",
     "ResendArgs",
     "SensorHealth",
     "Status",
     "Telemetry",
+    "TransactionOnWire",
     "VisitOnWire",
 ]
 
@@ -63,7 +66,27 @@ class PresenceOnWire(_OnWire, Presence):
     """A presence record as published."""
 
 
-RecordOnWire = Annotated[DwellOnWire | VisitOnWire | PresenceOnWire, Field(discriminator="kind")]
+class TransactionOnWire(_OnWire, Transaction):
+    """A transaction record as published."""
+
+
+class FootfallOnWire(_OnWire, Footfall):
+    """A footfall record as published."""
+
+
+class OccupancyOnWire(_OnWire, Occupancy):
+    """An occupancy record as published."""
+
+
+RecordOnWire = Annotated[
+    DwellOnWire
+    | VisitOnWire
+    | PresenceOnWire
+    | TransactionOnWire
+    | FootfallOnWire
+    | OccupancyOnWire,
+    Field(discriminator="kind"),
+]
 
 
 class Batch(_Message):

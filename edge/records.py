@@ -20,10 +20,13 @@ from edge.aggregate.ids import Record, iso, record_id
 __all__ = [
     "RECORD_MODELS",
     "Dwell",
+    "Footfall",
+    "Occupancy",
     "Presence",
     "Record",
     "RecordKind",
     "RecordModel",
+    "Transaction",
     "UtcTime",
     "Visit",
     "ZoneStop",
@@ -32,7 +35,8 @@ __all__ = [
     "utc",
 ]
 
-RecordKind = Literal["dwell", "visit", "presence"]
+RecordKind = Literal["dwell", "visit", "presence", "transaction", "footfall", "occupancy"]
+Radio = Literal["wifi", "ble"]
 
 
 def _iso(value: datetime) -> str:
@@ -74,7 +78,7 @@ class Dwell(_Record):
     zone: str
     device: str = Field(description="Keyed pseudonym of the device for the rotation period.")
     randomized: bool = Field(description="The device used a randomized (locally administered) MAC.")
-    source: Literal["wifi"] = Field("wifi", description="Radio that heard the device.")
+    source: Radio = Field("wifi", description="Radio that heard the device.")
     start: UtcTime
     end: UtcTime
     duration_s: float = Field(ge=0)
@@ -103,7 +107,7 @@ class Visit(_Record):
     schema_: Literal["visit/1"] = Field("visit/1", alias="schema")
     device: str
     randomized: bool
-    source: Literal["wifi"] = "wifi"
+    source: Radio = Field("wifi", description="Radio that heard the device.")
     start: UtcTime
     end: UtcTime
     duration_s: float = Field(ge=0)
@@ -117,7 +121,7 @@ class Presence(_Record):
     kind: Literal["presence"] = "presence"
     schema_: Literal["presence/1"] = Field("presence/1", alias="schema")
     zone: str
-    source: Literal["wifi"] = "wifi"
+    source: Radio = Field("wifi", description="Radio that heard the devices.")
     start: UtcTime
     end: UtcTime
     devices: int = Field(ge=0, description="Distinct devices heard (fixed devices excluded).")
@@ -131,9 +135,71 @@ class Presence(_Record):
     partial: bool = Field(False, description="The interval was cut short by a stop.")
 
 
-RecordModel = Dwell | Visit | Presence
-RECORD_MODELS: dict[str, type[Dwell] | type[Visit] | type[Presence]] = {
+class Transaction(_Record):
+    """One receipt printed by a shop's POS line: the sale, never the receipt's text."""
+
+    kind: Literal["transaction"] = "transaction"
+    schema_: Literal["transaction/1"] = Field("transaction/1", alias="schema")
+    store: str = Field(description="Store id of the POS line.")
+    zone: str = Field(description="Zone the store's POS line belongs to.")
+    sensor: str = Field(description="The POS sensor that read the receipt.")
+    start: UtcTime = Field(description="When the receipt's first byte was printed.")
+    end: UtcTime = Field(description="When its last byte was printed.")
+    total: float | None = Field(description="Amount paid; negative for a refund; null if unread.")
+    currency: str | None = Field(description="ISO 4217 code.")
+    items: int | None = Field(description="Number of items (units) sold, if printed or countable.")
+    receipt_no: str | None = Field(description="The receipt number as printed.")
+    printed_at: str | None = Field(
+        description="Date and time printed on the receipt (shop's local time, no zone)."
+    )
+    payment: str | None = Field(description="cash, card, wechat, alipay, unionpay, mixed, other...")
+    refund: bool
+    raster_only: bool = Field(description="The receipt was printed as an image: no text to read.")
+    extractor: str = Field(description="'default' or the store template used.")
+    confidence: float = Field(ge=0, le=1, description="How complete and consistent the fields are.")
+    text_sha256: str = Field(description="SHA-256 of the (masked) receipt text.")
+
+
+class Footfall(_Record):
+    """People crossing one camera line in one interval."""
+
+    kind: Literal["footfall"] = "footfall"
+    schema_: Literal["footfall/1"] = Field("footfall/1", alias="schema")
+    camera: str
+    line: str
+    zone: str
+    start: UtcTime
+    end: UtcTime
+    in_: int = Field(alias="in", ge=0, description="Crossings towards the line's in side.")
+    out: int = Field(ge=0, description="Crossings towards the other side.")
+    partial: bool = Field(False, description="The interval was cut short by a stop.")
+
+
+class Occupancy(_Record):
+    """People in one camera area in one interval, and how long those who left stayed."""
+
+    kind: Literal["occupancy"] = "occupancy"
+    schema_: Literal["occupancy/1"] = Field("occupancy/1", alias="schema")
+    camera: str
+    area: str
+    zone: str
+    start: UtcTime
+    end: UtcTime
+    visits: int = Field(ge=0, description="People who entered the area in the interval.")
+    occupancy_max: int = Field(ge=0)
+    occupancy_mean: float = Field(ge=0)
+    dwell_s: list[float] = Field(
+        description="Time in the area of each person who left it in the interval."
+    )
+    partial: bool = Field(False, description="The interval was cut short by a stop.")
+
+
+RecordModel = Dwell | Visit | Presence | Transaction | Footfall | Occupancy
+RECORD_MODELS: dict[str, type[RecordModel]] = {
     "dwell": Dwell,
     "visit": Visit,
     "presence": Presence,
+    "transaction": Transaction,
+    "footfall": Footfall,
+    "occupancy": Occupancy,
 }

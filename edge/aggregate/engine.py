@@ -53,7 +53,7 @@ class Aggregator:
         self._alpha = agg.rssi_smoothing
         self._zones = [z.id for z in config.zones]
         self._rules: dict[str, ZoneRule] = {}
-        for sensor in config.sensors:
+        for sensor in config.wifi_sensors():
             zone = config.zone(sensor.zone)
             keep = zone.visitor_rssi_dbm - agg.rssi_hysteresis_db
             self._rules[sensor.name] = ZoneRule(zone.id, zone.visitor_rssi_dbm, keep)

@@ -32,7 +32,7 @@ def _sensor_name(path: Path) -> str:
 def _parse_captures(specs: tuple[str, ...], config: Config | None) -> dict[str, Path]:
     """``NAME=FILE`` or ``FILE`` -> {sensor: path}."""
     captures: dict[str, Path] = {}
-    wifi_sensors = [s.name for s in config.sensors] if config else []
+    wifi_sensors = [s.name for s in config.wifi_sensors()] if config else []
     for spec in specs:
         name, sep, file = spec.partition("=")
         if not sep:

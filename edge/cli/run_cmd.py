@@ -32,7 +32,7 @@ async def _serve(daemon: EdgeDaemon) -> None:
 
 
 def _simulated_radios(specs: tuple[str, ...], timeline: Timeline, config: Config) -> dict[str, Any]:
-    known = {s.name for s in config.sensors}
+    known = {s.name for s in config.wifi_sensors()}
     radios: dict[str, Any] = {}
     for spec in specs:
         name, sep, file = spec.partition("=")

@@ -23,6 +23,7 @@ from drivers.wifi.parse import WifiParser
 from drivers.wifi.source import LiveWifiSource
 from edge.cli.common import console, fails_cleanly, json_option, print_json_line
 from edge.config import load_config
+from edge.config.models import WifiSensorConfig
 from edge.errors import SensorError
 
 __all__ = ["WatchWindow", "register"]
@@ -164,7 +165,7 @@ def _radio(
     if interface is None:
         if config_path is None:
             raise click.UsageError("give --interface IFACE, --file CAPTURE or --config FILE")
-        wifi = load_config(config_path).sensors
+        wifi = [s for s in load_config(config_path).sensors if isinstance(s, WifiSensorConfig)]
         if not wifi:
             raise click.UsageError(f"{config_path} defines no Wi-Fi sensor")
         interface = wifi[0].interface

@@ -9,16 +9,27 @@ environment or a credentials file (see ``edge.config.secrets``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from edge.config.base import Slug, Strict
+from edge.config.sensors import (
+    BleSensorConfig,
+    CameraSensorConfig,
+    PosSensorConfig,
+    SensorConfig,
+    WifiSensorConfig,
+)
 from edge.config.urls import parse_broker_url
 
 __all__ = [
     "AggregationConfig",
+    "BleSensorConfig",
+    "CameraSensorConfig",
     "Config",
     "MqttConfig",
+    "PosSensorConfig",
     "PrivacyConfig",
     "SensorConfig",
     "StoreConfig",
@@ -26,21 +37,10 @@ __all__ = [
     "ZoneConfig",
 ]
 
-Slug = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-        description="lower-case letters, digits, '-' and '_' (it appears in MQTT topics)",
-    ),
-]
 DEFAULT_CONFIG_PATH = Path("/etc/mallsense/mallsense.toml")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ZoneConfig(_Strict):
+class ZoneConfig(Strict):
     """An area of the mall whose visitors are counted (a shop, an entrance, a corridor)."""
 
     id: Slug = Field(description="Zone id used in records, e.g. 'shop-12' or 'entrance-north'.")
@@ -54,36 +54,7 @@ class ZoneConfig(_Strict):
     )
 
 
-class WifiSensorConfig(_Strict):
-    """A monitor-mode Wi-Fi interface listening for probe requests."""
-
-    type: Literal["wifi"] = Field(description="Sensor kind.")
-    name: Slug = Field(description="Sensor name used in logs, status and telemetry.")
-    zone: Slug = Field(description="Id of the zone this sensor's antenna covers.")
-    interface: str = Field(
-        "wlan0mon",
-        pattern=r"^[A-Za-z0-9_.:-]{1,15}$",
-        description="Network interface already in monitor mode.",
-    )
-    channels: list[Annotated[int, Field(ge=1, le=233)]] = Field(
-        default_factory=lambda: [1, 6, 11],
-        min_length=1,
-        description="Channels to listen on; with more than one, the sensor hops between them.",
-    )
-    hop_dwell_s: float = Field(
-        0.25, gt=0, le=60, description="Seconds spent on each channel when hopping."
-    )
-    silence_timeout_s: float = Field(
-        120,
-        gt=0,
-        description="Restart the capture when no frame arrived for this long.",
-    )
-
-
-SensorConfig = Annotated[WifiSensorConfig, Field(discriminator="type")]
-
-
-class AggregationConfig(_Strict):
+class AggregationConfig(Strict):
     """How observations become dwell, visit and presence records (all in event time)."""
 
     session_gap_s: float = Field(
@@ -114,7 +85,7 @@ class AggregationConfig(_Strict):
     )
 
 
-class StoreConfig(_Strict):
+class StoreConfig(Strict):
     """Local database (records, outbox, checkpoints) and how much of the disk it may use."""
 
     path: Path = Field(Path("/var/lib/mallsense/mallsense.db"), description="SQLite database file.")
@@ -139,7 +110,7 @@ class StoreConfig(_Strict):
     )
 
 
-class MqttConfig(_Strict):
+class MqttConfig(Strict):
     """The uplink to the central platform's MQTT broker (MQTT 5)."""
 
     url: str = Field(
@@ -240,7 +211,7 @@ class MqttConfig(_Strict):
         return self
 
 
-class PrivacyConfig(_Strict):
+class PrivacyConfig(Strict):
     """Pseudonymization. The key itself is a secret: never in this file."""
 
     key_file: Path | None = Field(
@@ -255,7 +226,7 @@ class PrivacyConfig(_Strict):
     )
 
 
-class Config(_Strict):
+class Config(Strict):
     """A mallsense box."""
 
     mall: Slug = Field(description="Mall id, shared by all boxes of one mall.")
@@ -279,6 +250,10 @@ class Config(_Strict):
                     f" defined in [[zones]] (known: {', '.join(zone_ids)})"
                 )
         return self
+
+    def wifi_sensors(self) -> list[WifiSensorConfig]:
+        """The Wi-Fi sensors, in configuration order."""
+        return [s for s in self.sensors if isinstance(s, WifiSensorConfig)]
 
     def zone(self, zone_id: str) -> ZoneConfig:
         """The zone with this id."""

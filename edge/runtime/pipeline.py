@@ -44,7 +44,7 @@ class Pipeline:
         pseudonymizer = Pseudonymizer(key, config.privacy.key_rotation_s)
         # One pseudonymizer for all sensors: the same phone gets the same pseudonym in
         # every zone, which is what makes a visit's path possible.
-        self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.sensors}
+        self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.wifi_sensors()}
         self.aggregator = Aggregator(config)
         self.stats = PipelineStats()
         self.truncated: list[str] = []

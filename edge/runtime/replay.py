@@ -56,7 +56,7 @@ def _merged(readers: dict[str, CaptureReader]) -> Iterator[Frame]:
 
 
 def _readers(config: Config, captures: dict[str, Path]) -> dict[str, CaptureReader]:
-    known = {s.name for s in config.sensors}
+    known = {s.name for s in config.wifi_sensors()}
     readers = {}
     for sensor, path in captures.items():
         if sensor not in known:
