@@ -112,3 +112,15 @@ def test_a_false_detection_for_one_frame_does_not_become_a_track() -> None:
         extra = (person(600, score=0.7),) if step == 4 else ()
         tracker.update(dets(person(100 + step * 3), *extra))
     assert [t.id for t in tracker.tracks] == [1]
+
+
+def test_low_scores_alone_keep_a_track_only_for_a_while() -> None:
+    """After its person left, a track must not live on clutter the detector half-sees."""
+    tracker = ByteTracker(TrackerConfig(birth_hits=2, max_misses=3, low_only_frames=10))
+    for _ in range(3):
+        tracker.update(dets(person(100)))
+    lived = 0
+    while tracker.update(dets(person(100, score=0.15))) and lived < 100:
+        lived += 1
+    assert lived == 10 + 3  # ten frames on low scores, then three misses
+    assert [t.id for t in tracker.ended] == [1]

@@ -176,7 +176,7 @@ def test_a_silent_radio_is_restarted_by_the_watchdog(tmp_path: Path) -> None:
         asyncio.run(run_daemon(daemon, body))
     health = daemon.health["s0"]
     assert health.restarts >= 1
-    assert "no frame for" in health.last_error and "mon0" in health.last_error
+    assert "nothing received for" in health.last_error and "mon0" in health.last_error
 
 
 def test_a_broken_sensor_does_not_stop_the_others(tmp_path: Path, caplog: Any) -> None:

@@ -1,22 +1,25 @@
-"""``mallsense camera count``: count people in a video file, as a camera would."""
+"""``mallsense camera count``: count people in a video file, as a camera would.
+
+OpenCV and onnxruntime are imported inside the command, so ``mallsense`` keeps
+working on a box installed without the camera extra (``pip install mallsense[camera]``).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from drivers.camera.annotate import VideoWriter, draw
-from drivers.camera.capture import CameraError, CameraSpec, ReplaySource
 from drivers.camera.count import Line, Point, Zone
-from drivers.camera.detect import DEFAULT_MODEL, DetectorConfig, ModelError, ModelKind
-from drivers.camera.motion import GateConfig
-from drivers.camera.pipeline import CameraPipeline, PipelineConfig, build_pipeline
 from edge.cli.common import console, fails_cleanly, json_option, print_json_line
 from edge.errors import CaptureError, SensorError
+
+if TYPE_CHECKING:
+    from drivers.camera.detect import DetectorConfig
+    from drivers.camera.pipeline import CameraPipeline, PipelineConfig
 
 __all__ = ["CountResult", "count_video", "parse_line", "parse_zone", "register"]
 
@@ -76,6 +79,10 @@ def count_video(
     pipeline: CameraPipeline | None = None,
 ) -> CountResult:
     """Run ``video`` through a camera pipeline (in this process) and total its counts."""
+    from drivers.camera.annotate import VideoWriter
+    from drivers.camera.capture import CameraSpec, ReplaySource
+    from drivers.camera.pipeline import build_pipeline
+
     pipeline = pipeline or build_pipeline(config)
     source = ReplaySource(CameraSpec(video.name, str(video)))
     writer = VideoWriter(annotate, 10.0) if annotate is not None else None
@@ -94,6 +101,8 @@ def count_video(
 
 
 def _annotated(pipeline: CameraPipeline, image: Any) -> Any:
+    from drivers.camera.annotate import draw
+
     lines = [c.line for c in pipeline.lines]
     zones = [z.zone for z in pipeline.zones]
     counts = " ".join(f"in {c.entered} out {c.exited}" for c in pipeline.lines)
@@ -135,9 +144,7 @@ def camera_group() -> None:
 @click.option(
     "--model",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help="ONNX person detector.",
+    help="ONNX person detector (default: models/nanodet_coco80_416_fp32.onnx).",
 )
 @click.option(
     "--kind", type=click.Choice(["nanodet", "yolo"]), default="nanodet", show_default=True
@@ -151,7 +158,7 @@ def count(
     zone_text: str | None,
     annotate: Path | None,
     every_frame: bool,
-    model: Path,
+    model: Path | None,
     kind: str,
     threads: int,
     as_json: bool,
@@ -168,19 +175,9 @@ def count(
       mallsense camera count shop.mp4 --zone 360,320,540,320,540,400,360,400 --json
       mallsense camera count shop.mp4 --line 0,300,768,300 --annotate /tmp/check.mp4
     """
-    config = PipelineConfig(
-        camera=video.name,
-        detector=_detector_config(model, kind, threads),
-        gate=None if every_frame else GateConfig(),
-        lines=(parse_line(line_text),) if line_text else (),
-        zones=(parse_zone(zone_text),) if zone_text else (),
-    )
-    try:
-        result = count_video(video, config, annotate)
-    except ModelError as exc:
-        raise SensorError(str(exc)) from exc
-    except (CameraError, OSError) as exc:
-        raise CaptureError(f"{video}: {exc}") from exc
+    lines = (parse_line(line_text),) if line_text else ()
+    zones = (parse_zone(zone_text),) if zone_text else ()
+    result = _count(video, lines, zones, annotate, every_frame, model, kind, threads)
     if as_json:
         print_json_line(result.as_json())
         return
@@ -192,10 +189,48 @@ def count(
     )
 
 
-def _detector_config(model: Path, kind: str, threads: int) -> DetectorConfig:
-    card = DetectorConfig().card if model == DEFAULT_MODEL else None
+def _count(
+    video: Path,
+    lines: tuple[Line, ...],
+    zones: tuple[Zone, ...],
+    annotate: Path | None,
+    every_frame: bool,
+    model: Path | None,
+    kind: str,
+    threads: int,
+) -> CountResult:
+    """Build the pipeline and count; library errors become mallsense errors."""
+    try:
+        from drivers.camera.capture import CameraError
+        from drivers.camera.detect import ModelError
+        from drivers.camera.motion import GateConfig
+        from drivers.camera.pipeline import PipelineConfig
+    except ImportError as exc:
+        raise SensorError(
+            f"camera counting needs OpenCV and onnxruntime ({exc}); install them with"
+            " `pip install 'mallsense[camera]'`"
+        ) from exc
+    config = PipelineConfig(
+        camera=video.name,
+        detector=_detector_config(model, kind, threads),
+        gate=None if every_frame else GateConfig(),
+        lines=lines,
+        zones=zones,
+    )
+    try:
+        return count_video(video, config, annotate)
+    except ModelError as exc:
+        raise SensorError(str(exc)) from exc
+    except (CameraError, OSError) as exc:
+        raise CaptureError(f"{video}: {exc}") from exc
+
+
+def _detector_config(model: Path | None, kind: str, threads: int) -> DetectorConfig:
+    from drivers.camera.detect import DEFAULT_MODEL, DetectorConfig, ModelKind
+
+    card = DetectorConfig().card if model is None or model == DEFAULT_MODEL else None
     model_kind: ModelKind = "yolo" if kind == "yolo" else "nanodet"
-    return DetectorConfig(model=model, kind=model_kind, threads=threads, card=card)
+    return DetectorConfig(model=model or DEFAULT_MODEL, kind=model_kind, threads=threads, card=card)
 
 
 def register(cli: click.Group) -> None:

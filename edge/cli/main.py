@@ -6,6 +6,7 @@ import click
 
 from edge import __version__
 from edge.cli import (
+    camera_cmd,
     config_cmd,
     contract_cmd,
     demo_cmd,
@@ -49,6 +50,7 @@ def cli(log_level: str) -> None:
 
 
 for module in (
+    camera_cmd,
     config_cmd,
     contract_cmd,
     demo_cmd,

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.observations import Probe, Watermark
-from drivers.registry import load_driver
 from drivers.wifi.live import Radio
-from edge.config.models import Config, WifiSensorConfig
+from edge.config.models import Config
+from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
 from edge.runtime.pipeline import Pipeline
+from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
 
@@ -93,11 +93,12 @@ class EdgeDaemon:
         self.store = store
         self._radios = radios or {}
         self._clock = clock
-        self.health = {s.name: SensorHealth() for s in config.wifi_sensors()}
+        self.health = {s.name: SensorHealth() for s in config.sensors}
         self.dropped_batches = 0
         self.dropped_probes = 0
-        self._queue: asyncio.Queue[list[Probe | Watermark]] = asyncio.Queue(_QUEUE_BATCHES)
-        self._sources: dict[str, Any] = {}
+        self._queue: asyncio.Queue[tuple[Emit, list[Any]]] = asyncio.Queue(_QUEUE_BATCHES)
+        self._sources: dict[str, Source] = {}
+        self._plugins: dict[str, SensorPlugin] = {}
         self._stop = asyncio.Event()
         self._unwritten: list[Any] = []
         self.store_failures = 0
@@ -114,10 +115,9 @@ class EdgeDaemon:
         if self.pipeline.restore():
             log.info("continuing open sessions from the last checkpoint")
         loop = asyncio.get_running_loop()
-        emit = self._emitter(loop)
         async with asyncio.TaskGroup() as group:
             sensors = [
-                group.create_task(self._supervise(sensor, emit), name=f"sensor:{sensor.name}")
+                group.create_task(self._supervise(sensor, loop), name=f"sensor:{sensor.name}")
                 for sensor in self._runnable_sensors()
             ]
             consumer = group.create_task(self._consume(), name="aggregate")
@@ -136,58 +136,53 @@ class EdgeDaemon:
 
     # -- sensors ------------------------------------------------------------------------
 
-    def _runnable_sensors(self) -> list[WifiSensorConfig]:
-        """The sensors this daemon can drive; the others are named once in the log."""
-        wifi = self.config.wifi_sensors()
+    def _runnable_sensors(self) -> list[AnySensor]:
+        """The sensors whose type this installation can run; the others are named once."""
+        runnable = []
         for sensor in self.config.sensors:
-            if sensor not in wifi:
-                log.error(
-                    "sensor %s: type %r is not run by this version of the edge daemon yet;"
-                    " it is left out (the other sensors run)", sensor.name, sensor.type,
-                )  # fmt: skip
-        return wifi
-
-    def _make_source(self, sensor: WifiSensorConfig) -> Any:
-        source_class = load_driver(sensor.type)
-        kwargs: dict[str, Any] = {"clock": self._clock}
-        if sensor.name in self._radios:
-            kwargs |= {"radio_factory": self._radios[sensor.name], "hop": False}
-        return source_class(
-            self.pipeline.parsers[sensor.name],
-            sensor.interface,
-            list(sensor.channels),
-            sensor.hop_dwell_s,
-            **kwargs,
-        )
-
-    def _emitter(
-        self, loop: asyncio.AbstractEventLoop
-    ) -> Callable[[list[Probe | Watermark]], None]:
-        def offer(batch: list[Probe | Watermark]) -> None:
             try:
-                self._queue.put_nowait(batch)
+                self._plugins[sensor.name] = plugin_for(sensor.type)
+            except SensorUnavailable as exc:
+                health = self.health[sensor.name]
+                health.state, health.last_error = "unavailable", str(exc)
+                log.error("sensor %s: %s; it is left out (the other sensors run)", sensor.name, exc)
+                continue
+            runnable.append(sensor)
+        return runnable
+
+    def _emitter(self, loop: asyncio.AbstractEventLoop, handler: Emit) -> Emit:
+        """The thread-safe hand-over from a source thread to ``handler`` on the loop."""
+
+        def offer(batch: list[Any]) -> None:
+            try:
+                self._queue.put_nowait((handler, batch))
             except asyncio.QueueFull:
                 self.dropped_batches += 1
                 self.dropped_probes += len(batch)
                 if self.dropped_batches in (1, 10, 100) or self.dropped_batches % 1000 == 0:
                     log.warning(
-                        "aggregation is behind: %d probe batches dropped so far (the box is"
+                        "aggregation is behind: %d batches dropped so far (the box is"
                         " overloaded; reduce sensors or check CPU)", self.dropped_batches,
                     )  # fmt: skip
 
-        def emit(batch: list[Probe | Watermark]) -> None:
+        def emit(batch: list[Any]) -> None:
             loop.call_soon_threadsafe(offer, batch)
 
         return emit
 
-    async def _supervise(self, sensor: WifiSensorConfig, emit: Callable[..., None]) -> None:
+    async def _supervise(self, sensor: AnySensor, loop: asyncio.AbstractEventLoop) -> None:
         health = self.health[sensor.name]
+        plugin = self._plugins[sensor.name]
+        emit = self._emitter(loop, plugin.make_handler(sensor, self.pipeline))
         backoff = Backoff()
         while not self._stop.is_set():
-            source = self._sources.get(sensor.name) or self._make_source(sensor)
-            self._sources[sensor.name] = source
+            source = self._sources.get(sensor.name)
+            if source is None:
+                override = self._radios.get(sensor.name)
+                source = plugin.make_source(sensor, self.pipeline, self._clock, override)
+                self._sources[sensor.name] = source
             started = time.monotonic()
-            reason = await self._run_once(sensor, source, emit, health)
+            reason = await self._run_once(sensor, plugin, source, emit, health)
             ran_s = time.monotonic() - started
             if self._stop.is_set():
                 return
@@ -205,7 +200,12 @@ class EdgeDaemon:
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
 
     async def _run_once(
-        self, sensor: WifiSensorConfig, source: Any, emit: Callable[..., None], health: SensorHealth
+        self,
+        sensor: AnySensor,
+        plugin: SensorPlugin,
+        source: Source,
+        emit: Emit,
+        health: SensorHealth,
     ) -> str:
         """Run the source until it fails, falls silent or the daemon stops; why it ended."""
         stop = threading.Event()
@@ -221,10 +221,11 @@ class EdgeDaemon:
             if self._stop.is_set():
                 break
             last = source.last_frame_at or started
-            if self._clock() - last > sensor.silence_timeout_s:
+            silence = plugin.silence_timeout(sensor)
+            if silence is not None and self._clock() - last > silence:
                 reason = (
-                    f"no frame for {sensor.silence_timeout_s:.0f} s on {sensor.interface}"
-                    " (antenna disconnected, driver stuck, or nobody around)"
+                    f"nothing received for {silence:.0f} s on {plugin.device(sensor)}"
+                    " (device disconnected, driver stuck, or nobody around)"
                 )
                 health.state = "silent"
                 break
@@ -233,7 +234,7 @@ class EdgeDaemon:
         try:
             await thread
         except OSError as exc:
-            reason = f"{sensor.interface}: {exc}"
+            reason = f"{plugin.device(sensor)}: {exc}"
         except Exception as exc:
             log.exception("sensor %s crashed", sensor.name)
             reason = f"crashed: {exc!r}"
@@ -242,24 +243,14 @@ class EdgeDaemon:
     # -- aggregation and storage --------------------------------------------------------
 
     async def _consume(self) -> None:
-        aggregator = self.pipeline.aggregator
-        observe, advance = aggregator.observe, aggregator.advance
         while True:
-            batch = await self._queue.get()
-            for item in batch:
-                if type(item) is Watermark:
-                    advance(item.t)
-                else:
-                    observe(item)  # type: ignore[arg-type]
+            handler, batch = await self._queue.get()
+            handler(batch)
 
     def _drain_queue(self) -> None:
-        aggregator = self.pipeline.aggregator
         while not self._queue.empty():
-            for item in self._queue.get_nowait():
-                if isinstance(item, Watermark):
-                    aggregator.advance(item.t)
-                else:
-                    aggregator.observe(item)
+            handler, batch = self._queue.get_nowait()
+            handler(batch)
 
     async def _flush_loop(self) -> None:
         interval = self.config.aggregation.flush_interval_s
@@ -317,18 +308,21 @@ class EdgeDaemon:
 
     def _health_report(self, now: float) -> dict[str, dict[str, object]]:
         report: dict[str, dict[str, object]] = {}
-        for name, health in self.health.items():
-            parser = self.pipeline.parsers[name]
+        for sensor in self.config.sensors:
+            health = self.health[sensor.name]
+            plugin = self._plugins.get(sensor.name)
+            source = self._sources.get(sensor.name)
+            counters = plugin.counters(sensor, self.pipeline, source) if plugin else {}
+            frames = int(str(counters.get("frames", 0)))
             elapsed = max(now - health.reported_at, 1e-6)
-            rate = (parser.frames - health.frames_at_last_report) / elapsed
-            health.frames_at_last_report, health.reported_at = parser.frames, now
-            source = self._sources.get(name)
-            report[name] = {
+            rate = (frames - health.frames_at_last_report) / elapsed
+            health.frames_at_last_report, health.reported_at = frames, now
+            report[sensor.name] = counters | {
                 "state": health.state,
-                "rate_per_s": round(rate, 2),
+                "rate_per_s": round(max(rate, 0.0), 2),
                 "last_frame_at": getattr(source, "last_frame_at", None),
                 "restarts": health.restarts,
                 "last_error": health.last_error,
-                "dropped_probes": self.dropped_probes,
+                "dropped_batches": self.dropped_batches,
             }
         return report

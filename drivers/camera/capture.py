@@ -1,0 +1,331 @@
+"""Camera capture with OpenCV (RTSP over TCP, USB, files), a frame-rate cap and a watchdog.
+
+``supervise`` keeps one camera delivering frames for as long as it is asked to:
+a reader thread owns the OpenCV capture and hands frames over through a queue
+of two; when no frame came for ``stall_s`` seconds (default 20 s, the value
+Frigate and Home Assistant settled on) or the stream ends, the capture is
+abandoned and opened again after a capped, jittered backoff, without
+restarting the process (Frigate users schedule nightly restarts instead: its
+issues #6502, #6031). Errors say which camera and which URL, password redacted.
+
+Live sources stamp frames with the wall clock when read; ``ReplaySource`` stamps
+them with a configured start plus the file's own frame timestamps
+(``CAP_PROP_POS_MSEC``), so a replay counts in the recording's time.
+RTSP goes over TCP through FFmpeg's ``rtsp_transport`` option
+(``OPENCV_FFMPEG_CAPTURE_OPTIONS``, read by OpenCV when a capture opens).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CameraError",
+    "CameraSpec",
+    "CaptureStats",
+    "Frame",
+    "FrameSource",
+    "OpenCVSource",
+    "RateCap",
+    "ReplaySource",
+    "StopSignal",
+    "open_source",
+    "redact_url",
+    "supervise",
+]
+
+log = logging.getLogger("mallsense.camera")
+
+
+class StopSignal(Protocol):
+    """``threading.Event`` or ``multiprocessing.Event``: set to stop capturing."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+class CameraError(OSError):
+    """A camera cannot be opened or stopped delivering frames."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """One camera as configured."""
+
+    name: str
+    url: str
+    """``rtsp://user:pass@host/path``, ``usb:0`` (V4L2 device index) or a video file."""
+    fps_cap: float | None = None
+    """Deliver at most this many frames a second (None: every frame)."""
+    rtsp_tcp: bool = True
+    stall_s: float = 20.0
+    """Reconnect when no frame came for this long."""
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    open_timeout_s: float = 10.0
+    replay_start: float | None = None
+    """Set for a replay: event time of the file's first frame (seconds since the epoch)."""
+
+    @property
+    def where(self) -> str:
+        """How errors name the camera: its name and its URL with the password redacted."""
+        return f"camera {self.name} ({redact_url(self.url)})"
+
+
+class Frame(NamedTuple):
+    """One picture and its event time."""
+
+    t: float
+    number: int
+    """0 for the first frame of a connection."""
+    image: npt.NDArray[np.uint8]
+
+
+class FrameSource(Protocol):
+    """One open connection to a camera (a test can hand in a fake)."""
+
+    finite: bool
+    """True for files: the end of the stream is the end of the work, not a failure."""
+
+    def read(self) -> Frame | None:
+        """The next frame; None when the stream ended or broke."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class OpenCVSource:
+    """A live camera through ``cv2.VideoCapture``; frames stamped with ``clock``."""
+
+    finite = False
+
+    def __init__(self, spec: CameraSpec, clock: Callable[[], float] = time.time) -> None:
+        self.spec = spec
+        self._clock = clock
+        self._index = 0
+        self._cap = _open_capture(spec)
+
+    def read(self) -> Frame | None:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            return None
+        self._index += 1
+        return Frame(self._clock(), self._index - 1, np.asarray(image, np.uint8))
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ReplaySource(OpenCVSource):
+    """A video file; event time = ``start`` + the frame's timestamp in the file."""
+
+    finite = True
+
+    def __init__(self, spec: CameraSpec, start: float = 0.0) -> None:
+        super().__init__(spec)
+        self.start = start
+
+    def read(self) -> Frame | None:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            return None
+        self._index += 1
+        t = self.start + self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        return Frame(t, self._index - 1, np.asarray(image, np.uint8))
+
+
+def _open_capture(spec: CameraSpec) -> cv2.VideoCapture:
+    url = spec.url
+    if spec.rtsp_tcp and url.lower().startswith("rtsp"):
+        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;tcp"
+    timeout_ms = int(spec.open_timeout_s * 1000)
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        timeout_ms,
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        timeout_ms,
+    ]
+    if url.startswith("usb:"):
+        cap = cv2.VideoCapture(int(url[4:]), cv2.CAP_V4L2, params)
+    elif "://" not in url and not Path(url).is_file():
+        raise CameraError(f"{spec.where}: no such video file; check the path")
+    else:
+        cap = cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+    if not cap.isOpened():
+        cap.release()
+        raise CameraError(f"{spec.where} cannot be opened: {_open_hint(url)}")
+    return cap
+
+
+def _open_hint(url: str) -> str:
+    if url.startswith("usb:"):
+        return "is the camera plugged in (`ls /dev/video*`) and not used by another program?"
+    if "://" in url:
+        return (
+            "is the camera on the network (ping it), the path right, and are the user and"
+            " password accepted? Try the URL in VLC from this box"
+        )
+    return "OpenCV cannot decode this file; is it a complete video file?"
+
+
+def open_source(spec: CameraSpec) -> FrameSource:
+    """A replay for ``replay_start`` specs, else a live OpenCV capture."""
+    if spec.replay_start is not None:
+        return ReplaySource(spec, spec.replay_start)
+    return OpenCVSource(spec)
+
+
+class RateCap:
+    """Lets through at most ``fps`` frames per second of event time."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.period = 1.0 / fps if fps else 0.0
+        self._next = float("-inf")
+
+    def admit(self, t: float) -> bool:
+        if t < self._next:
+            return False
+        if t - self._next < self.period:
+            self._next += self.period  # keep the cadence
+        else:
+            self._next = t + self.period  # first frame, or after a gap: no burst
+        return True
+
+
+@dataclass
+class CaptureStats:
+    """What the watchdog saw (for health records and ``camera watch``)."""
+
+    frames: int = 0
+    connects: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+_END = object()
+
+
+def _reader(source: FrameSource, frames: queue.Queue[object], stop: threading.Event) -> None:
+    """Owns ``source``: reads until stopped or the stream ends, then closes it."""
+    try:
+        while not stop.is_set():
+            frame = source.read()
+            if frame is None:
+                break
+            with contextlib.suppress(queue.Full):
+                frames.put(frame, timeout=0.5)
+    except Exception as exc:  # a decoder failure must not kill the watchdog
+        frames.put(exc)
+    finally:
+        frames.put(_END)
+        source.close()
+
+
+def _pump(
+    spec: CameraSpec,
+    source: FrameSource,
+    on_frame: Callable[[Frame], None],
+    stop: StopSignal,
+    stats: CaptureStats,
+) -> str | None:
+    """Deliver frames until the source ends, stalls or ``stop``; returns why it failed."""
+    frames: queue.Queue[object] = queue.Queue(maxsize=2)
+    done = threading.Event()
+    thread = threading.Thread(
+        target=_reader, args=(source, frames, done), name=f"camera-{spec.name}", daemon=True
+    )
+    thread.start()
+    cap = RateCap(spec.fps_cap)
+    last = time.monotonic()
+    try:
+        while not stop.is_set():
+            try:
+                item = frames.get(timeout=min(0.5, spec.stall_s))
+            except queue.Empty:
+                if time.monotonic() - last >= spec.stall_s:
+                    return f"sent no frame for {spec.stall_s:g} s"
+                continue
+            if item is _END:
+                return None if source.finite else "ended the stream"
+            if isinstance(item, Exception):
+                return f"failed while decoding ({item})"
+            assert isinstance(item, Frame)
+            last = time.monotonic()
+            if cap.admit(item.t):
+                stats.frames += 1
+                on_frame(item)
+        return None
+    finally:
+        done.set()  # the reader closes the capture when its read returns
+
+
+def _report(spec: CameraSpec, stats: CaptureStats, why: str, wait: float) -> None:
+    message = f"{spec.where} {why}; reconnecting in {wait:.1f} s"
+    stats.last_error = message
+    stats.errors = [*stats.errors[-9:], message]
+    log.warning("%s", message)
+
+
+def supervise(
+    spec: CameraSpec,
+    on_frame: Callable[[Frame], None],
+    stop: StopSignal,
+    opener: Callable[[CameraSpec], FrameSource] = open_source,
+    stats: CaptureStats | None = None,
+) -> CaptureStats:
+    """Capture ``spec`` until ``stop`` (or a replay ends), reconnecting whenever it fails."""
+    stats = stats or CaptureStats()
+    failures = 0
+    while not stop.is_set():
+        try:
+            source = opener(spec)
+        except (CameraError, cv2.error) as exc:
+            if spec.replay_start is not None:
+                raise CameraError(str(exc)) from exc  # a file will not come back
+            why = str(exc).removeprefix(spec.where).strip(" :")
+        else:
+            stats.connects += 1
+            stats.reconnects = stats.connects - 1
+            before = stats.frames
+            failure = _pump(spec, source, on_frame, stop, stats)
+            if failure is None:
+                return stats
+            why = failure
+            if stats.frames > before:
+                failures = 0  # it worked for a while: start the backoff again
+        wait = min(spec.backoff_max_s, spec.backoff_s * 2**failures) * random.uniform(0.8, 1.0)
+        failures += 1
+        _report(spec, stats, why, wait)
+        stop.wait(wait)
+    return stats

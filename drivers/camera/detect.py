@@ -1,0 +1,298 @@
+"""Person detection with onnxruntime on the CPU: NanoDet (default) or YOLO (ultralytics) ONNX.
+
+The frame is letterboxed once to the model's square input (aspect ratio kept,
+padded at the bottom/right): NanoDet-m scores people seen from close behind at
+about 0.8 this way and about 0.2 when the frame is stretched to 416x416
+(docs/accuracy.md). Decoding follows ``../shared/models/README.md``: per stride
+8/16/32 the class scores are already sigmoid, box sides are GFL distributions
+(4 x 11 bins: distance = sum(softmax(bins) * arange(11)) * stride) around the
+cell centre (grid_x * stride, grid_y * stride). YOLO exports of ultralytics
+(v8/v11) give one tensor [1, 4 + classes, anchors] of centre-x, centre-y, w, h
+and class scores. Only class 0 (COCO person) is kept, then non-maximum
+suppression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple, Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort  # type: ignore[import-untyped]
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_MODEL_CARD",
+    "Detections",
+    "Detector",
+    "DetectorConfig",
+    "Letterbox",
+    "ModelError",
+    "ModelKind",
+    "OnnxDetector",
+    "check_model_file",
+    "decode_nanodet",
+    "decode_yolo",
+    "letterbox",
+    "nms",
+    "sha256_from_card",
+]
+
+FloatArray = npt.NDArray[np.float32]
+ModelKind = Literal["nanodet", "yolo"]
+
+_MODELS = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_MODEL = _MODELS / "nanodet_coco80_416_fp32.onnx"
+DEFAULT_MODEL_CARD = _MODELS / "nanodet-m-coco-416.md"
+
+_NANODET_MEAN = (103.53, 116.28, 123.675)  # BGR, from the model README
+_NANODET_STD = (57.375, 57.12, 58.395)
+_REG_BINS = 11  # GFL reg_max 10
+_STRIDES = (8, 16, 32)
+
+
+class ModelError(OSError):
+    """The model file is missing, altered or not the shape the configuration says."""
+
+
+class Detections(NamedTuple):
+    """People found in one frame, in the frame's pixel coordinates."""
+
+    boxes: FloatArray
+    """[N, 4] x1, y1, x2, y2."""
+    scores: FloatArray
+    """[N] person confidence in 0..1."""
+
+    @staticmethod
+    def empty() -> Detections:
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+
+
+class Detector(Protocol):
+    """Anything that finds people in a BGR frame (a test can hand in a fake)."""
+
+    def detect(self, frame: npt.NDArray[np.uint8]) -> Detections: ...
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How to load and run the detector (the camera section of the configuration)."""
+
+    model: Path = DEFAULT_MODEL
+    kind: ModelKind = "nanodet"
+    sha256: str | None = None
+    """Expected hash; None reads it from ``card`` (and skips the check when there is none)."""
+    card: Path | None = DEFAULT_MODEL_CARD
+    threads: int = 2
+    """onnxruntime intra-op threads (the box has 2 cores)."""
+    score_threshold: float = 0.1
+    """Lowest score kept; the tracker splits high and low scores (ByteTrack)."""
+    nms_iou: float = 0.5
+
+
+class Letterbox(NamedTuple):
+    """A frame resized into the model input, and how to map boxes back."""
+
+    image: npt.NDArray[np.uint8]
+    scale: float
+    """Model pixels per frame pixel."""
+
+
+def letterbox(frame: npt.NDArray[np.uint8], size: int, pad: int | Sequence[int]) -> Letterbox:
+    """Resize ``frame`` to fit ``size`` x ``size`` keeping its aspect, padding bottom/right."""
+    h, w = frame.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = round(w * scale), round(h * scale)
+    canvas = np.empty((size, size, 3), np.uint8)
+    canvas[:] = pad
+    canvas[:nh, :nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return Letterbox(canvas, scale)
+
+
+def nms(boxes: FloatArray, scores: FloatArray, iou: float) -> npt.NDArray[np.intp]:
+    """Indices kept by greedy non-maximum suppression, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        overlap = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-6)
+        order = rest[overlap <= iou]
+    return np.asarray(keep, np.intp)
+
+
+def decode_nanodet(
+    outputs: Sequence[FloatArray], size: int, threshold: float
+) -> tuple[FloatArray, FloatArray]:
+    """Person boxes (model pixels) and scores from NanoDet's six outputs (any order).
+
+    Outputs are told apart by shape: [1, N, 80] scores and [1, N, 44] regressions
+    with N = (size / stride)^2 for strides 8, 16, 32.
+    """
+    by_shape = {(o.shape[1], o.shape[2]): o[0] for o in outputs}
+    all_boxes, all_scores = [], []
+    for stride in _STRIDES:
+        cells = size // stride
+        n = cells * cells
+        scores = by_shape[(n, 80)][:, 0]
+        keep = np.flatnonzero(scores >= threshold)
+        if keep.size == 0:
+            continue
+        bins = by_shape[(n, 4 * _REG_BINS)][keep].reshape(-1, 4, _REG_BINS)
+        bins = np.exp(bins - bins.max(axis=2, keepdims=True))
+        bins /= bins.sum(axis=2, keepdims=True)
+        dist = (bins @ np.arange(_REG_BINS, dtype=np.float32)) * stride
+        cx = (keep % cells).astype(np.float32) * stride
+        cy = (keep // cells).astype(np.float32) * stride
+        all_boxes.append(
+            np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], 1)
+        )
+        all_scores.append(scores[keep])
+    if not all_boxes:
+        return Detections.empty()
+    return np.concatenate(all_boxes).astype(np.float32), np.concatenate(all_scores)
+
+
+def decode_yolo(output: FloatArray, threshold: float) -> tuple[FloatArray, FloatArray]:
+    """Person boxes (model pixels) and scores from an ultralytics v8/v11 export.
+
+    ``output`` is [1, 4 + classes, anchors] (as exported) or [1, anchors, 4 + classes];
+    rows are centre x, centre y, width, height, then one score per class.
+    """
+    pred = output[0]
+    if pred.shape[0] > pred.shape[1]:  # anchors first: transpose to [4 + classes, anchors]
+        pred = pred.T
+    scores = pred[4]
+    keep = np.flatnonzero(scores >= threshold)
+    cx, cy, w, h = pred[0, keep], pred[1, keep], pred[2, keep], pred[3, keep]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+    return boxes.astype(np.float32), scores[keep].astype(np.float32)
+
+
+def sha256_from_card(card: Path) -> str | None:
+    """The ``sha256: <hex>`` line of a model card, if the card exists and has one."""
+    try:
+        text = card.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    match = re.search(r"sha256[^0-9a-f]*([0-9a-f]{64})", text, re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_model_file(config: DetectorConfig) -> None:
+    """Raise ModelError unless the model file exists and has the expected hash."""
+    path = config.model
+    if not path.is_file():
+        raise ModelError(
+            f"camera model {path} does not exist; reinstall mallsense or set the camera's"
+            " model path to an ONNX file"
+        )
+    expected = config.sha256 or (sha256_from_card(config.card) if config.card else None)
+    if expected is not None and _file_sha256(path) != expected.lower():
+        raise ModelError(
+            f"camera model {path} is not the expected file (sha256 differs from"
+            f" {expected[:16]}...); it is damaged or was replaced: restore it, or give its"
+            " hash in the configuration if the change is intended"
+        )
+
+
+class OnnxDetector:
+    """An ONNX person detector run by onnxruntime's CPU provider, checked when loaded."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        check_model_file(config)
+        self.config = config
+        self._session = _open_session(config)
+        self.size = _input_size(self._session, config.model)
+        self._input = self._session.get_inputs()[0].name
+        _check_outputs(self._session, config)
+        if config.kind == "nanodet":
+            self._pad: tuple[int, ...] = tuple(round(m) for m in _NANODET_MEAN)
+            self._mean = np.asarray(_NANODET_MEAN, np.float32).reshape(1, 3, 1, 1)
+            self._inv_std = (1 / np.asarray(_NANODET_STD, np.float32)).reshape(1, 3, 1, 1)
+        else:
+            self._pad = (114, 114, 114)  # ultralytics' letterbox grey
+
+    def detect(self, frame: npt.NDArray[np.uint8]) -> Detections:
+        """People in one BGR frame (boxes in the frame's pixels, clipped to it)."""
+        boxed = letterbox(frame, self.size, self._pad)
+        outputs = self._session.run(None, {self._input: self._tensor(boxed.image)})
+        threshold = self.config.score_threshold
+        if self.config.kind == "nanodet":
+            boxes, scores = decode_nanodet(outputs, self.size, threshold)
+        else:
+            boxes, scores = decode_yolo(outputs[0], threshold)
+        if scores.size == 0:
+            return Detections.empty()
+        boxes /= boxed.scale
+        h, w = frame.shape[:2]
+        np.clip(boxes, 0, [w, h, w, h], out=boxes)
+        keep = nms(boxes, scores, self.config.nms_iou)
+        return Detections(boxes[keep], scores[keep])
+
+    def _tensor(self, image: npt.NDArray[np.uint8]) -> FloatArray:
+        if self.config.kind == "nanodet":  # BGR, (x - mean) / std, NCHW
+            blob = cv2.dnn.blobFromImage(image)
+            return ((blob - self._mean) * self._inv_std).astype(np.float32, copy=False)
+        blob = cv2.dnn.blobFromImage(image, 1 / 255.0, swapRB=True)  # RGB 0..1, NCHW
+        return np.asarray(blob, np.float32)
+
+
+def _open_session(config: DetectorConfig) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = config.threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No busy-waiting between frames: the other sensors and cameras share the two cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(config.model), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped exception classes
+        raise ModelError(
+            f"camera model {config.model} cannot be loaded by onnxruntime ({exc}); check it"
+            " is an ONNX file (opset 13 or later) and not truncated"
+        ) from exc
+
+
+def _input_size(session: ort.InferenceSession, path: Path) -> int:
+    shape = list(session.get_inputs()[0].shape)
+    ok = len(shape) == 4 and shape[1] == 3 and isinstance(shape[2], int) and shape[2] == shape[3]
+    if not ok:
+        raise ModelError(
+            f"camera model {path} takes input of shape {shape}, expected [1, 3, S, S]"
+            " (one BGR/RGB square image with a fixed size); export it with a fixed input size"
+        )
+    return int(shape[2])
+
+
+def _check_outputs(session: ort.InferenceSession, config: DetectorConfig) -> None:
+    count = len(session.get_outputs())
+    expected = 6 if config.kind == "nanodet" else 1
+    if count != expected:
+        raise ModelError(
+            f"camera model {config.model} has {count} outputs but a {config.kind} model has"
+            f" {expected}; set the camera's model kind to the right one"
+            " (nanodet: six score/box outputs; yolo: an ultralytics export)"
+        )

@@ -1,0 +1,58 @@
+"""Wi-Fi sensors: monitor-mode capture -> probe requests -> the aggregator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drivers.observations import Probe, Watermark
+from drivers.registry import load_driver
+from edge.config.models import WifiSensorConfig
+from edge.runtime.pipeline import Pipeline
+from edge.runtime.sensors import Emit, SensorPlugin, Source
+
+__all__ = ["PLUGIN"]
+
+
+def _make_source(
+    sensor: WifiSensorConfig, pipeline: Pipeline, clock: Callable[[], float], radio: Any
+) -> Source:
+    source_class = load_driver("wifi")
+    kwargs: dict[str, Any] = {"clock": clock}
+    if radio is not None:
+        kwargs |= {"radio_factory": radio, "hop": False}
+    source: Source = source_class(
+        pipeline.parsers[sensor.name],
+        sensor.interface,
+        list(sensor.channels),
+        sensor.hop_dwell_s,
+        **kwargs,
+    )
+    return source
+
+
+def _make_handler(sensor: WifiSensorConfig, pipeline: Pipeline) -> Emit:
+    aggregator = pipeline.aggregator
+
+    def handle(batch: list[Any]) -> None:
+        probes = [item for item in batch if type(item) is Probe]
+        if probes:
+            aggregator.observe_batch(probes)
+        for item in batch:
+            if type(item) is Watermark:
+                aggregator.advance(item.t)
+
+    return handle
+
+
+def _counters(sensor: WifiSensorConfig, pipeline: Pipeline, source: Any) -> dict[str, object]:
+    return pipeline.parsers[sensor.name].stats()
+
+
+PLUGIN = SensorPlugin(
+    make_source=_make_source,
+    make_handler=_make_handler,
+    silence_timeout=lambda sensor: sensor.silence_timeout_s,
+    device=lambda sensor: sensor.interface,
+    counters=_counters,
+)
