@@ -15,6 +15,13 @@ __all__ = ["DRIVERS", "DriverUnavailable", "load_driver"]
 DRIVERS: dict[str, tuple[str, str, str]] = {
     # type: (module, class, what to install when it is missing)
     "wifi": ("drivers.wifi.source", "LiveWifiSource", "scapy (pip) and libpcap (apt: libpcap0.8)"),
+    "ble": ("drivers.ble.scanner", "BleScannerSource", "bleak (pip: mallsense[ble]) and BlueZ"),
+    "pos": ("drivers.pos.serial_source", "SerialPosSource", "pyserial (pip: mallsense[pos])"),
+    "camera": (
+        "drivers.camera.source",
+        "CameraSource",
+        "opencv-python-headless, onnxruntime, numpy (pip: mallsense[camera])",
+    ),
 }
 
 

@@ -15,39 +15,15 @@ closes its sessions and intervals exactly as it would live.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
+from drivers.timeline import Timeline
 from drivers.wifi.pcap import open_capture
 
-__all__ = ["FileRadio", "Timeline"]
+__all__ = ["FileRadio", "Timeline"]  # Timeline re-exported: it began here
 
 _LOOP_PAUSE_S = 1.0
-
-
-class Timeline:
-    """Event time for played recordings: starts now, runs ``speed`` times real time."""
-
-    def __init__(
-        self,
-        speed: float = 1.0,
-        wall: Callable[[], float] = time.monotonic,
-        epoch: Callable[[], float] = time.time,
-    ) -> None:
-        if speed <= 0:
-            raise ValueError("the playback speed must be positive")
-        self.speed = speed
-        self._wall = wall
-        self._wall0 = wall()
-        self.start = epoch()
-
-    def now(self) -> float:
-        """The current event time (epoch seconds)."""
-        return self.start + (self._wall() - self._wall0) * self.speed
-
-    def wall_delay(self, event_time: float) -> float:
-        """Real seconds until ``event_time`` (negative if it has passed)."""
-        return (event_time - self.now()) / self.speed
 
 
 class FileRadio:

@@ -6,10 +6,12 @@ import click
 
 from edge import __version__
 from edge.cli import (
+    ble_cmd,
     camera_cmd,
     config_cmd,
     contract_cmd,
     demo_cmd,
+    pos_cmd,
     records_cmd,
     replay_cmd,
     run_cmd,
@@ -50,10 +52,12 @@ def cli(log_level: str) -> None:
 
 
 for module in (
+    ble_cmd,
     camera_cmd,
     config_cmd,
     contract_cmd,
     demo_cmd,
+    pos_cmd,
     records_cmd,
     replay_cmd,
     run_cmd,

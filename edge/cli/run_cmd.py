@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import signal
 import time
@@ -12,11 +11,12 @@ from typing import Any
 
 import click
 
-from drivers.wifi.fileradio import FileRadio, Timeline
+from drivers.timeline import Timeline
 from edge.cli.common import config_option, fails_cleanly
 from edge.config import Config, config_hash, load_config
 from edge.config.secrets import pseudonymization_key
 from edge.runtime.daemon import EdgeDaemon
+from edge.runtime.sensors import plugin_for
 from edge.store import Store
 
 __all__ = ["register"]
@@ -31,50 +31,54 @@ async def _serve(daemon: EdgeDaemon) -> None:
     await daemon.run()
 
 
-def _simulated_radios(specs: tuple[str, ...], timeline: Timeline, config: Config) -> dict[str, Any]:
-    known = {s.name for s in config.wifi_sensors()}
-    radios: dict[str, Any] = {}
+def _simulated_sources(
+    specs: tuple[str, ...], timeline: Timeline, config: Config
+) -> dict[str, Any]:
+    """``SENSOR=FILE`` -> the override each sensor's plugin makes of that recording."""
+    sensors = {s.name: s for s in config.sensors}
+    overrides: dict[str, Any] = {}
     for spec in specs:
         name, sep, file = spec.partition("=")
-        if not sep or name not in known:
+        sensor = sensors.get(name) if sep else None
+        if sensor is None:
             raise click.BadParameter(
-                f"{spec!r}: expected SENSOR=FILE with SENSOR one of {', '.join(sorted(known))}",
-                param_hint="--simulate-radio",
+                f"{spec!r}: expected SENSOR=FILE with SENSOR one of {', '.join(sorted(sensors))}",
+                param_hint="--simulate",
             )
         path = Path(file)
         if not path.is_file():
+            raise click.BadParameter(f"recording {path} does not exist", param_hint="--simulate")
+        plugin = plugin_for(sensor.type)
+        if plugin.simulate is None:
             raise click.BadParameter(
-                f"recording {path} does not exist", param_hint="--simulate-radio"
+                f"sensor {name}: type {sensor.type!r} cannot be simulated", param_hint="--simulate"
             )
-        radios[name] = functools.partial(_file_radio, path, timeline)
-    if timeline.speed != 1 and radios.keys() != known:
+        overrides[name] = plugin.simulate(sensor, path, timeline)
+    if timeline.speed != 1 and overrides.keys() != sensors.keys():
         raise click.BadParameter(
-            "a speed other than 1 needs every sensor simulated (a real radio runs in real time)",
+            "a speed other than 1 needs every sensor simulated (a real device runs in real time)",
             param_hint="--simulate-speed",
         )
-    return radios
-
-
-def _file_radio(path: Path, timeline: Timeline, _interface: str) -> FileRadio:
-    return FileRadio(path, timeline, loop=True)
+    return overrides
 
 
 @click.command("run")
 @config_option()
 @click.option(
+    "--simulate",
     "--simulate-radio",
     "simulate",
     multiple=True,
-    metavar="SENSOR=CAPTURE.pcap",
-    help="Feed this sensor from a recording played in real time (looped) instead of its"
-    " interface: tests the whole box without phones around.",
+    metavar="SENSOR=RECORDING",
+    help="Feed this sensor from a recording (pcap for Wi-Fi) played in real time, looped,"
+    " instead of its device: tests the whole box without people around.",
 )
 @click.option(
     "--simulate-speed",
     type=click.FloatRange(min=0.01),
     default=1.0,
     show_default=True,
-    help="Pace of --simulate-radio recordings, as a multiple of real time.",
+    help="Pace of --simulate recordings, as a multiple of real time.",
 )
 @fails_cleanly
 def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: float) -> None:
@@ -87,12 +91,12 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
     \b
     Examples:
       mallsense run --config /etc/mallsense/mallsense.toml
-      mallsense run --config box.toml --simulate-radio shop=saturday.pcap
+      mallsense run --config box.toml --simulate shop=saturday.pcap
     """
     config = load_config(config_path)
     timeline = Timeline(simulate_speed)
-    radios = _simulated_radios(simulate, timeline, config)
-    # Simulated radios bring their own time; the daemon's clock must be the same.
+    radios = _simulated_sources(simulate, timeline, config)
+    # Simulated sources bring their own time; the daemon's clock must be the same.
     clock = timeline.now if radios else time.time
     key = pseudonymization_key(config)
     with Store(config.store.path) as store:

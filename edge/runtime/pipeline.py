@@ -47,6 +47,8 @@ class Pipeline:
         self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.wifi_sensors()}
         self.aggregator = Aggregator(config)
         self.stats = PipelineStats()
+        self._extra: list[Record] = []
+        """Records built outside the aggregator (transactions, camera counts)."""
         self.truncated: list[str] = []
         """Recordings that ended in the middle of a frame (replay only)."""
         if store is not None:
@@ -71,8 +73,15 @@ class Pipeline:
     def collect(self, *, checkpoint: bool) -> tuple[list[Record], dict[str, Any] | None]:
         """Take finished records and a snapshot (on the thread that owns the aggregator)."""
         records = self.aggregator.drain()
+        if self._extra:
+            records += self._extra
+            self._extra = []
         snap = self.aggregator.snapshot() if checkpoint and self.store is not None else None
         return records, snap
+
+    def add_records(self, records: list[Record]) -> None:
+        """Queue records made by a sensor handler; written with the next flush."""
+        self._extra.extend(records)
 
     def persist(self, records: list[Record], snap: dict[str, Any] | None, now: float) -> None:
         """Write what ``collect`` took (may run on a worker thread)."""

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from drivers.timeline import Timeline
     from edge.runtime.pipeline import Pipeline
 
 __all__ = ["PLUGINS", "Emit", "SensorPlugin", "SensorUnavailable", "Source", "plugin_for"]
@@ -55,6 +58,9 @@ class SensorPlugin:
     """The device to name in messages (interface, adapter, port, camera URL)."""
     counters: Callable[[Any, Pipeline, Any], dict[str, object]]
     """(sensor config, pipeline, source or None) -> counters; 'frames' drives the rate."""
+    simulate: Callable[[Any, Path, Timeline], Any] | None = None
+    """(sensor config, recording, timeline) -> the override ``make_source`` takes instead of
+    the device: a recording played in real time (``mallsense run --simulate``)."""
 
 
 def plugin_for(kind: str) -> SensorPlugin:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from drivers.observations import Probe, Watermark
 from drivers.registry import load_driver
+from drivers.timeline import Timeline
+from drivers.wifi.fileradio import FileRadio
 from edge.config.models import WifiSensorConfig
 from edge.runtime.pipeline import Pipeline
 from edge.runtime.sensors import Emit, SensorPlugin, Source
@@ -49,10 +52,20 @@ def _counters(sensor: WifiSensorConfig, pipeline: Pipeline, source: Any) -> dict
     return pipeline.parsers[sensor.name].stats()
 
 
+def _simulate(sensor: WifiSensorConfig, path: Path, timeline: Timeline) -> Callable[[str], Any]:
+    """A pcap played as the sensor's radio, looped, on the shared timeline."""
+
+    def radio(_interface: str) -> FileRadio:
+        return FileRadio(path, timeline, loop=True)
+
+    return radio
+
+
 PLUGIN = SensorPlugin(
     make_source=_make_source,
     make_handler=_make_handler,
     silence_timeout=lambda sensor: sensor.silence_timeout_s,
     device=lambda sensor: sensor.interface,
     counters=_counters,
+    simulate=_simulate,
 )
