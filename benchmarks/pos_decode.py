@@ -17,7 +17,12 @@ it measures:
   ``chinese_raw_mb_per_s`` (raw GB18030);
 - ``pipeline_mb_per_s`` / ``receipts_per_s``: with masking and field extraction;
 - ``naive_mb_per_s`` / ``vs_naive``: a byte-at-a-time interpreter written
-  below for reference (python-escpos only writes ESC/POS; it has no decoder).
+  below for reference (python-escpos only writes ESC/POS; it has no decoder);
+- ``passthrough_p99_ms`` (and p50, max): what the box adds between the POS
+  and the printer, measured on pseudo-terminal pairs with the live source
+  decoding meanwhile (``benchmarks/pos_passthrough.py``; target under 5 ms).
+  It runs first, before the process is pinned to one core: the box and the
+  fake POS and printer are separate processes, as on a real line.
 
 Rates are bytes per second of this process's CPU time (``time.process_time``),
 so that other work on the machine does not skew them; the run is single-threaded.
@@ -39,6 +44,8 @@ from typing import Any, ClassVar
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+import pos_passthrough  # noqa: E402
 
 from drivers.pos.decoder import PosDecoder  # noqa: E402
 from drivers.pos.segment import ReceiptSegmenter  # noqa: E402
@@ -281,9 +288,12 @@ def pin_to_one_core() -> int | None:
     return core
 
 
-def measure(megabytes: float, repeats: int) -> dict[str, Any]:
-    core = pin_to_one_core()
+def measure(megabytes: float, repeats: int, passthrough_chunks: int = 2000) -> dict[str, Any]:
     mixed, receipts, image_share = stream(megabytes)
+    passthrough: dict[str, Any] = {}
+    if passthrough_chunks:
+        passthrough = pos_passthrough.measure(mixed[:2_000_000], passthrough_chunks)
+    core = pin_to_one_core()
     mb_per_s, segments = rate(segmenter_run, mixed, repeats)
     kinds = ("english", "chinese_fs", "chinese_raw")
     layouts = {kind: layout(kind, megabytes / 8) for kind in kinds}
@@ -311,6 +321,7 @@ def measure(megabytes: float, repeats: int) -> dict[str, Any]:
         "receipts_decoded": decoded,
         "chunk_bytes": CHUNK,
         "core": core,
+        **passthrough,
     }
 
 
@@ -319,8 +330,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--megabytes", type=float, default=32.0, help="size of the mixed stream")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median)")
+    parser.add_argument(
+        "--passthrough-chunks", type=int, default=2000, help="pty chunks timed (0: skip)"
+    )
     args = parser.parse_args()
-    result = measure(args.megabytes, args.repeats)
+    result = measure(args.megabytes, args.repeats, args.passthrough_chunks)
     if args.json:
         print(json.dumps(result))
         return

@@ -1,13 +1,20 @@
-"""POS receipts from the printer line: the pure decode layer (bytes -> receipts).
+"""POS receipts from the printer line: decoding (bytes -> receipts) and the live line.
+
+The decode layer is pure (no clock, no port, never raises on bad input bytes):
 
 - ``escpos``: incremental ESC/POS interpreter (text, code pages, images, cuts);
 - ``segment``: receipt boundaries (cut, idle gap, size bound);
 - ``mask``: card, phone and member numbers masked before anything keeps the text;
 - ``extract`` / ``templates``: fields (total, items, receipt number, date, payment);
 - ``decoder``: the pipeline, ``PosDecoder`` (chunks with times -> ``Receipt``);
+- ``quality``: how much bytes look like ESC/POS (baud detection, garbage warnings);
 - ``capture_format``: the timestamped-chunk replay format.
 
-Nothing here reads a clock, opens a port or raises on bad input bytes.
+The live side, imported on its own (pyserial is optional, so not from here):
+``line`` (settings, the port interface), ``serial_line`` (pyserial), ``baud``
+(``auto`` detection), ``passthrough`` (forwarding to the printer),
+``serial_source`` (the daemon's source), ``replay_line`` (a recording played as
+the line), ``recorder`` (``mallsense pos capture``).
 """
 
 from drivers.pos.capture_format import (

@@ -1,0 +1,89 @@
+"""A capture file played as if it were the POS line: chunks arrive at their recorded pace.
+
+Used by ``mallsense run --simulate SENSOR=FILE`` (a whole box tested with a
+shop's recording) and by the daemon tests, where it stands in for the serial
+port: it is the lowest layer, everything above it (source threads, decoder,
+handler, store) is real. The recording's first chunk happens when the
+``Timeline`` starts; its gaps (receipt boundaries) are kept, scaled by the
+timeline's speed. It plays once: a receipt repeated would be a sale invented.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from drivers.pos.capture_format import read_capture_file
+from drivers.pos.line import Line, LineError, LineSettings
+from drivers.timeline import Timeline
+
+__all__ = ["CaptureLine", "CaptureOpener"]
+
+
+class CaptureLine:
+    """Implements ``serial_line.Line`` over the POS -> printer chunks of a capture."""
+
+    tunable = False
+
+    def __init__(self, path: str | Path, timeline: Timeline, port: str | None = None) -> None:
+        self.path = Path(path)
+        try:
+            capture = read_capture_file(self.path)
+        except OSError as exc:
+            raise LineError(f"recording {self.path} cannot be read: {exc}") from exc
+        if capture.header is None and capture.error:
+            raise LineError(f"recording {self.path} is damaged: {capture.error}")
+        self.port = port or str(self.path)
+        self.device = str(self.path)
+        self.baudrate = capture.header.baudrate if capture.header else None
+        self.encoding = capture.header.encoding if capture.header else None
+        chunks = capture.to_printer()
+        shift = timeline.start - chunks[0][0] if chunks else 0.0
+        self._chunks = [(t + shift, data) for t, data in chunks]
+        self._next = 0
+        self._timeline = timeline
+
+    @property
+    def exhausted(self) -> bool:
+        return self._next >= len(self._chunks)
+
+    def read(self, timeout: float) -> bytes:
+        if self.exhausted:
+            time.sleep(timeout)
+            return b""
+        due, data = self._chunks[self._next]
+        delay = self._timeline.wall_delay(due)
+        if delay > timeout:
+            time.sleep(timeout)
+            return b""
+        if delay > 0:
+            time.sleep(delay)
+        self._next += 1
+        return data
+
+    def write(self, data: bytes, stop: threading.Event | None = None) -> int:
+        return len(data)  # nobody listens on a recording (a DLE EOT poll gets no answer)
+
+    def set_baudrate(self, rate: int) -> None:
+        pass
+
+    def discard_input(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # kept open: a reconnect continues where the recording was
+
+
+class CaptureOpener:
+    """A ``LineOpener`` giving the one ``CaptureLine`` for every open (state kept)."""
+
+    def __init__(self, path: str | Path, timeline: Timeline) -> None:
+        self.path = Path(path)
+        self.timeline = timeline
+        self._line: CaptureLine | None = None
+
+    def __call__(self, port: str, settings: LineSettings) -> Line:
+        if self._line is None:
+            self._line = CaptureLine(self.path, self.timeline, port)
+        return self._line
