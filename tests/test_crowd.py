@@ -1,0 +1,123 @@
+"""The crowd simulator and its scoring on a small day (20,000 visitors: the benchmark only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from crowd.evaluate import evaluate, replay  # noqa: E402
+from crowd.metrics import figures, true_path  # noqa: E402
+from crowd.phones import MODELS, pick_model  # noqa: E402
+from crowd.render import CrowdParams, generate, load_truth  # noqa: E402
+
+SMALL = CrowdParams(visitors=300, seed=7)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(SMALL, tmp_path_factory.mktemp("crowd"))
+
+
+@pytest.fixture(scope="module")
+def truth(day: Path) -> dict[str, Any]:
+    return load_truth(day)
+
+
+@pytest.fixture(scope="module")
+def result(truth: dict[str, Any]) -> dict[str, Any]:
+    return figures(evaluate(truth), truth)
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_recording(day: Path, tmp_path: Path) -> None:
+    again = generate(SMALL, tmp_path)
+    assert _digest(again) == _digest(day)
+    assert generate(SMALL, tmp_path) == again  # cached: not generated twice
+
+
+def test_truth_names_a_visitor_for_every_frame(truth: dict[str, Any]) -> None:
+    people = {p["pid"] for p in truth["people"]}
+    for info in truth["sensors"].values():
+        assert len(info["persons"]) == info["frames"] > 0
+        assert set(info["persons"]) <= people
+    silent = {p["pid"] for p in truth["people"] if not p["wifi_on"]}
+    heard = {pid for info in truth["sensors"].values() for pid in info["persons"]}
+    assert silent and not silent & heard
+
+
+def test_the_real_parser_keeps_every_frame_in_time_order(truth: dict[str, Any]) -> None:
+    times = [p.t for chunk in replay(truth) for p, _ in chunk]
+    assert len(times) == sum(i["frames"] for i in truth["sensors"].values())
+    assert times == sorted(times)
+
+
+def test_phones_behave_per_model(truth: dict[str, Any]) -> None:
+    """Per-burst iPhones show many MACs per visitor; global-MAC phones exactly one."""
+    model = {p["pid"]: p["model"] for p in truth["people"]}
+    macs: dict[int, set[str]] = {}
+    for chunk in replay(truth):
+        for p, pid in chunk:
+            macs.setdefault(pid, set()).add(p.device)
+    per_model: dict[str, list[int]] = {}
+    for pid, seen in macs.items():
+        per_model.setdefault(model[pid], []).append(len(seen))
+    assert all(n == 1 for n in per_model["android-legacy"])
+    assert min(per_model["iphone-11/12"]) > 5
+    iphone = sum(per_model["iphone-11/12"]) / len(per_model["iphone-11/12"])
+    galaxy = sum(per_model["galaxy-s"]) / len(per_model["galaxy-s"])
+    assert iphone > 3 * galaxy  # a MAC per burst against a MAC per scan
+
+
+def test_model_mix_follows_the_shares() -> None:
+    import random
+
+    rng = random.Random(1)
+    drawn = Counter(pick_model(rng, 0.4).os for _ in range(5000))
+    assert 0.37 < drawn["ios"] / 5000 < 0.43
+    assert {m.family for m in MODELS if m.name.startswith("iphone-11")} == {"ios-a"}
+    families = Counter(m.family for m in MODELS)
+    assert max(families.values()) >= 2  # some models share a fingerprint
+
+
+def test_true_path_keeps_destinations_in_order() -> None:
+    stays = [["corridor", 0, 1], ["shop-a", 1, 2], ["corridor", 2, 3], ["shop-a", 3, 4],
+             ["food-court", 4, 5], ["corridor", 5, 6]]  # fmt: skip
+    assert true_path(stays) == ("shop-a", "food-court")
+
+
+def test_grouping_beats_raw_mac_counting(result: dict[str, Any]) -> None:
+    m = result["methods"]
+    assert m["raw"]["visitors_error"] > 5.0  # raw MAC counting: several hundred percent over
+    assert abs(m["grouped"]["visitors_error"]) < m["raw"]["visitors_error"] / 5
+    assert abs(m["oracle"]["visitors_error"]) < 0.05
+    assert m["oracle"]["path_accuracy"] >= m["raw"]["path_accuracy"]
+    assert result["grouping"]["groups"] < result["grouping"]["pseudonyms"] / 5
+
+
+def test_run_cli_prints_json(day: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/crowd/run.py"), "--visitors", "300",
+         "--seed", "7", "--json", "--cache", str(day.parent)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    data = json.loads(out.stdout)
+    assert data["benchmark"] == "crowd"
+    assert data["grouping_probes_per_s"] > 0 and data["parser_frames_per_s"] > 0
+    assert set(data["methods"]) == {"raw", "grouped", "oracle"}
