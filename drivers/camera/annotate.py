@@ -53,6 +53,7 @@ def draw(
     for zone in zones:
         pts = np.asarray([_pt(p) for p in zone.points], np.int32).reshape(-1, 1, 2)
         cv2.polylines(out, [pts], True, _GREEN, 2)
+        cv2.putText(out, zone.name, _pt(zone.points[0]), 0, 0.5, _GREEN, 1)
     for line in lines:
         _draw_line(out, line)
     for track in tracks:

@@ -10,7 +10,10 @@ issues #6502, #6031). Errors say which camera and which URL, password redacted.
 
 Live sources stamp frames with the wall clock when read; ``ReplaySource`` stamps
 them with a configured start plus the file's own frame timestamps
-(``CAP_PROP_POS_MSEC``), so a replay counts in the recording's time.
+(``CAP_PROP_POS_MSEC``), so a replay counts in the recording's time. A replay
+given a ``Timeline`` is *played*: each frame is held back until its event time
+comes on the timeline (``mallsense run --simulate``, a video file configured as
+a camera), and it may loop, its timestamps continuing.
 RTSP goes over TCP through FFmpeg's ``rtsp_transport`` option
 (``OPENCV_FFMPEG_CAPTURE_OPTIONS``, read by OpenCV when a capture opens).
 """
@@ -25,14 +28,16 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from drivers.camera.urls import redact_url, with_credentials
+from drivers.timeline import Timeline
 
 __all__ = [
     "CameraError",
@@ -46,10 +51,16 @@ __all__ = [
     "StopSignal",
     "open_source",
     "redact_url",
+    "restarted",
     "supervise",
+    "with_credentials",
 ]
 
 log = logging.getLogger("mallsense.camera")
+_LOOP_GAP_S = 0.1
+"""Between a looped video's last frame and its first again (one frame at 10 fps)."""
+_RATE_SLACK = 0.01
+"""Share of a frame period a timestamp may come early (float rounding of file times)."""
 
 
 class StopSignal(Protocol):
@@ -62,20 +73,6 @@ class StopSignal(Protocol):
 
 class CameraError(OSError):
     """A camera cannot be opened or stopped delivering frames."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the password of its user info replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 @dataclass(frozen=True)
@@ -95,11 +92,24 @@ class CameraSpec:
     open_timeout_s: float = 10.0
     replay_start: float | None = None
     """Set for a replay: event time of the file's first frame (seconds since the epoch)."""
+    pace: Timeline | None = None
+    """A replay on a timeline is played at the timeline's pace instead of at full speed."""
+    loop: bool = False
+    """A replay starts over when it ends (with ``pace``: a simulated camera)."""
 
     @property
     def where(self) -> str:
         """How errors name the camera: its name and its URL with the password redacted."""
         return f"camera {self.name} ({redact_url(self.url)})"
+
+
+def restarted(spec: CameraSpec) -> CameraSpec:
+    """The spec for starting a camera again: a played video begins anew at the current
+    time of its timeline, as a real camera that comes back shows whoever is there then
+    (replaying the past would count its people a second time)."""
+    if spec.pace is None:
+        return spec
+    return replace(spec, replay_start=spec.pace.now())
 
 
 class Frame(NamedTuple):
@@ -147,20 +157,35 @@ class OpenCVSource:
 
 
 class ReplaySource(OpenCVSource):
-    """A video file; event time = ``start`` + the frame's timestamp in the file."""
+    """A video file; event time = ``start`` + the frame's timestamp in the file.
 
-    finite = True
+    With ``spec.pace`` every frame waits for its event time on that timeline; with
+    ``spec.loop`` the file starts over when it ends, its times continuing.
+    """
 
     def __init__(self, spec: CameraSpec, start: float = 0.0) -> None:
         super().__init__(spec)
         self.start = start
+        self.finite = not spec.loop
+        self._offset = 0.0
+        self._last_t = start
 
     def read(self) -> Frame | None:
         ok, image = self._cap.read()
+        if (not ok or image is None) and self.spec.loop and self._index > 0:
+            self._cap.release()
+            self._cap = _open_capture(self.spec)
+            self._offset = self._last_t + _LOOP_GAP_S - self.start
+            ok, image = self._cap.read()
         if not ok or image is None:
             return None
         self._index += 1
-        t = self.start + self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        t = self.start + self._offset + self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        self._last_t = t
+        if self.spec.pace is not None:
+            delay = self.spec.pace.wall_delay(t)
+            if delay > 0:
+                time.sleep(delay)
         return Frame(t, self._index - 1, np.asarray(image, np.uint8))
 
 
@@ -177,6 +202,8 @@ def _open_capture(spec: CameraSpec) -> cv2.VideoCapture:
     ]
     if url.startswith("usb:"):
         cap = cv2.VideoCapture(int(url[4:]), cv2.CAP_V4L2, params)
+    elif url.startswith("/dev/video"):
+        cap = cv2.VideoCapture(url, cv2.CAP_V4L2, params)
     elif "://" not in url and not Path(url).is_file():
         raise CameraError(f"{spec.where}: no such video file; check the path")
     else:
@@ -188,7 +215,7 @@ def _open_capture(spec: CameraSpec) -> cv2.VideoCapture:
 
 
 def _open_hint(url: str) -> str:
-    if url.startswith("usb:"):
+    if url.startswith(("usb:", "/dev/video")):
         return "is the camera plugged in (`ls /dev/video*`) and not used by another program?"
     if "://" in url:
         return (
@@ -213,7 +240,7 @@ class RateCap:
         self._next = float("-inf")
 
     def admit(self, t: float) -> bool:
-        if t < self._next:
+        if t < self._next - self.period * _RATE_SLACK:
             return False
         if t - self._next < self.period:
             self._next += self.period  # keep the cadence
@@ -237,14 +264,24 @@ _END = object()
 
 
 def _reader(source: FrameSource, frames: queue.Queue[object], stop: threading.Event) -> None:
-    """Owns ``source``: reads until stopped or the stream ends, then closes it."""
+    """Owns ``source``: reads until stopped or the stream ends, then closes it.
+
+    A camera's frame the counting cannot take within half a second is dropped (the
+    next one is newer); a file's frames all wait their turn, so that a replay counts
+    the same however busy the machine is.
+    """
+    keep_all = isinstance(source, ReplaySource)
     try:
         while not stop.is_set():
             frame = source.read()
             if frame is None:
                 break
-            with contextlib.suppress(queue.Full):
-                frames.put(frame, timeout=0.5)
+            while not stop.is_set():
+                with contextlib.suppress(queue.Full):
+                    frames.put(frame, timeout=0.5)
+                    break
+                if not keep_all:
+                    break
     except Exception as exc:  # a decoder failure must not kill the watchdog
         frames.put(exc)
     finally:
@@ -281,6 +318,8 @@ def _pump(
             if isinstance(item, Exception):
                 return f"failed while decoding ({item})"
             assert isinstance(item, Frame)
+            if item.number == 0 and stats.connects > 1:
+                log.info("%s: frames are coming in again", spec.where)
             last = time.monotonic()
             if cap.admit(item.t):
                 stats.frames += 1
@@ -328,4 +367,5 @@ def supervise(
         failures += 1
         _report(spec, stats, why, wait)
         stop.wait(wait)
+        spec = restarted(spec)
     return stats

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,11 @@ __all__ = [
     "ModelError",
     "ModelKind",
     "OnnxDetector",
+    "bundled_model",
     "check_model_file",
     "decode_nanodet",
     "decode_yolo",
+    "detector_config",
     "letterbox",
     "nms",
     "sha256_from_card",
@@ -48,8 +51,11 @@ FloatArray = npt.NDArray[np.float32]
 ModelKind = Literal["nanodet", "yolo"]
 
 _MODELS = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_MODEL = _MODELS / "nanodet_coco80_416_fp32.onnx"
-DEFAULT_MODEL_CARD = _MODELS / "nanodet-m-coco-416.md"
+"""``models/`` next to the ``drivers`` package: the repository, or an editable install."""
+_MODEL_FILE = "nanodet_coco80_416_fp32.onnx"
+_CARD_FILE = "nanodet-m-coco-416.md"
+DEFAULT_MODEL = _MODELS / _MODEL_FILE
+DEFAULT_MODEL_CARD = _MODELS / _CARD_FILE
 
 _NANODET_MEAN = (103.53, 116.28, 123.675)  # BGR, from the model README
 _NANODET_STD = (57.375, 57.12, 58.395)
@@ -198,6 +204,40 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def bundled_model() -> tuple[Path, Path]:
+    """The model shipped with mallsense and its card, wherever this installation put them.
+
+    Looked for next to the installed packages (a checkout or an editable install) and
+    in ``<prefix>/share/mallsense/models`` (a packaged install), so that the daemon
+    finds it from any working directory.
+    """
+    places = [_MODELS, Path(sys.prefix) / "share" / "mallsense" / "models"]
+    for folder in places:
+        if (folder / _MODEL_FILE).is_file():
+            return folder / _MODEL_FILE, folder / _CARD_FILE
+    raise ModelError(
+        f"the camera model shipped with mallsense ({_MODEL_FILE}) is missing: looked in"
+        f" {' and '.join(str(p) for p in places)}; reinstall mallsense with its models/"
+        " folder, or set the camera's model to an ONNX file"
+    )
+
+
+def detector_config(
+    model: Path | None = None,
+    kind: ModelKind = "nanodet",
+    threads: int = 2,
+    sha256: str | None = None,
+) -> DetectorConfig:
+    """The detector for a camera: ``model`` None is the bundled one, checked by its card.
+
+    Another model is checked against ``sha256`` when given (else only its shape is).
+    """
+    if model is None or model == DEFAULT_MODEL:
+        path, card = bundled_model()
+        return DetectorConfig(model=path, kind=kind, threads=threads, sha256=sha256, card=card)
+    return DetectorConfig(model=model, kind=kind, threads=threads, sha256=sha256, card=None)
 
 
 def check_model_file(config: DetectorConfig) -> None:

@@ -25,6 +25,9 @@ class LineCount(NamedTuple):
     """Crossings from the line's out side to its in side."""
     exited: int
     """Crossings from the in side to the out side."""
+    cut: float | None = None
+    """None for a whole interval; else the interval was cut short (the camera stopped or
+    the recording ended) and this is the event time of its last frame."""
 
 
 class ZoneOccupancy(NamedTuple):
@@ -39,6 +42,10 @@ class ZoneOccupancy(NamedTuple):
     max_occupancy: int
     mean_occupancy: float
     """Mean over the frames of the interval."""
+    frames: int = 0
+    """Frames the mean is taken over (to merge two parts of one interval)."""
+    cut: float | None = None
+    """As ``LineCount.cut``: set when the interval was cut short."""
 
 
 class ZoneDwell(NamedTuple):

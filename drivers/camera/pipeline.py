@@ -71,11 +71,14 @@ class CameraPipeline:
         self.stays: list[ZoneDwell] = []
         """Every stay so far (also returned once by ``process``/``finish``)."""
         self._interval: _Interval | None = None
+        self.last_t: float | None = None
+        """Event time of the last frame processed."""
 
     def process(self, t: float, frame: npt.NDArray[np.uint8]) -> list[CameraObservation]:
         """Count on one frame taken at event time ``t`` (seconds)."""
         out = self._roll_interval(t)
         self.stats.frames += 1
+        self.last_t = t
         tracks = self.tracker.tracks
         run = self.gate is None or self.gate.should_detect(
             frame, bool(tracks), any(t.misses for t in tracks)
@@ -94,15 +97,21 @@ class CameraPipeline:
         return out
 
     def finish(self) -> list[CameraObservation]:
-        """End of input: close every stay and the open interval."""
+        """End of input: close every stay and the open interval, marked as cut short."""
         out: list[CameraObservation] = []
         for track in self.tracker.tracks:
             if track.confirmed:
                 out.extend(self._end_track(track.id))
         if self._interval is not None:
-            out.extend(self._close_interval(self._interval))
+            out.extend(self._close_interval(self._interval, cut=self.last_t))
             self._interval = None
         return out
+
+    def totals(self) -> tuple[tuple[tuple[str, int, int], ...], tuple[tuple[str, int, int], ...]]:
+        """Running figures for a live view: (line, in, out) and (zone, people now, visits)."""
+        lines = tuple((c.line.name, c.entered, c.exited) for c in self.lines)
+        zones = tuple((z.zone.name, z.occupancy, z.entries) for z in self.zones)
+        return lines, zones
 
     def _count(self, t: float, feet: list[tuple[int, Point]]) -> list[CameraObservation]:
         interval = self._interval
@@ -143,19 +152,25 @@ class CameraPipeline:
         self._interval = _Interval(start)
         return [] if current is None else self._close_interval(current)
 
-    def _close_interval(self, iv: _Interval) -> list[CameraObservation]:
+    def _close_interval(self, iv: _Interval, cut: float | None = None) -> list[CameraObservation]:
+        """The interval's observations; ``cut``: it ended early, at that frame's time."""
         end = iv.start + self.interval_s
         out: list[CameraObservation] = []
         for counter in self.lines:
             name = counter.line.name
             entered, exited = iv.entered.get(name, 0), iv.exited.get(name, 0)
-            out.append(LineCount(self.camera, name, iv.start, end, entered, exited))
+            out.append(LineCount(self.camera, name, iv.start, end, entered, exited, cut))
         for zone in self.zones:
             name = zone.zone.name
-            occ = iv.occupancy.get(name, [0])
+            frames = iv.occupancy.get(name, [])
+            occ = frames or [0]
             mean = sum(occ) / len(occ)
             entries = iv.entries.get(name, 0)
-            out.append(ZoneOccupancy(self.camera, name, iv.start, end, entries, max(occ), mean))
+            out.append(
+                ZoneOccupancy(
+                    self.camera, name, iv.start, end, entries, max(occ), mean, len(frames), cut
+                )
+            )
         return out
 
 

@@ -123,11 +123,13 @@ def _result(pipeline: CameraPipeline, seconds: float) -> CountResult:
 
 @click.group("camera")
 def camera_group() -> None:
-    """Camera tools for technicians: count a recording, check lines and zones.
+    """Camera tools for technicians: count a recording, place lines and areas, watch live.
 
     \b
-    Example:
+    Examples:
       mallsense camera count entrance.mp4 --line 580,250,580,432 --json
+      mallsense camera snapshot door --out /tmp/door.png
+      mallsense camera watch door --seconds 30
     """
 
 
@@ -144,7 +146,7 @@ def camera_group() -> None:
 @click.option(
     "--model",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="ONNX person detector (default: models/nanodet_coco80_416_fp32.onnx).",
+    help="ONNX person detector (default: the NanoDet-m model shipped in models/).",
 )
 @click.option(
     "--kind", type=click.Choice(["nanodet", "yolo"]), default="nanodet", show_default=True
@@ -226,12 +228,14 @@ def _count(
 
 
 def _detector_config(model: Path | None, kind: str, threads: int) -> DetectorConfig:
-    from drivers.camera.detect import DEFAULT_MODEL, DetectorConfig, ModelKind
+    from drivers.camera.detect import ModelKind, detector_config
 
-    card = DetectorConfig().card if model is None or model == DEFAULT_MODEL else None
     model_kind: ModelKind = "yolo" if kind == "yolo" else "nanodet"
-    return DetectorConfig(model=model or DEFAULT_MODEL, kind=model_kind, threads=threads, card=card)
+    return detector_config(model, model_kind, threads)
 
 
 def register(cli: click.Group) -> None:
+    from edge.cli import camera_live
+
+    camera_live.add_commands(camera_group)
     cli.add_command(camera_group)

@@ -1,0 +1,252 @@
+"""The camera as the edge daemon sees it: a source thread in front of the camera's process.
+
+``CameraSource.run(emit, stop)`` runs on one of the daemon's threads. It starts
+a ``CameraProcess`` (the decoder, the detector and the counting live in that
+child), forwards the child's observations (``LineCount``, ``ZoneOccupancy``,
+``ZoneDwell``) with a ``Watermark`` per health report, logs the child's
+warnings, and keeps counters for ``mallsense status``. It never sees a frame.
+
+Recovery, from the inside out: the child reconnects a stalled or dropped stream
+itself (``drivers.camera.capture.supervise``); ``CameraProcess`` starts a child
+that died again; and the daemon's silence watchdog restarts this source (a new
+child) when no frame came for long. ``last_frame_at`` is on the daemon's clock:
+the moment a health report showed new frames; while a child is starting, or
+dead and waiting for ``CameraProcess`` to start it again, it is kept current, so
+that the watchdog leaves that recovery alone (it is bounded by the restart limit).
+
+On stop the child finishes its open interval (observations marked ``cut``) and
+its stays, which this source forwards before returning.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from drivers.camera.capture import CameraError, CameraSpec, restarted
+from drivers.camera.detect import check_model_file
+from drivers.camera.pipeline import PipelineConfig
+from drivers.camera.process import CameraHealth, CameraMessage, CameraProcess
+from drivers.observations import Watermark
+from drivers.timeline import Timeline
+
+__all__ = ["CameraSource", "CameraStats", "VideoPlayback"]
+
+log = logging.getLogger("mallsense.camera")
+_POLL_S = 0.25
+
+Emit = Callable[[list[Any]], None]
+
+
+@dataclass(frozen=True)
+class VideoPlayback:
+    """A video file played as the camera (``mallsense run --simulate CAMERA=VIDEO``).
+
+    Event time is the timeline's: the first frame at ``timeline.start``, later
+    frames at their time in the file, held back to the timeline's pace. With
+    ``loop`` the file starts over (as a Wi-Fi recording loops); without, the
+    camera shows nothing more once it ended, and is not restarted.
+    """
+
+    path: Path
+    timeline: Timeline
+    loop: bool = True
+
+
+@dataclass
+class CameraStats:
+    """Counters over every child this source started (``mallsense status``)."""
+
+    frames: int = 0
+    detector_runs: int = 0
+    reconnects: int = 0
+    child_restarts: int = 0
+    fps: float = 0.0
+    inference_ms: float = 0.0
+    tracks: int = 0
+    rss_mb: float | None = None
+    last_error: str | None = None
+    lines: dict[str, dict[str, int]] = field(default_factory=dict)
+    areas: dict[str, dict[str, int]] = field(default_factory=dict)
+    _before: list[int] = field(default_factory=lambda: [0, 0, 0])
+    """Frames, detector runs and reconnects of the children before the current one."""
+    _current: list[int] = field(default_factory=lambda: [0, 0, 0])
+
+    def child_started(self) -> None:
+        """A new child counts from zero: keep what the previous ones counted."""
+        self._before = [b + c for b, c in zip(self._before, self._current, strict=True)]
+        self._current = [0, 0, 0]
+
+    def update(self, health: CameraHealth) -> bool:
+        """Take a child's report; True when it analysed frames since the previous one."""
+        fresh = health.frames > self._current[0]
+        self._current = [health.frames, health.detector_runs, health.reconnects]
+        total = [b + c for b, c in zip(self._before, self._current, strict=True)]
+        self.frames, self.detector_runs, self.reconnects = total
+        self.fps, self.inference_ms, self.tracks = health.fps, health.detect_ms, health.tracks
+        self.rss_mb = health.rss_mb
+        self.last_error = health.last_error or self.last_error
+        self.lines = {n: {"in": a, "out": b} for n, a, b in health.lines}
+        self.areas = {n: {"now": a, "visits": b} for n, a, b in health.zones}
+        return fresh
+
+    def as_counters(self) -> dict[str, object]:
+        return {
+            "frames": self.frames,
+            "fps": self.fps,
+            "detector_runs": self.detector_runs,
+            "inference_ms": self.inference_ms,
+            "tracks": self.tracks,
+            "reconnects": self.reconnects,
+            "child_restarts": self.child_restarts,
+            "rss_mb": None if self.rss_mb is None else round(self.rss_mb, 1),
+            "camera_error": self.last_error,
+        }
+
+
+class CameraSource:
+    """One camera for the daemon: ``run`` until ``stop``, emitting what its process counts."""
+
+    stop_timeout_s: float = 5.0
+    """How long a stopping child may take to hand over its last counts (it may still be
+    loading its model); a hung one is killed after that."""
+    restart_backoff_s: float = 2.0
+    """First pause before a child that died is started again (doubling, up to a minute)."""
+
+    def __init__(
+        self,
+        spec: CameraSpec,
+        config: PipelineConfig,
+        clock: Callable[[], float] = time.time,
+        resolve_url: Callable[[], str] | None = None,
+    ) -> None:
+        """``resolve_url`` gives the URL with its password at each start (credentials are
+        read when needed, never kept in the configuration); it raises ``CameraError``."""
+        self.spec = spec
+        self.config = config
+        self.stats = CameraStats()
+        self.last_frame_at: float | None = None
+        self.replay_ended = False
+        """A played (not looped) video reached its end: there is nothing more to run."""
+        self._clock = clock
+        self._resolve_url = resolve_url
+        self._process: CameraProcess | None = None
+        self._runs = 0
+        self._children = 0
+        self._waiting = True
+        """No frame yet from the current child (it is starting or restarting)."""
+        self._done = False
+        """The current child said it finished (a replay that ended)."""
+
+    @property
+    def pid(self) -> int | None:
+        """The camera process's id (None when not running)."""
+        return self._process.pid if self._process is not None else None
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        """Run the camera's process until ``stop``; OSError says why it cannot."""
+        self.last_frame_at = self._clock()
+        if self.replay_ended:
+            self._idle(stop)
+            return
+        first, self._runs = self._runs == 0, self._runs + 1
+        check_model_file(self.config.detector)  # ModelError (an OSError) naming the file
+        spec = self.spec if first else restarted(self.spec)
+        if self._resolve_url is not None:
+            spec = replace(spec, url=self._resolve_url())
+        process = self._process = CameraProcess(
+            spec, self.config, restart_backoff_s=self.restart_backoff_s
+        )
+        process.start()
+        self._child_started(process)
+        try:
+            error = self._pump(process, emit, stop)
+        finally:
+            if not process.finished:
+                self._finish(process, emit)
+            process.stop(timeout=1.0 if process.finished else 0.0)  # a hung child is killed
+            self._process = None
+        if error is not None:
+            raise CameraError(error)
+        if stop.is_set():
+            return
+        if not self._done:
+            raise CameraError(f"{spec.where}: its process kept dying; starting over")
+        if spec.replay_start is not None and not spec.loop:
+            self.replay_ended = True  # the whole video was counted
+            self._idle(stop)
+
+    def _pump(self, process: CameraProcess, emit: Emit, stop: threading.Event) -> str | None:
+        """Forward messages until stop or the child is done; the child's error, if any."""
+        pid = process.pid
+        while not stop.is_set() and not process.finished:
+            error = self._forward(process.poll(_POLL_S), emit)
+            if error is not None:
+                return error
+            if process.pid != pid:  # CameraProcess started a child that died again
+                pid = process.pid
+                self._child_started(process)
+            if self._waiting or not process.alive:  # starting, or dead and about to restart
+                self._waiting = True
+                self.last_frame_at = self._clock()
+        return None
+
+    def _finish(self, process: CameraProcess, emit: Emit) -> None:
+        """Ask the child for its last counts and forward them (bounded wait)."""
+        process.request_stop()
+        deadline = time.monotonic() + self.stop_timeout_s
+        while not process.finished and time.monotonic() < deadline:
+            messages = process.poll(_POLL_S)
+            self._forward(messages, emit)
+            if not messages and not process.alive:
+                break  # it died before it could finish: nothing more will come
+        if not process.finished:
+            log.warning(
+                "%s did not hand over its last counts within %g s; its open interval is lost",
+                self.spec.where, self.stop_timeout_s,
+            )  # fmt: skip
+
+    def _forward(self, messages: list[CameraMessage], emit: Emit) -> str | None:
+        batch: list[Any] = []
+        error = None
+        for message in messages:
+            if message.kind == "observations":
+                batch.extend(message.observations)
+            elif message.kind == "log":
+                log.log(message.level, "%s", message.error)
+            elif message.kind == "error":
+                error = message.error or f"{self.spec.where} failed"
+            elif message.kind == "done":
+                self._done = True
+            if message.health is not None:
+                self._health(message.health, batch)
+        if batch:
+            emit(batch)
+        return error
+
+    def _health(self, health: CameraHealth, batch: list[Any]) -> None:
+        if self.stats.update(health):
+            if self._waiting and self._children > 1:
+                log.info("%s: frames are coming in again", self.spec.where)
+            self._waiting = False
+            self.last_frame_at = self._clock()
+        if health.last_t is not None:
+            batch.append(Watermark(health.last_t, health.camera))
+
+    def _child_started(self, process: CameraProcess) -> None:
+        self._children += 1
+        self.stats.child_started()
+        self.stats.child_restarts = self._children - 1
+        self._waiting = True
+        self._done = False
+        self.last_frame_at = self._clock()
+
+    def _idle(self, stop: threading.Event) -> None:
+        """A finished recording: nothing to do, and not a silent camera."""
+        while not stop.wait(_POLL_S):
+            self.last_frame_at = self._clock()
