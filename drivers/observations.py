@@ -2,13 +2,14 @@
 
 Observations are NamedTuples because the Wi-Fi path creates hundreds of
 thousands of them a second; a NamedTuple is the cheapest typed record Python has.
+Nothing here holds a raw address, a device name or a rotating identifier.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Probe", "Watermark"]
+__all__ = ["Advert", "Probe", "Watermark"]
 
 
 class Probe(NamedTuple):
@@ -32,6 +33,34 @@ class Probe(NamedTuple):
     """Keyed tag of the SSID for directed probes (never the SSID itself)."""
     fingerprint: str
     """Hash of the stable information elements (same across a phone's random MACs)."""
+
+
+class Advert(NamedTuple):
+    """One Bluetooth LE advertisement, as seen by one sensor.
+
+    Built from what bleak reports (``drivers.ble.adverts``); the address, the local
+    name and every rotating identifier of the payload are left behind.
+    """
+
+    t: float
+    """Event time, seconds since the epoch (UTC), from the source's clock."""
+    sensor: str
+    device: str
+    """Keyed pseudonym of the advertiser's address (another input domain than MACs)."""
+    address_kind: str
+    """``public``, ``static``, ``resolvable``, ``non_resolvable`` or ``unknown``."""
+    rssi: int | None
+    """dBm, if the adapter reported it."""
+    kind: str
+    """Decoded format (``drivers.ble.KINDS``): ``ibeacon``, ``apple``, ``unknown``..."""
+    device_class: str
+    """Coarse guess (``drivers.ble.DEVICE_CLASSES``): ``phone``, ``wearable``..."""
+    features: str
+    """Hash of the stable payload features (the same across a device's rotating addresses)."""
+    company_id: int | None
+    beacon: str | None
+    """``uuid:major:minor`` (iBeacon, AltBeacon) or ``namespace:instance`` (Eddystone-UID):
+    matched against the configured fixed beacons and staff tags, never stored."""
 
 
 class Watermark(NamedTuple):

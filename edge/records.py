@@ -76,13 +76,22 @@ class Dwell(_Record):
     kind: Literal["dwell"] = "dwell"
     schema_: Literal["dwell/1"] = Field("dwell/1", alias="schema")
     zone: str
-    device: str = Field(description="Keyed pseudonym of the device for the rotation period.")
-    randomized: bool = Field(description="The device used a randomized (locally administered) MAC.")
+    device: str = Field(
+        description="Keyed pseudonym of the device for the rotation period (BLE: of its first"
+        " address in the visit, rotating addresses grouped)."
+    )
+    randomized: bool = Field(
+        description="The device used a randomized address: a locally administered MAC (Wi-Fi),"
+        " a resolvable or non-resolvable private address (BLE)."
+    )
     source: Radio = Field("wifi", description="Radio that heard the device.")
     start: UtcTime
     end: UtcTime
     duration_s: float = Field(ge=0)
-    samples: int = Field(ge=1, description="Frames that counted towards the session.")
+    samples: int = Field(
+        ge=1,
+        description="Frames (probe requests, advertisements) that counted towards the session.",
+    )
     rssi_max: int | None = Field(description="Strongest signal in dBm.")
     rssi_mean: float | None = Field(description="Mean signal in dBm.")
     partial: bool = Field(
@@ -116,7 +125,10 @@ class Visit(_Record):
 
 
 class Presence(_Record):
-    """Per zone and interval: who was around, visitors versus passers-by."""
+    """Per zone, radio and interval: who was around, visitors versus passers-by.
+
+    A zone heard by Wi-Fi and BLE sensors has one record per radio and interval.
+    """
 
     kind: Literal["presence"] = "presence"
     schema_: Literal["presence/1"] = Field("presence/1", alias="schema")
@@ -124,14 +136,25 @@ class Presence(_Record):
     source: Radio = Field("wifi", description="Radio that heard the devices.")
     start: UtcTime
     end: UtcTime
-    devices: int = Field(ge=0, description="Distinct devices heard (fixed devices excluded).")
+    devices: int = Field(
+        ge=0,
+        description="Distinct devices heard (fixed devices excluded; BLE: only the configured"
+        " device classes, rotating addresses grouped, fixed beacons and staff tags left out).",
+    )
     visitors: int = Field(ge=0, description="Devices inside the zone (at or above its threshold).")
     passersby: int = Field(ge=0, description="Devices heard only below the threshold.")
     randomized_share: float = Field(
-        ge=0, le=1, description="Share of the devices that used a randomized MAC."
+        ge=0,
+        le=1,
+        description="Share of the devices that used a randomized MAC (Wi-Fi) or a private"
+        " address (BLE).",
     )
     fixed: int = Field(ge=0, description="Fixed infrastructure or staff devices heard (excluded).")
-    frames: int = Field(ge=0, description="Probe requests heard in the interval.")
+    frames: int = Field(
+        ge=0,
+        description="Frames heard in the interval: probe requests (Wi-Fi); advertisements of"
+        " the configured device classes, fixed beacons and staff tags left out (BLE).",
+    )
     partial: bool = Field(False, description="The interval was cut short by a stop.")
 
 

@@ -4,6 +4,11 @@
 ``decode_advertisement`` take bleak's parsed form; both give the same ``Decoded``.
 ``BleDecoder`` adds per-payload caches and counters for the scanner and the replay.
 Nothing here reads a clock, touches a radio or imports from ``edge`` or ``sync``.
+
+Around the decoder, imported from their modules: ``adverts`` (bleak's report ->
+pseudonymous ``Advert``), ``recording`` (JSON lines recordings), ``scanner`` (the live
+source: bleak, BlueZ, its watchdog) and ``playback`` (a recording as a bleak backend);
+the last two need bleak, the rest does not.
 """
 
 from drivers.ble.ad import AdStructures, canonical_uuid, encode_ad, parse_ad

@@ -40,7 +40,7 @@ class RecordFactory:
             "zone": zone,
             "device": device,
             "randomized": dev.randomized,
-            "source": "wifi",
+            "source": dev.source,
             "start": iso(start),
             "end": iso(last),
             "duration_s": round(last - start, 3),
@@ -72,7 +72,7 @@ class RecordFactory:
             "supersedes": dev.visit_supersedes,
             "device": device,
             "randomized": dev.randomized,
-            "source": "wifi",
+            "source": dev.source,
             "start": start_iso,
             "end": end_iso,
             "duration_s": round(end - start, 3),
@@ -81,12 +81,25 @@ class RecordFactory:
         }
 
     def presence(
-        self, zone: str, w: WindowState, end: float, fixed: Container[str], partial: bool
+        self,
+        zone: str,
+        w: WindowState,
+        end: float,
+        fixed: Container[str],
+        partial: bool,
+        source: str = "wifi",
     ) -> Record:
+        """One zone's interval for one radio; a zone heard by both radios has two.
+
+        The natural key of a Wi-Fi presence is what it was before BLE existed (its ids
+        stay the same); any other radio's key ends with the radio's name.
+        """
         devices = [d for d in w.seen if d not in fixed]
         visitors = sum(1 for d in devices if d in w.visitors)
         randomized = sum(1 for d in devices if w.seen[d])
         key = f"{self.mall}\x1f{self.box}\x1fpresence\x1f{zone}\x1f{w.start!r}\x1f{w.revision}"
+        if source != "wifi":
+            key += f"\x1f{source}"
         return {
             "id": record_id(w.start, key),
             "kind": "presence",
@@ -95,7 +108,7 @@ class RecordFactory:
             "box": self.box,
             "supersedes": w.supersedes,
             "zone": zone,
-            "source": "wifi",
+            "source": source,
             "start": iso(w.start),
             "end": iso(end),
             "devices": len(devices),

@@ -1,4 +1,4 @@
-"""Event-time aggregation: probes in, dwell / visit / presence records out.
+"""Event-time aggregation: probes and adverts in, dwell / visit / presence records out.
 
 Everything is driven by the time carried by the observations (and by source
 watermarks in the live daemon), never by the wall clock, so a replay and the
@@ -10,13 +10,21 @@ live daemon produce the same records from the same frames.
   such frame.
 - Visit: per device, the ordered zones it dwelt in; it ends when the device
   has been unheard for ``session_gap_s``.
-- Presence: per zone and interval, distinct devices, visitors and passers-by.
+- Presence: per zone, radio and interval, distinct devices, visitors and
+  passers-by. A zone heard by Wi-Fi and BLE sensors gets one record per radio.
 - Devices present longer than ``fixed_device_after_h`` are infrastructure or
   staff: they get no dwell or visit records (they would track employees) and
   are left out of presence figures except as a ``fixed`` count.
 
 Devices are kept in an ``OrderedDict`` in order of their last frame, so
 expiring the ones gone quiet costs O(expired), not O(devices), per tick.
+
+BLE adverts (``observe_adverts``) go first through ``ble.BleIdentity`` (fixed
+beacons, staff tags, the class allowlist, grouping of rotating addresses), then
+through the same session and window steps as probes (``_fold``), into the same
+devices, zones and records, marked ``source: ble``. Their pseudonyms are another
+input domain than Wi-Fi MACs, so the two radios never share a device. The Wi-Fi
+loop keeps its inlined form: BLE costs it one attribute test per tick.
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from drivers.observations import Probe
+from drivers.observations import Advert, Probe
+from edge.aggregate.ble import BleIdentity
 from edge.aggregate.emit import RecordFactory
 from edge.aggregate.ids import Record
 from edge.aggregate.state import DeviceState, SessionState, WindowState, ZoneRule
-from edge.config.models import Config
+from edge.config.models import BleSensorConfig, Config
 
 __all__ = ["Aggregator"]
 
@@ -51,14 +60,22 @@ class Aggregator:
         self._interval = float(agg.presence_interval_s)
         self._fixed_after = agg.fixed_device_after_h * 3600.0
         self._alpha = agg.rssi_smoothing
-        self._zones = [z.id for z in config.zones]
         self._rules: dict[str, ZoneRule] = {}
         for sensor in config.wifi_sensors():
-            zone = config.zone(sensor.zone)
-            keep = zone.visitor_rssi_dbm - agg.rssi_hysteresis_db
-            self._rules[sensor.name] = ZoneRule(zone.id, zone.visitor_rssi_dbm, keep)
+            self._rules[sensor.name] = _rule(config, sensor.zone)
+        ble = [s for s in config.sensors if isinstance(s, BleSensorConfig)]
+        self._ble = BleIdentity(ble, self._gap) if ble else None
+        self._ble_rules = {s.name: _rule(config, s.zone) for s in ble if s.publish_classes}
+        ble_zones = {s.zone for s in ble if s.publish_classes}
+        # Wi-Fi presence: every zone, as before BLE, except those only BLE sensors cover.
+        wifi_zones = {s.zone for s in config.wifi_sensors()} | {
+            z.id for z in config.zones if all(s.zone != z.id for s in ble)
+        }
+        self._zones = [z.id for z in config.zones if z.id in wifi_zones]
+        self._ble_zones = [z.id for z in config.zones if z.id in ble_zones]
         self._devices: OrderedDict[str, DeviceState] = OrderedDict()
         self._windows: dict[str, WindowState] = {}
+        self._ble_windows: dict[str, WindowState] = {}
         self._window_start = math.nan
         self._fixed: dict[str, float] = {}
         self._clock = -math.inf
@@ -145,6 +162,90 @@ class Aggregator:
         self._devices[p.device] = dev
         return dev
 
+    # -- BLE ----------------------------------------------------------------------------
+
+    def observe_adverts(self, adverts: Iterable[Advert]) -> None:
+        """Fold BLE advertisements in, in order (see the module docstring)."""
+        ble = self._ble
+        for a in adverts:
+            t = a.t
+            if t >= self._next_tick:
+                self._tick(t)
+            if ble is None or not ble.knows(a.sensor):
+                self.unknown_sensor += 1
+                continue
+            resolved = ble.resolve(a)
+            if resolved is not None:
+                device, randomized = resolved
+                self._fold(t, self._ble_rules[a.sensor], device, randomized, a.rssi)
+
+    def _fold(
+        self, t: float, rule: ZoneRule, device: str, randomized: bool, rssi: int | None
+    ) -> None:
+        """One BLE observation: the steps of ``observe_batch``'s loop, as a method."""
+        zone = rule.zone
+        dev = self._devices.get(device)
+        if dev is None:
+            dev = DeviceState(device, randomized, t, t, source="ble")
+            dev.fixed = device in self._fixed
+            self._devices[device] = dev
+        else:
+            self._devices.move_to_end(device)
+            if t > dev.last:
+                dev.last = t
+                if t - dev.first > self._fixed_after and not dev.fixed:
+                    self._mark_fixed(dev)
+        sessions = dev.sessions
+        s = sessions.get(zone)
+        if sessions and (s is None or len(sessions) > 1):
+            self._close_stale(dev, t, zone)
+        if s is not None and t - s.last > self._gap:
+            self._close_session(dev, zone, s)
+            s = None
+        qualified = False
+        if rssi is None:
+            pass
+        elif s is None:
+            if rssi >= rule.enter_dbm:
+                sessions[zone] = SessionState(t, t, 1, rssi, rssi, float(rssi))
+                qualified = True
+        else:
+            qualified = s.sample(t, rssi, self._alpha, rule.keep_dbm)
+        w = self._ble_windows.get(zone)
+        if w is None:
+            w = self._ble_windows[zone] = WindowState(self._window_start)
+        w.frames += 1
+        w.seen[device] = randomized
+        if qualified:
+            w.visitors.add(device)
+
+    def _merge(self, src: str, dst: str) -> None:
+        """Device ``src`` was ``dst`` under a new address: fold its state into ``dst``'s."""
+        devices = self._devices
+        moved, target = devices.get(src), devices.get(dst)
+        if moved is None or target is None or moved is target:
+            return
+        del devices[src]
+        for zone, s in moved.sessions.items():
+            kept = target.sessions.get(zone)
+            if kept is not None and s.start - kept.last > self._gap:
+                self._close_session(target, zone, kept)
+                kept = None
+            if kept is None:
+                target.sessions[zone] = s
+            else:
+                kept.absorb(s)
+        target.path.extend(moved.path)
+        if moved.last > target.last:
+            target.last = moved.last
+            devices.move_to_end(dst)
+        for w in self._ble_windows.values():
+            w.rename(src, dst)
+
+    def ble_stats(self, sensor: str) -> dict[str, object]:
+        """The BLE stage's counters of one sensor (roles, classes, grouping)."""
+        return self._ble.stats(sensor) if self._ble is not None else {}
+
     # -- time ---------------------------------------------------------------------------
 
     def advance(self, t: float) -> None:
@@ -158,6 +259,9 @@ class Aggregator:
             self._window_start = math.floor(t / self._interval) * self._interval
         while t >= self._window_start + self._interval:
             self._roll_windows(t)
+        if self._ble is not None:
+            for src, dst in self._ble.tick(t):
+                self._merge(src, dst)
         cutoff = t - self._gap
         devices = self._devices
         while devices:
@@ -172,7 +276,13 @@ class Aggregator:
         for zone in self._zones:
             window = self._windows.get(zone) or WindowState(self._window_start)
             self._records.append(self._factory.presence(zone, window, end, self._fixed, False))
+        for zone in self._ble_zones:
+            window = self._ble_windows.get(zone) or WindowState(self._window_start)
+            self._records.append(
+                self._factory.presence(zone, window, end, self._fixed, False, "ble")
+            )
         self._windows.clear()
+        self._ble_windows.clear()
         if t - end > _MAX_EMPTY_FILL_S:
             self._window_start = math.floor(t / self._interval) * self._interval
         else:
@@ -233,14 +343,20 @@ class Aggregator:
                 self._records.append(visit)
                 dev.visit_revision += 1
                 dev.visit_supersedes = visit["id"]
-        if not math.isnan(self._window_start) and self._windows:
+        if not math.isnan(self._window_start) and (self._windows or self._ble_windows):
             end = max(self._clock, self._window_start)
-            for zone in self._zones:
-                w = self._windows.setdefault(zone, WindowState(self._window_start))
-                record = self._factory.presence(zone, w, end, self._fixed, True)
-                self._records.append(record)
-                w.revision += 1
-                w.supersedes = record["id"]
+            self._partial_windows(self._zones, self._windows, end, "wifi")
+            self._partial_windows(self._ble_zones, self._ble_windows, end, "ble")
+
+    def _partial_windows(
+        self, zones: list[str], windows: dict[str, WindowState], end: float, source: str
+    ) -> None:
+        for zone in zones:
+            w = windows.setdefault(zone, WindowState(self._window_start))
+            record = self._factory.presence(zone, w, end, self._fixed, True, source)
+            self._records.append(record)
+            w.revision += 1
+            w.supersedes = record["id"]
 
     # -- output and checkpoints ---------------------------------------------------------
 
@@ -272,6 +388,8 @@ class Aggregator:
             "window_start": None if math.isnan(self._window_start) else self._window_start,
             "devices": [d.to_json() for d in self._devices.values()],
             "windows": {z: w.to_json() for z, w in self._windows.items()},
+            "ble_windows": {z: w.to_json() for z, w in self._ble_windows.items()},
+            "ble": self._ble.snapshot() if self._ble is not None else None,
             "fixed": dict(self._fixed),
         }
 
@@ -288,5 +406,19 @@ class Aggregator:
         self._windows = {
             z: WindowState.from_json(w) for z, w in snap["windows"].items() if z in known
         }
+        known_ble = set(self._ble_zones)
+        self._ble_windows = {
+            z: WindowState.from_json(w)
+            for z, w in snap.get("ble_windows", {}).items()
+            if z in known_ble
+        }
+        if self._ble is not None and snap.get("ble"):
+            self._ble.restore(snap["ble"])
         self._fixed = dict(snap["fixed"])
         self._next_tick = -math.inf
+
+
+def _rule(config: Config, zone_id: str) -> ZoneRule:
+    zone = config.zone(zone_id)
+    keep = zone.visitor_rssi_dbm - config.aggregation.rssi_hysteresis_db
+    return ZoneRule(zone.id, zone.visitor_rssi_dbm, keep)

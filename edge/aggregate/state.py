@@ -37,6 +37,25 @@ class SessionState:
     """How many partial records were already emitted for this session."""
     supersedes: str | None = None
 
+    def sample(self, t: float, rssi: int, alpha: float, keep_dbm: float) -> bool:
+        """Fold one signal sample in; True if the smoothed RSSI keeps the session alive."""
+        self.smoothed += alpha * (rssi - self.smoothed)
+        if self.smoothed < keep_dbm:
+            return False
+        self.samples += 1
+        self.rssi_sum += rssi
+        self.rssi_max = max(self.rssi_max, rssi)
+        self.last = max(self.last, t)
+        return True
+
+    def absorb(self, other: SessionState) -> None:
+        """Take in the samples of the same device's session under another address."""
+        self.samples += other.samples
+        self.rssi_sum += other.rssi_sum
+        self.rssi_max = max(self.rssi_max, other.rssi_max)
+        self.last = max(self.last, other.last)
+        self.smoothed = other.smoothed
+
     def to_json(self) -> list[Any]:
         return [
             self.start, self.last, self.samples, self.rssi_max, self.rssi_sum,
@@ -63,6 +82,8 @@ class DeviceState:
     fixed: bool = False
     visit_revision: int = 0
     visit_supersedes: str | None = None
+    source: str = "wifi"
+    """The radio that heard it (``wifi`` or ``ble``; their pseudonyms never collide)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +96,7 @@ class DeviceState:
             "fixed": self.fixed,
             "visit_revision": self.visit_revision,
             "visit_supersedes": self.visit_supersedes,
+            "source": self.source,
         }
 
     @classmethod
@@ -89,6 +111,7 @@ class DeviceState:
             fixed=data["fixed"],
             visit_revision=data["visit_revision"],
             visit_supersedes=data["visit_supersedes"],
+            source=data.get("source", "wifi"),
         )
 
 
@@ -103,6 +126,15 @@ class WindowState:
     frames: int = 0
     revision: int = 0
     supersedes: str | None = None
+
+    def rename(self, old: str, new: str) -> None:
+        """Device ``old`` turned out to be ``new`` (a rotated BLE address)."""
+        flag = self.seen.pop(old, None)
+        if flag is not None:
+            self.seen.setdefault(new, flag)
+        if old in self.visitors:
+            self.visitors.discard(old)
+            self.visitors.add(new)
 
     def to_json(self) -> dict[str, Any]:
         return {

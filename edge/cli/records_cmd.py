@@ -39,6 +39,7 @@ _COLUMNS: dict[str, list[str]] = {
         "start",
         "end",
         "zone",
+        "source",
         "devices",
         "visitors",
         "passersby",

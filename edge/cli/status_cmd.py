@@ -65,6 +65,7 @@ def _print(status: dict[str, Any]) -> None:
             f"{s.get('frames', 0):,}", _ago(s["last_frame_age_s"]), f"{rejected:,}",
         )  # fmt: skip
     console.print(table if status["sensors"] else "sensors: none has reported yet")
+    _print_watchdogs(status["sensors"])
     records = ", ".join(f"{n:,} {k}" for k, n in status["records"].items()) or "none"
     console.print(f"records: {records}")
     outbox, uplink = status["outbox"], status["uplink"]
@@ -80,6 +81,20 @@ def _print(status: dict[str, Any]) -> None:
         f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects{platform}"
     )
     _print_losses(status)
+
+
+def _print_watchdogs(sensors: list[dict[str, Any]]) -> None:
+    """What the sensors' own watchdogs did (a BLE scanner restarted, its adapter reset)."""
+    for s in sensors:
+        restarts, resets = s.get("scanner_restarts", 0), s.get("adapter_resets", 0)
+        failed = s.get("adapter_reset_failures", 0)
+        if restarts or resets or failed:
+            console.print(
+                f"sensor {s['sensor']}: {restarts} scanner restart(s), {resets} adapter"
+                f" reset(s){f', {failed} failed' if failed else ''}"
+                f" (scanning {s.get('scan_mode', '?')} on {s.get('adapter', '?')})",
+                markup=False,
+            )
 
 
 def _print_losses(status: dict[str, Any]) -> None:

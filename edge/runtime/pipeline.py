@@ -12,10 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from drivers.ble.adverts import AdvertBuilder
 from drivers.privacy import Pseudonymizer
 from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
-from edge.config.models import Config
+from edge.config.models import BleSensorConfig, Config
 from edge.records import Record
 from edge.store import Store
 
@@ -36,7 +37,8 @@ class PipelineStats:
 
 
 class Pipeline:
-    """One aggregator and one parser per Wi-Fi sensor, writing to one store."""
+    """One aggregator, a parser per Wi-Fi sensor and an advert builder per BLE sensor,
+    writing to one store."""
 
     def __init__(self, config: Config, key: bytes, store: Store | None) -> None:
         self.config = config
@@ -45,6 +47,13 @@ class Pipeline:
         # One pseudonymizer for all sensors: the same phone gets the same pseudonym in
         # every zone, which is what makes a visit's path possible.
         self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.wifi_sensors()}
+        # BLE addresses go through the same pseudonymizer (another input domain: see
+        # drivers.ble.adverts), so a zone's figures from both radios share the key.
+        self.ble = {
+            s.name: AdvertBuilder(s.name, pseudonymizer)
+            for s in config.sensors
+            if isinstance(s, BleSensorConfig)
+        }
         self.aggregator = Aggregator(config)
         self.stats = PipelineStats()
         self._extra: list[Record] = []
@@ -96,12 +105,18 @@ class Pipeline:
         self.stats.flushes += 1
 
     def sensor_stats(self) -> dict[str, dict[str, object]]:
-        """Per-sensor parser counters."""
-        return {name: parser.stats() for name, parser in self.parsers.items()}
+        """Per-sensor parser counters (Wi-Fi), builder and BLE-stage counters (BLE)."""
+        stats = {name: parser.stats() for name, parser in self.parsers.items()}
+        for name, builder in self.ble.items():
+            stats[name] = builder.stats() | self.aggregator.ble_stats(name)
+        return stats
 
     def write_sensor_stats(self, extra: dict[str, dict[str, object]], now: float) -> None:
-        """Persist per-sensor health for `mallsense status`."""
+        """Persist per-sensor health for `mallsense status` (every sensor with figures)."""
         if self.store is None:
             return
-        for name, stats in self.sensor_stats().items():
-            self.store.put_sensor_stats(name, "wifi", stats | extra.get(name, {}), now)
+        stats = self.sensor_stats()
+        for sensor in self.config.sensors:
+            if sensor.name in stats or sensor.name in extra:
+                figures = stats.get(sensor.name, {}) | extra.get(sensor.name, {})
+                self.store.put_sensor_stats(sensor.name, sensor.type, figures, now)

@@ -1,8 +1,9 @@
 """Replay: recordings through the same pipeline as the daemon, as fast as possible.
 
-Several captures (one per sensor) are merged in event-time order. With
-``speed`` set, event time is paced against the wall clock (the demo uses this
-to show a shop's morning in a few seconds).
+Several recordings (one per sensor: pcap/pcapng for Wi-Fi, JSON lines for BLE)
+are merged in event-time order, so a zone heard by both radios gets its figures
+from both as it would live. With ``speed`` set, event time is paced against the
+wall clock (the demo uses this to show a shop's morning in a few seconds).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.ble.recording import BleRecord, RecordingFormatError, RecordingReader
 from drivers.wifi.pcap import CaptureFormatError, CaptureReader, open_capture
-from edge.config.models import Config
+from edge.config.models import BleSensorConfig, Config
 from edge.errors import CaptureError, ConfigError
 from edge.runtime.pipeline import Pipeline
 from edge.store import Store
@@ -40,7 +42,9 @@ class ReplayProgress:
     done: bool = False
 
 
-Frame = tuple[float, int, bytes, str]
+Frame = tuple[float, int, bytes | BleRecord, str]
+"""(event time, pcap link type or ``_BLE``, frame bytes or BLE record, sensor)."""
+_BLE = -1
 
 
 def _frames(reader: CaptureReader, sensor: str) -> Iterator[Frame]:
@@ -48,24 +52,48 @@ def _frames(reader: CaptureReader, sensor: str) -> Iterator[Frame]:
         yield t, linktype, data, sensor
 
 
-def _merged(readers: dict[str, CaptureReader]) -> Iterator[Frame]:
-    if len(readers) == 1:
-        ((sensor, reader),) = readers.items()
-        return _frames(reader, sensor)
-    return heapq.merge(*(_frames(r, s) for s, r in readers.items()), key=lambda f: f[0])
+def _adverts(reader: RecordingReader, sensor: str) -> Iterator[Frame]:
+    for record in reader:
+        yield record.t, _BLE, record, sensor
+
+
+def _merged(
+    readers: dict[str, CaptureReader], ble_readers: dict[str, RecordingReader]
+) -> Iterator[Frame]:
+    streams = [_frames(r, s) for s, r in readers.items()]
+    streams += [_adverts(r, s) for s, r in ble_readers.items()]
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=lambda f: f[0])
+
+
+def _check_sensor(sensor: str, path: Path, known: set[str], option: str) -> None:
+    if sensor not in known:
+        raise ConfigError(
+            f"recording {path} is for sensor {sensor!r}, which the configuration does not"
+            f" define (sensors: {', '.join(sorted(known)) or 'none'}); use {option} NAME=FILE"
+        )
 
 
 def _readers(config: Config, captures: dict[str, Path]) -> dict[str, CaptureReader]:
     known = {s.name for s in config.wifi_sensors()}
     readers = {}
     for sensor, path in captures.items():
-        if sensor not in known:
-            raise ConfigError(
-                f"recording {path} is for sensor {sensor!r}, which the configuration does not"
-                f" define (sensors: {', '.join(sorted(known)) or 'none'}); use --wifi NAME=FILE"
-            )
+        _check_sensor(sensor, path, known, "--wifi")
         try:
             readers[sensor] = open_capture(path)
+        except FileNotFoundError as exc:
+            raise CaptureError(f"recording {path} does not exist") from exc
+    return readers
+
+
+def _ble_readers(config: Config, recordings: dict[str, Path]) -> dict[str, RecordingReader]:
+    known = {s.name for s in config.sensors if isinstance(s, BleSensorConfig)}
+    readers = {}
+    for sensor, path in recordings.items():
+        _check_sensor(sensor, path, known, "--ble")
+        try:
+            readers[sensor] = RecordingReader(path)
         except FileNotFoundError as exc:
             raise CaptureError(f"recording {path} does not exist") from exc
     return readers
@@ -78,23 +106,33 @@ def replay(
     store: Store | None,
     progress: Callable[[ReplayProgress], None] | None = None,
     speed: float | None = None,
+    ble: dict[str, Path] | None = None,
 ) -> Pipeline:
-    """Process recordings into records; returns the pipeline (stats, parsers)."""
+    """Process recordings into records; returns the pipeline (stats, parsers, builders).
+
+    ``captures`` are Wi-Fi recordings by sensor, ``ble`` BLE recordings by sensor.
+    """
+    ble = ble or {}
     readers = _readers(config, captures)
-    total = sum(p.stat().st_size for p in captures.values())
+    ble_readers = _ble_readers(config, ble)
+    total = sum(p.stat().st_size for p in [*captures.values(), *ble.values()])
     pipeline = Pipeline(config, key, store)
-    watch = _Watch(pipeline, readers, total, progress, speed)
+    watch = _Watch(pipeline, [*readers.values(), *ble_readers.values()], total, progress, speed)
     with _quiet_gc():
         try:
-            if len(readers) == 1 and not watch.active:
+            if len(readers) == 1 and not ble_readers and not watch.active:
                 _run_single(pipeline, readers)
             else:
-                _run_merged(pipeline, readers, watch)
-        except CaptureFormatError as exc:
+                _run_merged(pipeline, readers, ble_readers, watch)
+        except (CaptureFormatError, RecordingFormatError) as exc:
             raise CaptureError(str(exc)) from exc
     pipeline.aggregator.flush_partial()
     pipeline.flush()
     pipeline.truncated = [str(captures[s]) for s, r in readers.items() if r.truncated]
+    pipeline.truncated += [str(ble[s]) for s, r in ble_readers.items() if r.truncated]
+    for sensor, reader in ble_readers.items():  # lines skipped count as rejected adverts
+        for reason, count in reader.rejected.items():
+            pipeline.ble[sensor].rejected[f"line_{reason}"] += count
     watch.report(pipeline.aggregator.clock, done=True)
     return pipeline
 
@@ -113,13 +151,24 @@ def _run_single(pipeline: Pipeline, readers: dict[str, CaptureReader]) -> None:
             frames = 0
 
 
-def _run_merged(pipeline: Pipeline, readers: dict[str, CaptureReader], watch: _Watch) -> None:
-    parsers = pipeline.parsers
+def _run_merged(
+    pipeline: Pipeline,
+    readers: dict[str, CaptureReader],
+    ble_readers: dict[str, RecordingReader],
+    watch: _Watch,
+) -> None:
+    parsers, builders = pipeline.parsers, pipeline.ble
     observe = pipeline.aggregator.observe
-    for frames, (t, linktype, data, sensor) in enumerate(_merged(readers), start=1):
-        probe = parsers[sensor].parse(t, data, linktype)
-        if probe is not None:
-            observe(probe)
+    observe_adverts = pipeline.aggregator.observe_adverts
+    for frames, (t, linktype, data, sensor) in enumerate(_merged(readers, ble_readers), 1):
+        if isinstance(data, bytes):
+            probe = parsers[sensor].parse(t, data, linktype)
+            if probe is not None:
+                observe(probe)
+        else:
+            advert = builders[sensor].from_record(data)
+            if advert is not None:
+                observe_adverts((advert,))
         if frames % _FLUSH_EVERY_FRAMES == 0:
             pipeline.flush()
         if watch.active and frames % watch.every == 0:
@@ -148,7 +197,7 @@ class _Watch:
     def __init__(
         self,
         pipeline: Pipeline,
-        readers: dict[str, CaptureReader],
+        readers: list[CaptureReader | RecordingReader],
         total: int,
         progress: Callable[[ReplayProgress], None] | None,
         speed: float | None,
@@ -184,11 +233,13 @@ class _Watch:
     def report(self, t: float, done: bool) -> None:
         if self.progress is None:
             return
-        frames = sum(p.frames for p in self.pipeline.parsers.values())
+        pipeline = self.pipeline
+        frames = sum(p.frames for p in pipeline.parsers.values())
+        frames += sum(b.frames for b in pipeline.ble.values())
         self.progress(
             ReplayProgress(
                 frames=frames,
-                bytes_read=self.total if done else sum(r.bytes_read for r in self.readers.values()),
+                bytes_read=self.total if done else sum(r.bytes_read for r in self.readers),
                 bytes_total=self.total,
                 event_time=t,
                 records=self.pipeline.stats.records_written + self.pipeline.aggregator.pending,
