@@ -10,7 +10,7 @@ NATIVE := $(VENV)/.native
 # The per-frame hot path (drivers._native.HOT_MODULES) is compiled with mypyc.
 HOT_SOURCES := $(wildcard drivers/*.py drivers/wifi/*.py edge/aggregate/*.py)
 
-.PHONY: demo test lint typecheck unit unit-pure tools venv samples bench clean
+.PHONY: demo test lint typecheck unit unit-pure tools venv samples bench deb clean
 
 demo: venv tools
 	$(BIN)/mallsense demo
@@ -35,6 +35,7 @@ tools:
 	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	command -v tcpdump >/dev/null || test -x /usr/bin/tcpdump || missing="$$missing tcpdump"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing with apt-get"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
@@ -63,6 +64,13 @@ samples: venv
 bench: venv
 	$(BIN)/python benchmarks/wifi_ingest.py
 
+# dist/mallsense_<version>_<arch>.deb for fleets that install with apt: a virtualenv for
+# /opt/mallsense built with Debian's interpreter (DEB_PYTHON), the hot path compiled for
+# it, the units and the maintainer scripts (systemd/debian/). See docs/install.md.
+DEB_PYTHON ?= /usr/bin/python3
+deb: venv
+	$(BIN)/python -m edge.install.debpkg --python $(DEB_PYTHON) --out dist --work build/deb
+
 clean:
 	$(BIN)/python -m edge.build_native --clean || true
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build/deb

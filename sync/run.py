@@ -4,6 +4,10 @@ Only this thread touches SQLite. Each pass of the loop sends waiting replies and
 due telemetry (``sync.control``), publishes batches while the window has room
 (re-sent batches first, then the outbox while the platform gate is open), and
 then handles the link's events: PUBACKs, messages, SUBACKs, a lost connection.
+
+Under systemd (``Type=notify``) the loop says READY=1 once the store is open and
+pings the watchdog from each pass, so only a loop that keeps turning keeps the
+service alive; a wait (the reconnect back-off) wakes up to ping as well.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from edge.errors import StoreError
+from edge.runtime.sdnotify import Notifier
 from edge.store import OutboxRow, Store
 from edge.store.uplink import SentBatch, acknowledge
 from sync.backoff import Backoff
@@ -83,14 +88,18 @@ class AgentRun:
         self.records_this_run = 0
         self.last_upload: float | None = None
         self.progress_saved = 0.0
+        self.notifier = Notifier.from_environment()
+        self.last_error: str | None = None
 
     def execute(self) -> int:
         # A database written by another box must not be published under this one's name.
         self.store.claim_identity(self.agent.mall, self.agent.box)
         self.store.put("sync.connected", "0")
         self.store.put("sync.reconnects", "0")
+        self.notifier.ready(self._summary())
         try:
             code = self._loop()
+            self.notifier.stopping(f"stopping: {self._summary()}")
             self._settle()
             return code
         finally:
@@ -99,6 +108,7 @@ class AgentRun:
 
     def _loop(self) -> int:
         while not self._should_stop():
+            self.notifier.pulse(self._summary)
             if self.link is None:
                 self.control.tick(None)
                 self._connect()
@@ -126,7 +136,20 @@ class AgentRun:
     def _sleep(self, seconds: float) -> None:
         if self.deadline is not None:
             seconds = min(seconds, max(0.0, self.deadline - time.monotonic()))
-        self.stop.wait(seconds)
+        until = time.monotonic() + seconds
+        # Waking for each ping, so a back-off longer than the watchdog does not look like a hang.
+        while (left := until - time.monotonic()) > 0:
+            if self.stop.wait(min(left, self.notifier.next_pulse_in())):
+                return
+            self.notifier.pulse(self._summary)
+
+    def _summary(self) -> str:
+        """The one-line status ``systemctl status mallsense-sync`` shows."""
+        if self.link is not None:
+            state = f"connected to {self.agent.url}"
+        else:
+            state = f"not connected ({self.last_error or 'connecting to ' + str(self.agent.url)})"
+        return f"{state}; {self.records_sent} records sent"
 
     # -- connecting -----------------------------------------------------------------------
 
@@ -163,6 +186,7 @@ class AgentRun:
         )
         self.store.put("sync.connected", "0")
         self.store.put("sync.last_error", what)
+        self.last_error = what
 
     def _connected(self, link: Link, event: Connected) -> None:
         self.link = link

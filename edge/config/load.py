@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edge.config.models import DEFAULT_CONFIG_PATH, Config
+from edge.config.upgrade import upgraded
 from edge.errors import ConfigError
 
 __all__ = [
@@ -51,6 +52,7 @@ def parse_config(text: str, origin: str = "<config>") -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    data = upgraded(data, origin)  # keys renamed or removed since the file was written
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

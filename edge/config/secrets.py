@@ -2,12 +2,15 @@
 
 Order of precedence, for each secret: the environment variable, then the
 systemd credential (``$CREDENTIALS_DIRECTORY/<name>``, set by
-``LoadCredential=``), then the file named in the configuration.
+``LoadCredential=``), then the file named in the configuration (camera
+passwords have no such file: a camera's URL is in the configuration, its
+password never is).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -15,7 +18,15 @@ from drivers.privacy import MIN_KEY_BYTES
 from edge.config.models import Config
 from edge.errors import SecretError
 
-__all__ = ["KEY_ENV", "PASSWORD_ENV", "generate_key", "mqtt_password", "pseudonymization_key"]
+__all__ = [
+    "KEY_ENV",
+    "PASSWORD_ENV",
+    "camera_password",
+    "camera_password_sources",
+    "generate_key",
+    "mqtt_password",
+    "pseudonymization_key",
+]
 
 KEY_ENV = "MALLSENSE_KEY"
 PASSWORD_ENV = "MALLSENSE_MQTT_PASSWORD"
@@ -79,6 +90,26 @@ def mqtt_password(config: Config) -> str | None:
     for path in (_credential(_PASSWORD_CREDENTIAL), config.mqtt.password_file):
         if path is not None:
             return _read(path, "broker password")
+    return None
+
+
+def camera_password_sources(camera: str) -> tuple[str, str]:
+    """(environment variable, systemd credential) holding camera ``camera``'s password."""
+    env = "MALLSENSE_CAMERA_" + re.sub(r"[^A-Z0-9]", "_", camera.upper()) + "_PASSWORD"
+    return env, f"camera-{camera}-password"
+
+
+def camera_password(camera: str) -> str | None:
+    """The RTSP password of camera ``camera``: ``$MALLSENSE_CAMERA_<NAME>_PASSWORD``
+    (NAME upper-case, '-' as '_'), else the systemd credential ``camera-<name>-password``;
+    None when neither is set."""
+    env, credential = camera_password_sources(camera)
+    value = os.environ.get(env)
+    if value:
+        return value
+    path = _credential(credential)
+    if path is not None:
+        return _read(path, f"password of camera {camera}")
     return None
 
 

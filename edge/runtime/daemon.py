@@ -9,6 +9,9 @@ Layout (one ``TaskGroup``, named tasks):
 - ``flush``: every ``flush_interval_s`` writes finished records, the
   aggregation checkpoint and sensor health in one transaction.
 - ``retention``: keeps the database inside its disk budget and age.
+- ``watchdog``: under systemd, pings its watchdog while the loop is healthy (a
+  flush finished recently, the aggregation keeps up) and refreshes the status
+  line; a hang stops the pings and systemd restarts the service.
 
 On stop, open sessions are written as ``partial`` records and the checkpoint
 keeps them, so after a restart they continue and nothing is counted twice.
@@ -33,6 +36,7 @@ from edge.config.models import Config
 from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
 from edge.runtime.pipeline import Pipeline
+from edge.runtime.sdnotify import Notifier
 from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
@@ -44,6 +48,9 @@ _QUEUE_BATCHES = 2048
 _MAX_UNWRITTEN = 200_000
 _HEALTHY_RUN_S = 300.0
 _WATCHDOG_POLL_S = 1.0
+_RETENTION_GRACE_S = 600.0
+"""A retention pass (which holds the store and so delays flushes) may run this long
+before the systemd watchdog treats the waiting flushes as a hang."""
 
 
 class Backoff:
@@ -85,9 +92,11 @@ class EdgeDaemon:
         store: Store,
         radios: dict[str, Callable[[str], Radio]] | None = None,
         clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
     ) -> None:
         """``radios`` replaces the radio of some sensors (by name): a recording played
-        in real time, for testing a whole box without phones around."""
+        in real time, for testing a whole box without phones around. ``notifier``
+        talks to systemd (default: from ``$NOTIFY_SOCKET``, a no-op outside systemd)."""
         self.config = config
         self.pipeline = Pipeline(config, key, store)
         self.store = store
@@ -105,6 +114,9 @@ class EdgeDaemon:
         self.records_lost = 0
         self._store_lock = threading.Lock()
         """The SQLite connection is used by one worker thread at a time."""
+        self._notifier = notifier or Notifier.from_environment()
+        self._flushed_at = self._consumed_at = time.monotonic()
+        self._retention_since: float | None = None
 
     def stop(self) -> None:
         """Ask the daemon to finish (safe from a signal handler on the loop)."""
@@ -123,9 +135,13 @@ class EdgeDaemon:
             consumer = group.create_task(self._consume(), name="aggregate")
             flusher = group.create_task(self._flush_loop(), name="flush")
             keeper = group.create_task(self._retention_loop(), name="retention")
+            watchdog = group.create_task(self._watchdog_loop(), name="watchdog")
+            self._notifier.ready(self._summary())
             await self._stop.wait()
+            self._notifier.stopping("stopping: writing open sessions as partial records")
             flusher.cancel()
             keeper.cancel()
+            watchdog.cancel()
             await asyncio.gather(*sensors)  # each source thread ends within a poll interval
             await asyncio.sleep(0)  # batches handed over by the threads reach the queue
             consumer.cancel()
@@ -246,6 +262,7 @@ class EdgeDaemon:
         while True:
             handler, batch = await self._queue.get()
             handler(batch)
+            self._consumed_at = time.monotonic()
 
     def _drain_queue(self) -> None:
         while not self._queue.empty():
@@ -257,15 +274,72 @@ class EdgeDaemon:
         while True:
             await asyncio.sleep(interval)
             await self._flush()
+            self._flushed_at = time.monotonic()
 
     async def _retention_loop(self) -> None:
         """Keep the database inside its disk budget and age (see edge.store.retention)."""
         while True:
             await asyncio.sleep(self.config.store.retention_interval_s)
+            self._retention_since = time.monotonic()
             try:
                 await asyncio.to_thread(self._enforce_retention)
             except StoreError as exc:
                 log.error("%s; retrying in %.0f s", exc, self.config.store.retention_interval_s)
+            finally:
+                self._retention_since = None
+
+    # -- systemd --------------------------------------------------------------------------
+
+    async def _watchdog_loop(self) -> None:
+        """Ping systemd's watchdog every half interval, only while ``_unhealthy`` is None.
+
+        This task runs on the event loop, so a blocked loop stops the pings too.
+        """
+        notifier = self._notifier
+        if not notifier.enabled:
+            return
+        stalled = False
+        while True:
+            await asyncio.sleep(notifier.period)
+            problem = self._unhealthy(notifier.period)
+            if problem is None:
+                notifier.watchdog(self._summary())
+                if stalled:
+                    log.info("healthy again; feeding the systemd watchdog")
+            else:
+                notifier.status(f"unhealthy: {problem}")
+                if not stalled:
+                    log.error("%s; not feeding the systemd watchdog", problem)
+            stalled = problem is not None
+
+    def _unhealthy(self, period: float) -> str | None:
+        """Why the daemon is not making progress, or None.
+
+        A flush must have finished (written, or failed and kept its records) within
+        two flush intervals, or since the last ping when that is longer; a retention
+        pass holding the store excuses waiting flushes for a while.
+        """
+        now = time.monotonic()
+        limit = max(2 * self.config.aggregation.flush_interval_s, period)
+        retaining = self._retention_since is not None and (
+            now - self._retention_since < _RETENTION_GRACE_S
+        )
+        if now - self._flushed_at > limit and not retaining:
+            return (
+                f"no flush finished for {now - self._flushed_at:.0f} s: writing to the"
+                f" database {self.store.path} hangs (disk, or a process holding it)"
+            )
+        if not self._queue.empty() and now - self._consumed_at > limit:
+            return f"aggregation stuck with {self._queue.qsize()} batches waiting"
+        return None
+
+    def _summary(self) -> str:
+        """The one-line status ``systemctl status mallsense-edge`` shows."""
+        states = ", ".join(f"{name} {h.state}" for name, h in self.health.items()) or "none"
+        return (
+            f"sensors: {states}; {self.pipeline.stats.records_written} records written;"
+            f" {self.dropped_batches} batches dropped"
+        )
 
     def _enforce_retention(self) -> None:
         with self._store_lock:

@@ -43,14 +43,16 @@ class Pipeline:
     def __init__(self, config: Config, key: bytes, store: Store | None) -> None:
         self.config = config
         self.store = store
-        pseudonymizer = Pseudonymizer(key, config.privacy.key_rotation_s)
-        # One pseudonymizer for all sensors: the same phone gets the same pseudonym in
-        # every zone, which is what makes a visit's path possible.
-        self.parsers = {s.name: WifiParser(s.name, pseudonymizer) for s in config.wifi_sensors()}
-        # BLE addresses go through the same pseudonymizer (another input domain: see
-        # drivers.ble.adverts), so a zone's figures from both radios share the key.
+        rotation = config.privacy.key_rotation_s
+        # One key for all sensors: the same phone gets the same pseudonym in every zone,
+        # which is what makes a visit's path possible. One Pseudonymizer per sensor, though:
+        # each runs on its own source thread, and a key rotation must not race another's.
+        self.parsers = {
+            s.name: WifiParser(s.name, Pseudonymizer(key, rotation)) for s in config.wifi_sensors()
+        }
+        # BLE addresses use the same key in another input domain (drivers.ble.adverts).
         self.ble = {
-            s.name: AdvertBuilder(s.name, pseudonymizer)
+            s.name: AdvertBuilder(s.name, Pseudonymizer(key, rotation))
             for s in config.sensors
             if isinstance(s, BleSensorConfig)
         }

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
+from edge.store.backup import backup_before_migrating
+
 __all__ = ["MIGRATIONS", "migrate"]
 
 
@@ -66,10 +68,31 @@ def _quarantine(db: Database) -> None:
     )
 
 
+def _receipt_texts(db: Database) -> None:
+    # The masked text of each POS receipt, for a technician checking templates: it never
+    # leaves the box and is deleted at `expires` (the sensor's raw_text_retention_h after
+    # the receipt printed), by edge.store.retention and at each write.
+    db.execute(
+        "CREATE TABLE receipt_texts ("
+        " record_id TEXT PRIMARY KEY,"
+        " sensor TEXT NOT NULL,"
+        " store TEXT NOT NULL,"
+        " start TEXT NOT NULL,"
+        " text TEXT NOT NULL,"
+        " extractor TEXT NOT NULL,"
+        " confidence REAL NOT NULL,"
+        " created REAL NOT NULL,"
+        " expires REAL NOT NULL)"
+    )
+    db.execute("CREATE INDEX receipt_texts_expires ON receipt_texts (expires)")
+    db.execute("CREATE INDEX receipt_texts_store ON receipt_texts (store, start)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial", _initial),
     ("0002_sent_batches", _sent_batches),
     ("0003_quarantine", _quarantine),
+    ("0004_receipt_texts", _receipt_texts),
 ]
 
 
@@ -82,6 +105,7 @@ def migrate(db: Database) -> list[str]:
     database as it was before the step.
     """
     conn = db.conn
+    backup_before_migrating(conn, [name for name, _step in MIGRATIONS])  # <db>.bak-<last>
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
     )

@@ -14,6 +14,9 @@ which telemetry and ``mallsense status`` report. Quarantined records (refused
 by the broker) are kept for the same age, then deleted. Deleting rows frees
 pages inside the file (SQLite reuses them); giving them back to the filesystem
 is the maintenance timer's ``VACUUM``.
+
+Masked POS receipt texts (``edge.store.receipts``) are deleted when their time
+is up (each POS sensor's ``raw_text_retention_h``), whatever the budget.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from edge.config.models import StoreConfig
 from edge.errors import StoreError
 from edge.store.db import Store, add_drop
+from edge.store.receipts import prune_receipt_texts
 
 __all__ = ["RetentionReport", "enforce", "used_bytes"]
 
@@ -43,6 +47,8 @@ class RetentionReport:
     used_before: int
     used_after: int
     deleted_delivered: int = 0
+    deleted_receipt_texts: int = 0
+    """Masked POS receipt texts past their retention."""
     dropped: Counter[str] = field(default_factory=Counter)
     """Undelivered records deleted, by ``<reason>.<kind>``."""
 
@@ -64,6 +70,7 @@ def enforce(store: Store, config: StoreConfig, now: float) -> RetentionReport:
         _expire(store, cutoff, report)
         with _transaction(store):  # quarantined records are kept for inspection, not forever
             store.conn.execute("DELETE FROM quarantine WHERE at < ?", (cutoff,))
+            report.deleted_receipt_texts = prune_receipt_texts(store.conn, now)
         budget = int(config.max_mb * 1024 * 1024)
         while used_bytes(store) > budget and _shed_one_chunk(store, config.drop_order, report):
             pass
