@@ -59,8 +59,8 @@ def _summary(r: DemoResult, out: Path) -> None:
         f"duplicates dropped by the consumer: {r.duplicates}; sequence gaps: {len(r.gaps)}"
     )
     console.print(
-        f"privacy: {f['macs_checked']} MAC addresses of the recordings searched in the database"
-        f" and every message: {r.macs_found} found"
+        f"privacy: {f['macs_checked']} MAC and Bluetooth addresses of the recordings searched"
+        f" in the database and every message: {r.macs_found} found"
     )
     console.print("\n[bold]what the shop learns[/]")
     median, truth_median = f["median_shop_dwell_s"] / 60, f["truth_median_dwell_s"] / 60
@@ -77,6 +77,10 @@ def _summary(r: DemoResult, out: Path) -> None:
         " its MAC mid-visit is counted once per MAC until grouping lands"
     )
     console.print(f"  staff devices left out of visitor figures: {f['staff_excluded']}")
+    console.print(
+        f"  Bluetooth (phones and watches only, the mall's beacon and a staff tag left out):"
+        f" {f['ble_visits']} visits, up to {f['ble_devices_peak']} devices in one minute"
+    )
     status = "[green]OK[/]" if r.ok else "[red]FAILED[/]"
     console.print(f"\n{status}  database and broker files in {out}/")
 

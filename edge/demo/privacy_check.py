@@ -6,12 +6,13 @@ bytes, and hex with ':', '-', '.' or no separator, in upper and lower case.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from drivers.wifi.pcap import LINKTYPE_IEEE802_11, open_capture
 
-__all__ = ["mac_forms", "macs_in_captures", "scan_for_macs"]
+__all__ = ["addresses_in_ble_recording", "mac_forms", "macs_in_captures", "scan_for_macs"]
 
 _SA = slice(10, 16)
 
@@ -26,6 +27,17 @@ def macs_in_captures(paths: Iterable[Path]) -> set[bytes]:
             if len(header) == 16:
                 macs.add(header[_SA])
     return macs
+
+
+def addresses_in_ble_recording(path: Path) -> set[bytes]:
+    """Every Bluetooth address of a BLE recording (JSON lines, ``"address": "AA:BB:..."``)."""
+    found: set[bytes] = set()
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            address = json.loads(line).get("address")
+            if isinstance(address, str) and len(address) == 17:
+                found.add(bytes.fromhex(address.replace(":", "")))
+    return found
 
 
 def mac_forms(mac: bytes) -> list[bytes]:

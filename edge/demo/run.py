@@ -28,7 +28,7 @@ from rich.table import Table
 
 from edge.config import Config, load_config
 from edge.demo.broker import LocalBroker
-from edge.demo.privacy_check import macs_in_captures, scan_for_macs
+from edge.demo.privacy_check import addresses_in_ble_recording, macs_in_captures, scan_for_macs
 from edge.records import iso
 from edge.runtime.replay import ReplayProgress, replay
 from edge.store import Store
@@ -113,7 +113,9 @@ def _replay_with_view(
         try:
             with Store(config.store.path) as store:
                 key = secrets.token_bytes(32)  # a throwaway mall key: pseudonyms die with the demo
-                result.append(replay(config, captures, key, store, _progress(state), speed))
+                ble = {"shop-ble": captures_dir(captures) / "ble.jsonl"}
+                pipeline = replay(config, captures, key, store, _progress(state), speed, ble=ble)
+                result.append(pipeline)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -130,6 +132,11 @@ def _replay_with_view(
     if errors:
         raise errors[0]
     return result[0]
+
+
+def captures_dir(captures: dict[str, Path]) -> Path:
+    """The samples folder (every bundled recording lives there)."""
+    return next(iter(captures.values())).parent
 
 
 def _progress(state: _ViewState) -> Any:
@@ -179,6 +186,7 @@ def _result(
     delivered = dict(stats.by_kind())
     payloads = [json.dumps(r) for r in stats.records.values()]
     macs = macs_in_captures(captures.values())
+    macs |= addresses_in_ble_recording(captures_dir(captures) / "ble.jsonl")
     found = scan_for_macs(macs, [config.store.path.read_bytes(), *(p.encode() for p in payloads)])
     ok = delivered_ok and delivered == dict(written) and not stats.gaps and not found
     return DemoResult(
@@ -193,9 +201,11 @@ def _result(
 
 
 def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) -> dict[str, Any]:
-    shop = [r for r in records if r["kind"] == "dwell" and r["zone"] == "shop" and not r["partial"]]
-    presence = [r for r in records if r["kind"] == "presence"]
-    visits = [r for r in records if r["kind"] == "visit"]
+    wifi = [r for r in records if r.get("source") == "wifi"]
+    ble = [r for r in records if r.get("source") == "ble"]
+    shop = [r for r in wifi if r["kind"] == "dwell" and r["zone"] == "shop" and not r["partial"]]
+    presence = [r for r in wifi if r["kind"] == "presence"]
+    visits = [r for r in wifi if r["kind"] == "visit"]
     entered = [v for v in visits if [s["zone"] for s in v["path"]][:2] == ["entrance", "shop"]]
     randomized = [r["randomized_share"] for r in presence if r["devices"]]
     return {
@@ -214,4 +224,6 @@ def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) ->
         "truth_passersby": truth["people"].get("passerby", 0),
         "truth_median_dwell_s": round(statistics.median(truth["visitor_dwell_s"])),
         "macs_checked": macs,
+        "ble_visits": sum(1 for r in ble if r["kind"] == "visit"),
+        "ble_devices_peak": max((r["devices"] for r in ble if r["kind"] == "presence"), default=0),
     }

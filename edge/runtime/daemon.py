@@ -236,7 +236,7 @@ class EdgeDaemon:
             )
             if self._stop.is_set():
                 break
-            last = source.last_frame_at or started
+            last = max(source.last_frame_at or started, started)  # not a previous run's frame
             silence = plugin.silence_timeout(sensor)
             if silence is not None and self._clock() - last > silence:
                 reason = (
