@@ -139,7 +139,11 @@ def shared_wifi_data() -> Path:
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 
 
-DEMO_SPECS = ("--wifi", f"entrance={ENTRANCE}", "--wifi", f"shop={SHOP}")
+BLE_SAMPLE = SAMPLES / "ble.jsonl"
+# The whole demo shop: both Wi-Fi zones and the shop's BLE scanner.
+DEMO_SPECS = (
+    "--wifi", f"entrance={ENTRANCE}", "--wifi", f"shop={SHOP}", "--ble", f"shop-ble={BLE_SAMPLE}"
+)  # fmt: skip
 DWELL_FIELDS = {
     "id", "kind", "schema", "mall", "box", "zone", "device", "randomized",
     "start", "end", "duration_s", "samples", "rssi_max", "partial",

@@ -132,11 +132,13 @@ def test_status_json_after_a_replay(demo_replay: Replayed) -> None:
     (status,) = json_lines(result.stdout)
     (summary,) = json_lines(demo_replay.result.stdout)
     sensors = {s["sensor"]: s for s in status["sensors"]}
-    assert set(sensors) == {"entrance", "shop"}
-    for name, stats in summary["sensors"].items():
+    assert set(sensors) == {"entrance", "shop", "shop-ble"}
+    assert sensors["shop-ble"]["kind"] == "ble"
+    assert sensors["shop-ble"]["frames"] == summary["sensors"]["shop-ble"]["frames"] > 0
+    for name in ("entrance", "shop"):
         assert sensors[name]["kind"] == "wifi"
-        assert sensors[name]["frames"] == stats["frames"]
-        assert sensors[name]["probes"] == stats["probes"]
+        assert sensors[name]["frames"] == summary["sensors"][name]["frames"]
+        assert sensors[name]["probes"] == summary["sensors"][name]["probes"]
     assert status["records"] == summary["records"] == counts(demo_replay.db)
     assert status["outbox"]["depth"] == sum(status["records"].values())
     assert status["outbox"]["oldest_age_s"] >= 0

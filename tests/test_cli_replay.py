@@ -52,7 +52,7 @@ def test_replay_next_step_hint_is_one_line(tmp_path: Path) -> None:
 def test_replay_json_prints_one_summary_line(demo_replay: Replayed) -> None:
     (summary,) = json_lines(demo_replay.result.stdout)
     assert summary["db"] == str(demo_replay.db)
-    assert set(summary["sensors"]) == {"entrance", "shop"}
+    assert set(summary["sensors"]) == {"entrance", "shop", "shop-ble"}
     assert summary["frames"] == sum(s["frames"] for s in summary["sensors"].values()) > 0
     assert summary["sensors"]["shop"]["probes"] == 1802
     assert set(summary["records"]) == {"dwell", "visit", "presence"}

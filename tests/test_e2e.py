@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "edge" / "demo" / "samples"
 DEMO_CONFIG = ROOT / "edge" / "demo" / "demo.toml"
 CAPTURES = {"entrance": SAMPLES / "entrance.pcap", "shop": SAMPLES / "shop.pcap"}
+RECORDINGS = CAPTURES | {"shop-ble": SAMPLES / "ble.jsonl"}
 ENV = os.environ | {"MALLSENSE_KEY": "ab" * 32}
 
 
@@ -86,7 +87,7 @@ def test_edge_and_sync_services_side_by_side(tmp_path: Path, broker: Broker) -> 
     assert consumer.wait_subscribed()
     edge_log, sync_log = (tmp_path / "edge.log").open("ab"), (tmp_path / "sync.log").open("ab")
     common = [sys.executable, "-m", "edge.cli", "--log-level", "debug"]
-    simulate = [f"--simulate-radio={n}={p}" for n, p in CAPTURES.items()]
+    simulate = [f"--simulate={n}={p}" for n, p in RECORDINGS.items()]
     edge = subprocess.Popen(
         [*common, "run", "--config", str(config), *simulate, "--simulate-speed", "300"],
         env=ENV, stdout=edge_log, stderr=subprocess.STDOUT,
