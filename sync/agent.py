@@ -87,6 +87,8 @@ class SyncAgent:
         self.poll_interval_s = poll_interval_s
         self.connect_timeout_s = connect_timeout_s
         self.box_config = box_config
+        self.active: AgentRun | None = None
+        """The run in progress (read by the metrics endpoint's thread)."""
 
     def run(
         self,
@@ -102,7 +104,8 @@ class SyncAgent:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with Store(self.db_path) as store:
-            return AgentRun(self, store, drain, stop or threading.Event(), deadline).execute()
+            self.active = AgentRun(self, store, drain, stop or threading.Event(), deadline)
+            return self.active.execute()
 
     def status(
         self,

@@ -21,6 +21,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from edge.errors import StoreError
+from edge.runtime.metrics import LatencyHistogram
 from edge.runtime.sdnotify import Notifier
 from edge.store import OutboxRow, Store
 from edge.store.uplink import SentBatch, acknowledge
@@ -90,6 +91,8 @@ class AgentRun:
         self.progress_saved = 0.0
         self.notifier = Notifier.from_environment()
         self.last_error: str | None = None
+        self.latency = LatencyHistogram()
+        """Seconds from a batch's PUBLISH to its PUBACK (for the metrics endpoint)."""
 
     def execute(self) -> int:
         # A database written by another box must not be published under this one's name.
@@ -318,6 +321,7 @@ class AgentRun:
             self._on_refusal(envelope, reason.value, refusal)
         else:
             self.acked.extend(envelope.row_ids)
+            self.latency.observe(max(self.agent.clock() - envelope.sent_at, 0.0))
             self.sent.append(
                 SentBatch(
                     envelope.seq,

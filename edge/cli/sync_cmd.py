@@ -126,7 +126,9 @@ def sync_group(
 
 
 def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, drain: bool) -> None:
+    from edge.runtime.metrics import MetricsEndpoint
     from sync.agent import SyncAgent  # lazy: the edge daemon never needs paho
+    from sync.metrics import sync_registry
 
     config = load_config(config_path) if config_path else None
     db_path = db or (config.store.path if config else None)
@@ -149,7 +151,13 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sys.exit(agent.run(drain=drain, stop=stop))
+    endpoint = MetricsEndpoint(sync_registry(agent), "sync")
+    endpoint.apply(config.metrics if config else None)
+    try:
+        code = agent.run(drain=drain, stop=stop)
+    finally:
+        endpoint.stop()
+    sys.exit(code)
 
 
 @sync_group.command("check")

@@ -14,6 +14,7 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 
 from edge.config.base import Slug, Strict
+from edge.config.metrics import MetricsConfig
 from edge.config.sensors import (
     BleSensorConfig,
     CameraSensorConfig,
@@ -28,6 +29,7 @@ __all__ = [
     "BleSensorConfig",
     "CameraSensorConfig",
     "Config",
+    "MetricsConfig",
     "MqttConfig",
     "PosSensorConfig",
     "PrivacyConfig",
@@ -237,6 +239,7 @@ class Config(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

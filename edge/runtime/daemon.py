@@ -27,21 +27,24 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.wifi.live import Radio
+from edge.config.load import config_hash
 from edge.config.models import Config
 from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
+from edge.runtime.metrics import MetricsEndpoint, edge_registry
 from edge.runtime.pipeline import Pipeline
 from edge.runtime.sdnotify import Notifier
 from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
 
-__all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
+__all__ = ["Backoff", "EdgeDaemon", "SensorHealth", "SensorView"]
 
 log = logging.getLogger("mallsense.edge")
 _QUEUE_BATCHES = 2048
@@ -77,9 +80,22 @@ class SensorHealth:
 
     state: str = "starting"
     restarts: int = 0
+    restarts_by_reason: Counter[str] = field(default_factory=Counter)
+    """``silence`` (the watchdog found no data) or ``failure`` (the source failed or ended)."""
     last_error: str = ""
     frames_at_last_report: int = 0
     reported_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class SensorView:
+    """One sensor's figures for the metrics endpoint."""
+
+    name: str
+    type: str
+    health: SensorHealth
+    counters: dict[str, object]
+    last_frame_age: float | None
 
 
 class EdgeDaemon:
@@ -117,6 +133,8 @@ class EdgeDaemon:
         self._notifier = notifier or Notifier.from_environment()
         self._flushed_at = self._consumed_at = time.monotonic()
         self._retention_since: float | None = None
+        self.config_hash = config_hash(config)
+        self.metrics = MetricsEndpoint(edge_registry(self), "edge")
 
     def stop(self) -> None:
         """Ask the daemon to finish (safe from a signal handler on the loop)."""
@@ -126,6 +144,13 @@ class EdgeDaemon:
         """Until ``stop()``; then write partial records and the checkpoint."""
         if self.pipeline.restore():
             log.info("continuing open sessions from the last checkpoint")
+        self.metrics.apply(self.config.metrics)
+        try:
+            await self._run_tasks()
+        finally:
+            self.metrics.stop()
+
+    async def _run_tasks(self) -> None:
         loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as group:
             sensors = [
@@ -210,6 +235,7 @@ class EdgeDaemon:
             delay = 1.0 if silent else backoff.next()
             health.state = "restarting"
             health.restarts += 1
+            health.restarts_by_reason["silence" if silent else "failure"] += 1
             health.last_error = reason
             log.warning("sensor %s: %s; restarting in %.0f s", sensor.name, reason, delay)
             with contextlib.suppress(TimeoutError):
@@ -332,6 +358,40 @@ class EdgeDaemon:
         if not self._queue.empty() and now - self._consumed_at > limit:
             return f"aggregation stuck with {self._queue.qsize()} batches waiting"
         return None
+
+    def unhealthy(self) -> str | None:
+        """Why the daemon is not making progress, or None (for the metrics endpoint)."""
+        return self._unhealthy(self._notifier.period)
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+    def sensor_views(self) -> list[SensorView]:
+        """Every configured sensor's health and counters (read from another thread: a
+        sensor whose counters cannot be read right now is shown without them)."""
+        views = []
+        now = self._clock()
+        for sensor in list(self.config.sensors):
+            health = self.health.get(sensor.name)
+            if health is None:
+                continue
+            plugin = self._plugins.get(sensor.name)
+            source = self._sources.get(sensor.name)
+            counters: dict[str, object] = {}
+            if plugin is not None:
+                try:
+                    counters = plugin.counters(sensor, self.pipeline, source)
+                except Exception as exc:  # a scrape must never fail for one sensor
+                    log.debug("metrics: counters of sensor %s: %r", sensor.name, exc)
+            last = getattr(source, "last_frame_at", None)
+            age = None if last is None else max(now - last, 0.0)
+            views.append(SensorView(sensor.name, sensor.type, health, counters, age))
+        return views
 
     def _summary(self) -> str:
         """The one-line status ``systemctl status mallsense-edge`` shows."""

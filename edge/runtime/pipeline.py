@@ -33,6 +33,9 @@ class PipelineStats:
     records_added: int = 0
     """Records that were not in the database yet (a re-processed frame adds nothing)."""
     records_by_kind: Counter[str] = field(default_factory=Counter)
+    records_by_origin: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """(kind, origin, zone): origin is the sensor that made the record (POS, camera) or the
+    radio whose observations the aggregation folded into it (wifi, ble)."""
     flushes: int = 0
 
 
@@ -104,6 +107,14 @@ class Pipeline:
     def _count(self, records: list[Record]) -> None:
         self.stats.records_written += len(records)
         self.stats.records_by_kind.update(r["kind"] for r in records)
+        self.stats.records_by_origin.update(
+            (
+                r["kind"],
+                r.get("sensor") or r.get("camera") or r.get("source") or "",
+                r.get("zone") or "",
+            )
+            for r in records
+        )
         self.stats.flushes += 1
 
     def sensor_stats(self) -> dict[str, dict[str, object]]:

@@ -61,10 +61,16 @@ class OutboxRow(NamedTuple):
 class Store:
     """One connection to the database; not shared between threads."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, readonly: bool = False) -> None:
+        """``readonly``: a reader beside the daemons (the metrics endpoint): no migrations,
+        no writes, and the file must exist."""
         self.path = Path(path)
-        if not create and not self.path.exists():
+        if (readonly or not create) and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist; check --db or store.path")
+        if readonly:
+            self.conn = _connect_readonly(self.path)
+            self.db = Database(self.conn)
+            return
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -294,6 +300,16 @@ def add_drop(conn: sqlite3.Connection, reason: str, n: int) -> None:
             " DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
             (DROP_PREFIX + reason, n),
         )
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    try:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise StoreError(explain_sqlite_error(path, exc)) from exc
+    return conn
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
