@@ -56,10 +56,12 @@ unit: venv
 # so the pure-Python fallback stays correct too.
 unit-pure: venv
 	MALLSENSE_PURE_PYTHON=1 $(BIN)/pytest -q -p no:cacheprovider \
-	  tests/test_wifi_parse.py tests/test_wifi_pcap.py tests/test_privacy.py tests/test_aggregate.py
+	  tests/test_wifi_parse.py tests/test_wifi_pcap.py tests/test_privacy.py tests/test_aggregate.py \
+	  tests/test_grouping.py tests/test_kpi.py tests/test_ble_pipeline.py
 
 samples: venv
 	$(BIN)/python -m edge.demo.simulate --out edge/demo/samples
+	$(BIN)/python -m edge.demo.ble_sample --out edge/demo/samples
 
 bench: venv
 	$(BIN)/python benchmarks/wifi_ingest.py

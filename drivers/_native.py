@@ -27,6 +27,8 @@ HOT_MODULES = (
     "drivers.wifi.pcap",
     "drivers.wifi.radiotap",
     "drivers.wifi.parse",
+    "edge.grouping.rules",
+    "edge.grouping.grouper",
     "edge.aggregate.ids",
     "edge.aggregate.state",
     "edge.aggregate.emit",

@@ -46,12 +46,14 @@ from edge.messages import (
     CommandRequest,
     DwellOnWire,
     FootfallOnWire,
+    KpiOnWire,
     OccupancyOnWire,
     PlatformState,
     PresenceOnWire,
     ResendArgs,
     Status,
     Telemetry,
+    TrafficOnWire,
     TransactionOnWire,
     VisitOnWire,
 )
@@ -106,6 +108,8 @@ _ON_WIRE: dict[str, type[BaseModel]] = {
     "transaction": TransactionOnWire,
     "footfall": FootfallOnWire,
     "occupancy": OccupancyOnWire,
+    "traffic": TrafficOnWire,
+    "kpi": KpiOnWire,
 }
 
 

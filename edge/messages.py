@@ -18,7 +18,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.records import Dwell, Footfall, Occupancy, Presence, Transaction, UtcTime, Visit
+from edge.records import (
+    Dwell,
+    Footfall,
+    Kpi,
+    Occupancy,
+    Presence,
+    Traffic,
+    Transaction,
+    UtcTime,
+    Visit,
+)
 
 __all__ = [
     "COMMANDS",
@@ -28,6 +38,7 @@ __all__ = [
     "CommandRequest",
     "DwellOnWire",
     "FootfallOnWire",
+    "KpiOnWire",
     "OccupancyOnWire",
     "PlatformState",
     "PresenceOnWire",
@@ -35,6 +46,7 @@ __all__ = [
     "SensorHealth",
     "Status",
     "Telemetry",
+    "TrafficOnWire",
     "TransactionOnWire",
     "VisitOnWire",
 ]
@@ -78,13 +90,23 @@ class OccupancyOnWire(_OnWire, Occupancy):
     """An occupancy record as published."""
 
 
+class TrafficOnWire(_OnWire, Traffic):
+    """A traffic record as published."""
+
+
+class KpiOnWire(_OnWire, Kpi):
+    """A kpi record as published."""
+
+
 RecordOnWire = Annotated[
     DwellOnWire
     | VisitOnWire
     | PresenceOnWire
     | TransactionOnWire
     | FootfallOnWire
-    | OccupancyOnWire,
+    | OccupancyOnWire
+    | TrafficOnWire
+    | KpiOnWire,
     Field(discriminator="kind"),
 ]
 

@@ -21,11 +21,13 @@ __all__ = [
     "RECORD_MODELS",
     "Dwell",
     "Footfall",
+    "Kpi",
     "Occupancy",
     "Presence",
     "Record",
     "RecordKind",
     "RecordModel",
+    "Traffic",
     "Transaction",
     "UtcTime",
     "Visit",
@@ -35,7 +37,9 @@ __all__ = [
     "utc",
 ]
 
-RecordKind = Literal["dwell", "visit", "presence", "transaction", "footfall", "occupancy"]
+RecordKind = Literal[
+    "dwell", "visit", "presence", "transaction", "footfall", "occupancy", "traffic", "kpi"
+]
 Radio = Literal["wifi", "ble"]
 
 
@@ -138,8 +142,20 @@ class Presence(_Record):
     end: UtcTime
     devices: int = Field(
         ge=0,
-        description="Distinct devices heard (fixed devices excluded; BLE: only the configured"
-        " device classes, rotating addresses grouped, fixed beacons and staff tags left out).",
+        description="Distinct devices heard, after grouping a phone's random MACs (Wi-Fi) or"
+        " rotating addresses (BLE) into one device; fixed devices excluded; BLE: only the"
+        " configured device classes, fixed beacons and staff tags left out.",
+    )
+    devices_raw: int = Field(
+        ge=0,
+        description="Distinct pseudonyms heard, before grouping: what counting MAC addresses"
+        " gives (overcounts phones that randomize their MAC).",
+    )
+    grouping_confidence: float | None = Field(
+        ge=0,
+        le=1,
+        description="Mean confidence of the device groups (1.0: every device kept one"
+        " address); null when grouping is off or not scored (BLE).",
     )
     visitors: int = Field(ge=0, description="Devices inside the zone (at or above its threshold).")
     passersby: int = Field(ge=0, description="Devices heard only below the threshold.")
@@ -217,7 +233,100 @@ class Occupancy(_Record):
     partial: bool = Field(False, description="The interval was cut short by a stop.")
 
 
-RecordModel = Dwell | Visit | Presence | Transaction | Footfall | Occupancy
+class Traffic(_Record):
+    """Per zone, radio and hour: the mall metrics of a zone, with the people estimate.
+
+    Devices are counted once per hour however many presence intervals heard them. Where
+    the zone has a camera line, its entries calibrate a learned ratio of devices to
+    people per zone and hour of the day; the estimate uses the ratio learned before
+    this hour, so the platform sees the estimate, the count and the drift of the ratio.
+    """
+
+    kind: Literal["traffic"] = "traffic"
+    schema_: Literal["traffic/1"] = Field("traffic/1", alias="schema")
+    zone: str
+    source: Radio = Field("wifi", description="Radio that heard the devices.")
+    start: UtcTime = Field(description="Start of the hour.")
+    end: UtcTime = Field(description="End of the hour (or of the data, when partial).")
+    devices: int = Field(ge=0, description="Distinct devices heard in the hour, after grouping.")
+    devices_raw: int = Field(ge=0, description="Distinct pseudonyms heard, before grouping.")
+    grouping_confidence: float | None = Field(
+        ge=0, le=1, description="Mean confidence of the hour's device groups; null if not scored."
+    )
+    visitors: int = Field(ge=0, description="Devices inside the zone at some time in the hour.")
+    passersby: int = Field(ge=0, description="Devices heard in the hour but never inside.")
+    capture_rate: float | None = Field(
+        ge=0,
+        le=1,
+        description="Visitors / all devices passing (visitors + passers-by): the share of the"
+        " traffic passing the zone that came in; null when nobody was heard.",
+    )
+    dwell_sessions: int = Field(
+        ge=0, description="Visitor dwell sessions in the zone that ended in the hour."
+    )
+    dwell_median_s: float | None = Field(ge=0, description="Median of those sessions' lengths.")
+    dwell_p90_s: float | None = Field(ge=0, description="90th percentile of their lengths.")
+    repeat_visits: int = Field(
+        ge=0,
+        description="Visits that ended in the hour by a device that had already made a visit"
+        " within the current pseudonymization key period (a return the same day).",
+    )
+    people_counted: int | None = Field(
+        ge=0, description="Camera line entries into the zone in the hour; null without a camera."
+    )
+    devices_per_person: float | None = Field(
+        gt=0,
+        description="Learned ratio of visitors (devices) to people for this zone and hour of"
+        " the day (before this hour's update); null until a camera has calibrated it.",
+    )
+    ratio_source: Literal["zone", "box"] | None = Field(
+        description="'zone': learned from this zone's camera; 'box': the mean of the box's"
+        " calibrated zones for this hour (no camera here); null: not calibrated."
+    )
+    people_estimate: float | None = Field(
+        ge=0, description="Visitors / devices_per_person; null when not calibrated."
+    )
+    partial: bool = Field(False, description="The hour was cut short by a stop.")
+
+
+class Kpi(_Record):
+    """Per store (a POS line) and hour: sales, entries and conversion."""
+
+    kind: Literal["kpi"] = "kpi"
+    schema_: Literal["kpi/1"] = Field("kpi/1", alias="schema")
+    store: str = Field(description="Store id of the POS line.")
+    zone: str = Field(description="The store's zone.")
+    start: UtcTime = Field(description="Start of the hour.")
+    end: UtcTime = Field(description="End of the hour (or of the data, when partial).")
+    entries: float | None = Field(
+        ge=0,
+        description="People who entered the store in the hour: camera line entries, else the"
+        " calibrated Wi-Fi people estimate, else Wi-Fi visitors; null without an entrance.",
+    )
+    entries_source: Literal["camera", "wifi-estimate", "wifi", "ble"] | None = Field(
+        description="Where the entries come from."
+    )
+    transactions: int = Field(ge=0, description="Sales receipts (refunds not included).")
+    refunds: int = Field(ge=0, description="Refund receipts.")
+    sales: float = Field(description="Net sales: sum of the totals, refunds negative.")
+    currency: str | None = Field(description="ISO 4217 code of the totals (the most common).")
+    average_ticket: float | None = Field(description="Mean total of the sales receipts.")
+    items_per_ticket: float | None = Field(
+        ge=0, description="Mean items of the sales receipts that printed a count."
+    )
+    conversion: float | None = Field(
+        ge=0, description="Transactions / entries; null when no entries were counted."
+    )
+    expected_contribution: float | None = Field(
+        description="Conversion x average ticket: what one entering visitor is worth."
+    )
+    unread_receipts: int = Field(
+        ge=0, description="Receipts whose total could not be read (not in sales or tickets)."
+    )
+    partial: bool = Field(False, description="The hour was cut short by a stop.")
+
+
+RecordModel = Dwell | Visit | Presence | Transaction | Footfall | Occupancy | Traffic | Kpi
 RECORD_MODELS: dict[str, type[RecordModel]] = {
     "dwell": Dwell,
     "visit": Visit,
@@ -225,4 +334,6 @@ RECORD_MODELS: dict[str, type[RecordModel]] = {
     "transaction": Transaction,
     "footfall": Footfall,
     "occupancy": Occupancy,
+    "traffic": Traffic,
+    "kpi": Kpi,
 }

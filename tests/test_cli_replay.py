@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import (
@@ -36,9 +37,23 @@ def test_replay_without_config_uses_the_built_in_defaults(shop_replay: Replayed)
     hint = f"next: mallsense records --db {shop_replay.db} --kind dwell"
     assert hint in " ".join(out.split())
     records = stored(shop_replay.db)
-    assert {r["kind"] for r in records} == {"dwell", "visit", "presence"}
+    assert {r["kind"] for r in records} == {"dwell", "visit", "presence", "traffic"}
     assert {(r["mall"], r["box"]) for r in records} == {("demo", "replay")}
     assert {r["zone"] for r in records if "zone" in r} == {"shop"}
+
+
+def test_replay_groups_random_macs_by_default(shop_replay: Replayed, tmp_path: Path) -> None:
+    raw_db = tmp_path / "raw.db"
+    assert invoke("replay", "--wifi", SHOP, "--db", raw_db, "--no-grouping").exit_code == 0
+
+    def hour(db: Path) -> dict[str, Any]:
+        return next(r for r in stored(db, "traffic") if not r["partial"])
+
+    grouped, raw = hour(shop_replay.db), hour(raw_db)
+    assert grouped["devices"] < grouped["devices_raw"] == raw["devices_raw"] == raw["devices"]
+    assert grouped["grouping_confidence"] is not None and raw["grouping_confidence"] is None
+    presence = stored(shop_replay.db, "presence")
+    assert all(r["devices"] <= r["devices_raw"] for r in presence)
 
 
 def test_replay_next_step_hint_is_one_line(tmp_path: Path) -> None:
@@ -55,7 +70,7 @@ def test_replay_json_prints_one_summary_line(demo_replay: Replayed) -> None:
     assert set(summary["sensors"]) == {"entrance", "shop", "shop-ble"}
     assert summary["frames"] == sum(s["frames"] for s in summary["sensors"].values()) > 0
     assert summary["sensors"]["shop"]["probes"] == 1802
-    assert set(summary["records"]) == {"dwell", "visit", "presence"}
+    assert set(summary["records"]) == {"dwell", "visit", "presence", "traffic"}
     assert summary["records"] == counts(demo_replay.db)
     assert demo_replay.result.stderr == ""
 

@@ -46,6 +46,8 @@ EXPECTED_ADDRESSES = {
     "mallsense/v1/{mall}/{box}/data/transaction",
     "mallsense/v1/{mall}/{box}/data/footfall",
     "mallsense/v1/{mall}/{box}/data/occupancy",
+    "mallsense/v1/{mall}/{box}/data/traffic",
+    "mallsense/v1/{mall}/{box}/data/kpi",
     "mallsense/v1/{mall}/{box}/status",
     "mallsense/v1/{mall}/{box}/telemetry",
     "mallsense/v1/{mall}/{box}/cmd/{name}",
@@ -194,6 +196,8 @@ def test_asyncapi_operations_are_the_boxes_side_with_mqtt_bindings() -> None:
         "data/transaction": ("send", 1, False),
         "data/footfall": ("send", 1, False),
         "data/occupancy": ("send", 1, False),
+        "data/traffic": ("send", 1, False),
+        "data/kpi": ("send", 1, False),
         "status": ("send", 1, True),
         "telemetry": ("send", 1, False),
         "cmd/{name}": ("receive", 1, False),
@@ -233,7 +237,7 @@ def test_topics_map_to_their_channels() -> None:
 def test_replayed_records_match_their_kind_schemas(replayed: Path) -> None:
     with Store(replayed, create=False) as store:
         records = list(store.records())
-    assert {r["kind"] for r in records} == {"dwell", "visit", "presence"}
+    assert {r["kind"] for r in records} == {"dwell", "visit", "presence", "traffic"}
     for record in records:
         assert schema_errors(record["kind"], record) == [], record
 

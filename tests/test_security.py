@@ -226,6 +226,8 @@ def presence(box: str, i: int) -> Record:
         start=utc(start),
         end=utc(start + 60),
         devices=3,
+        devices_raw=3,
+        grouping_confidence=1.0,
         visitors=1,
         passersby=2,
         randomized_share=0.5,

@@ -111,7 +111,8 @@ def presence(i: int, box: str = "box-7") -> dict[str, Any]:
     return Presence(
         id=record_id(start, f"m\x1f{box}\x1fpresence\x1fentrance\x1f{start!r}"),
         mall="mall-1", box=box, zone="entrance", start=utc(start), end=utc(start + 60),
-        devices=3, visitors=1, passersby=2, randomized_share=0.5, fixed=0, frames=9,
+        devices=3, devices_raw=5, grouping_confidence=0.9, visitors=1, passersby=2,
+        randomized_share=0.5, fixed=0, frames=9,
     ).model_dump(mode="json", by_alias=True) | {"historical": False}  # fmt: skip
 
 

@@ -57,6 +57,8 @@ def presence(i: int, zone: str = "entrance") -> Record:
         start=utc(start),
         end=utc(start + 60),
         devices=i % 17,
+        devices_raw=i % 17,
+        grouping_confidence=None,
         visitors=i % 5,
         passersby=i % 17 - i % 5 if i % 17 >= i % 5 else 0,
         randomized_share=0.5,

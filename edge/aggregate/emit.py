@@ -95,6 +95,7 @@ class RecordFactory:
         stay the same); any other radio's key ends with the radio's name.
         """
         devices = [d for d in w.seen if d not in fixed]
+        raw = sum(1 for d in w.raw if d not in fixed) if w.raw else len(devices)
         visitors = sum(1 for d in devices if d in w.visitors)
         randomized = sum(1 for d in devices if w.seen[d])
         key = f"{self.mall}\x1f{self.box}\x1fpresence\x1f{zone}\x1f{w.start!r}\x1f{w.revision}"
@@ -112,6 +113,8 @@ class RecordFactory:
             "start": iso(w.start),
             "end": iso(end),
             "devices": len(devices),
+            "devices_raw": raw,
+            "grouping_confidence": w.confidence,
             "visitors": visitors,
             "passersby": len(devices) - visitors,
             "randomized_share": round(randomized / len(devices), 4) if devices else 0.0,

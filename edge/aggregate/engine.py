@@ -38,8 +38,9 @@ from drivers.observations import Advert, Probe
 from edge.aggregate.ble import BleIdentity
 from edge.aggregate.emit import RecordFactory
 from edge.aggregate.ids import Record
-from edge.aggregate.state import DeviceState, SessionState, WindowState, ZoneRule
+from edge.aggregate.state import DeviceState, HourState, SessionState, WindowState, ZoneRule
 from edge.config.models import BleSensorConfig, Config
+from edge.grouping import Grouper, GroupingConfig
 
 __all__ = ["Aggregator"]
 
@@ -47,6 +48,7 @@ _TICK_S = 1.0
 _MAX_EMPTY_FILL_S = 3600.0
 """A silence longer than this is the sensor being off, not an empty mall: no zero records."""
 _FIXED_MEMORY_S = 2 * 86_400.0
+_HOUR_S = 3600.0
 _SNAPSHOT_VERSION = 1
 
 
@@ -60,6 +62,9 @@ class Aggregator:
         self._interval = float(agg.presence_interval_s)
         self._fixed_after = agg.fixed_device_after_h * 3600.0
         self._alpha = agg.rssi_smoothing
+        # Wi-Fi devices are keyed by their group (a phone's random MACs linked into one):
+        # see edge/grouping and docs/grouping.md.
+        self._grouper = Grouper(GroupingConfig(session_gap_s=self._gap)) if agg.grouping else None
         self._rules: dict[str, ZoneRule] = {}
         for sensor in config.wifi_sensors():
             self._rules[sensor.name] = _rule(config, sensor.zone)
@@ -81,6 +86,9 @@ class Aggregator:
         self._clock = -math.inf
         self._next_tick = -math.inf
         self._records: list[Record] = []
+        self._hours: dict[tuple[str, str], HourState] = {}
+        """(zone, radio) -> the devices of the current hour, folded in window by window."""
+        self._hours_done: list[dict[str, Any]] = []
         self.unknown_sensor = 0
         self.suppressed_fixed = 0
 
@@ -90,10 +98,36 @@ class Aggregator:
         """Fold one probe request in."""
         self.observe_batch((p,))
 
-    def observe_batch(  # noqa: PLR0912, PLR0915 (one hot loop, on purpose: see the docstring)
-        self, probes: Iterable[Probe]
-    ) -> None:
+    def observe_batch(self, probes: Iterable[Probe]) -> None:
         """Fold probe requests in, in order.
+
+        With grouping, the grouper assigns the probes of one presence interval at a
+        time and the interval closes before the next one's are assigned: a window's
+        grouping confidence then depends on the frames, not on how they were batched.
+        """
+        batch = probes if isinstance(probes, list) else list(probes)
+        grouper = self._grouper
+        if grouper is None:
+            self._fold_probes(batch, [])
+            return
+        n = len(batch)
+        start = 0
+        while start < n:
+            t = batch[start].t
+            if t >= self._next_tick:
+                self._tick(t)
+            window_end = self._window_start + self._interval
+            stop = start + 1
+            while stop < n and batch[stop].t < window_end:
+                stop += 1
+            chunk = batch[start:stop] if start or stop < n else batch
+            self._fold_probes(chunk, grouper.assign_batch(chunk))
+            start = stop
+
+    def _fold_probes(  # noqa: PLR0912, PLR0915 (one hot loop, on purpose: see the docstring)
+        self, batch: list[Probe], ids: list[str]
+    ) -> None:
+        """The hot loop: ``ids`` are the probes' device groups (empty: no grouping).
 
         One long loop with everything bound to locals, for the same reason as
         ``WifiParser.parse_batch``. Containers are only cleared in place, so the
@@ -105,8 +139,12 @@ class Aggregator:
         move_to_end = devices.move_to_end
         gap, alpha, fixed_after = self._gap, self._alpha, self._fixed_after
         next_tick = self._next_tick
-        for p in probes:
-            t, sensor, device, randomized, rssi, _channel, _seq, _directed, _tag, _fp = p
+        grouped = bool(ids)
+        i = -1
+        for p in batch:
+            i += 1
+            t, sensor, raw, randomized, rssi, _channel, _seq, _directed, _tag, _fp = p
+            device = ids[i] if grouped else raw
             if t >= next_tick:
                 self._tick(t)
                 next_tick = self._next_tick
@@ -117,7 +155,7 @@ class Aggregator:
             zone = rule.zone
             dev = devices.get(device)
             if dev is None:
-                dev = self._new_device(p)
+                dev = self._new_device(device, p)
             else:
                 move_to_end(device)
                 if t > dev.last:
@@ -152,14 +190,16 @@ class Aggregator:
                 w = windows[zone] = WindowState(self._window_start)
             w.frames += 1
             w.seen[device] = randomized
+            if grouped:
+                w.raw.add(raw)
             if qualified:
                 w.visitors.add(device)
 
-    def _new_device(self, p: Probe) -> DeviceState:
-        dev = DeviceState(p.device, p.randomized, p.t, p.t)
-        if p.device in self._fixed:
+    def _new_device(self, device: str, p: Probe) -> DeviceState:
+        dev = DeviceState(device, p.randomized, p.t, p.t)
+        if device in self._fixed:
             dev.fixed = True
-        self._devices[p.device] = dev
+        self._devices[device] = dev
         return dev
 
     # -- BLE ----------------------------------------------------------------------------
@@ -177,10 +217,10 @@ class Aggregator:
             resolved = ble.resolve(a)
             if resolved is not None:
                 device, randomized = resolved
-                self._fold(t, self._ble_rules[a.sensor], device, randomized, a.rssi)
+                self._fold(t, self._ble_rules[a.sensor], device, a.device, randomized, a.rssi)
 
     def _fold(
-        self, t: float, rule: ZoneRule, device: str, randomized: bool, rssi: int | None
+        self, t: float, rule: ZoneRule, device: str, raw: str, randomized: bool, rssi: int | None
     ) -> None:
         """One BLE observation: the steps of ``observe_batch``'s loop, as a method."""
         zone = rule.zone
@@ -216,6 +256,7 @@ class Aggregator:
             w = self._ble_windows[zone] = WindowState(self._window_start)
         w.frames += 1
         w.seen[device] = randomized
+        w.raw.add(raw)
         if qualified:
             w.visitors.add(device)
 
@@ -275,19 +316,75 @@ class Aggregator:
         end = self._window_start + self._interval
         for zone in self._zones:
             window = self._windows.get(zone) or WindowState(self._window_start)
+            window.confidence = self._group_confidence(window)
             self._records.append(self._factory.presence(zone, window, end, self._fixed, False))
+            self._fold_hour(zone, "wifi", window)
         for zone in self._ble_zones:
             window = self._ble_windows.get(zone) or WindowState(self._window_start)
             self._records.append(
                 self._factory.presence(zone, window, end, self._fixed, False, "ble")
             )
+            self._fold_hour(zone, "ble", window)
         self._windows.clear()
         self._ble_windows.clear()
         if t - end > _MAX_EMPTY_FILL_S:
             self._window_start = math.floor(t / self._interval) * self._interval
         else:
             self._window_start = end
+        self._finish_hours(self._window_start)
         self._prune_fixed(t)
+
+    def _group_confidence(self, w: WindowState) -> float | None:
+        """Mean confidence of the window's Wi-Fi device groups (None without grouping)."""
+        grouper = self._grouper
+        if grouper is None:
+            return None
+        scores = [c for d in w.seen if (c := grouper.confidence(d)) is not None]
+        return round(sum(scores) / len(scores), 4) if scores else (1.0 if not w.seen else None)
+
+    # -- hours --------------------------------------------------------------------------
+
+    def _fold_hour(self, zone: str, source: str, w: WindowState) -> None:
+        """Fold a closed window into its zone's hour; an hour ends with its last window."""
+        start = math.floor(w.start / _HOUR_S) * _HOUR_S
+        key = (zone, source)
+        hour = self._hours.get(key)
+        if hour is not None and hour.start != start:
+            self._hours_done.append(self._hour_summary(key, hour, partial=False))
+            hour = None
+        if hour is None:
+            hour = self._hours[key] = HourState(start)
+        hour.fold(w, self._fixed)
+
+    def _finish_hours(self, now: float) -> None:
+        """Hours that ended before ``now`` (also across a silence with no windows)."""
+        for key, hour in list(self._hours.items()):
+            if hour.start + _HOUR_S <= now:
+                self._hours_done.append(self._hour_summary(key, hour, partial=False))
+                del self._hours[key]
+
+    def _hour_summary(self, key: tuple[str, str], hour: HourState, partial: bool) -> dict[str, Any]:
+        return {"zone": key[0], "source": key[1], "partial": partial} | hour.summary()
+
+    def drain_hours(self) -> list[dict[str, Any]]:
+        """Per (zone, radio), the device counts of each hour finished since the last call.
+
+        Each is ``{zone, source, start, devices, devices_raw, visitors,
+        grouping_confidence, partial}``; ``edge.kpi`` turns them into traffic records.
+        """
+        out, self._hours_done = self._hours_done, []
+        return out
+
+    def _partial_hours(self) -> None:
+        """The hours still open, with the open windows in, as partial summaries."""
+        for key, hour in self._hours.items():
+            zone, source = key
+            windows = self._windows if source == "wifi" else self._ble_windows
+            probe = HourState.from_json(hour.to_json())
+            w = windows.get(zone)
+            if w is not None and math.floor(w.start / _HOUR_S) * _HOUR_S == hour.start:
+                probe.fold(w, self._fixed)
+            self._hours_done.append(self._hour_summary(key, probe, partial=True))
 
     def _prune_fixed(self, t: float) -> None:
         stale = [d for d, seen in self._fixed.items() if t - seen > _FIXED_MEMORY_S]
@@ -347,12 +444,15 @@ class Aggregator:
             end = max(self._clock, self._window_start)
             self._partial_windows(self._zones, self._windows, end, "wifi")
             self._partial_windows(self._ble_zones, self._ble_windows, end, "ble")
+        self._partial_hours()
 
     def _partial_windows(
         self, zones: list[str], windows: dict[str, WindowState], end: float, source: str
     ) -> None:
         for zone in zones:
             w = windows.setdefault(zone, WindowState(self._window_start))
+            if source == "wifi":
+                w.confidence = self._group_confidence(w)
             record = self._factory.presence(zone, w, end, self._fixed, True, source)
             self._records.append(record)
             w.revision += 1
@@ -391,6 +491,7 @@ class Aggregator:
             "ble_windows": {z: w.to_json() for z, w in self._ble_windows.items()},
             "ble": self._ble.snapshot() if self._ble is not None else None,
             "fixed": dict(self._fixed),
+            "hours": [[z, src, h.to_json()] for (z, src), h in self._hours.items()],
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -415,6 +516,7 @@ class Aggregator:
         if self._ble is not None and snap.get("ble"):
             self._ble.restore(snap["ble"])
         self._fixed = dict(snap["fixed"])
+        self._hours = {(z, src): HourState.from_json(h) for z, src, h in snap.get("hours", [])}
         self._next_tick = -math.inf
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DeviceState", "SessionState", "WindowState", "ZoneRule"]
+__all__ = ["DeviceState", "HourState", "SessionState", "WindowState", "ZoneRule"]
 
 
 @dataclass(slots=True)
@@ -121,11 +121,15 @@ class WindowState:
 
     start: float
     seen: dict[str, bool] = field(default_factory=dict)
-    """Device pseudonym -> randomized flag, for every device heard."""
+    """Device (group id when grouping) -> randomized flag, for every device heard."""
     visitors: set[str] = field(default_factory=set)
     frames: int = 0
     revision: int = 0
     supersedes: str | None = None
+    raw: set[str] = field(default_factory=set)
+    """Pseudonyms heard, before grouping (empty when devices are not grouped)."""
+    confidence: float | None = None
+    """Mean confidence of the window's device groups, set when the window closes."""
 
     def rename(self, old: str, new: str) -> None:
         """Device ``old`` turned out to be ``new`` (a rotated BLE address)."""
@@ -144,6 +148,7 @@ class WindowState:
             "frames": self.frames,
             "revision": self.revision,
             "supersedes": self.supersedes,
+            "raw": sorted(self.raw),
         }
 
     @classmethod
@@ -155,4 +160,62 @@ class WindowState:
             frames=data["frames"],
             revision=data["revision"],
             supersedes=data["supersedes"],
+            raw=set(data.get("raw", ())),
         )
+
+
+@dataclass(slots=True)
+class HourState:
+    """One zone's devices over an hour, folded in from its presence windows as they close:
+    devices are counted once per hour, however many intervals heard them."""
+
+    start: float
+    devices: set[str] = field(default_factory=set)
+    raw: set[str] = field(default_factory=set)
+    visitors: set[str] = field(default_factory=set)
+    confidence_sum: float = 0.0
+    confidence_n: int = 0
+
+    def fold(self, w: WindowState, fixed: dict[str, float]) -> None:
+        """Add a closed window's devices (fixed ones left out)."""
+        for d in w.seen:
+            if d not in fixed:
+                self.devices.add(d)
+                if d in w.visitors:
+                    self.visitors.add(d)
+        for d in w.raw:
+            if d not in fixed:
+                self.raw.add(d)
+        if w.confidence is not None and w.seen:
+            self.confidence_sum += w.confidence * len(w.seen)
+            self.confidence_n += len(w.seen)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts only: what the hourly traffic figures need."""
+        devices = len(self.devices)
+        return {
+            "start": self.start,
+            "devices": devices,
+            "devices_raw": len(self.raw) if self.raw else devices,
+            "visitors": len(self.visitors),
+            "grouping_confidence": (
+                round(self.confidence_sum / self.confidence_n, 4) if self.confidence_n else None
+            ),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "devices": sorted(self.devices),
+            "raw": sorted(self.raw),
+            "visitors": sorted(self.visitors),
+            "confidence": [self.confidence_sum, self.confidence_n],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HourState:
+        conf_sum, conf_n = data["confidence"]
+        return cls(
+            data["start"], set(data["devices"]), set(data["raw"]), set(data["visitors"]),
+            conf_sum, conf_n,
+        )  # fmt: skip

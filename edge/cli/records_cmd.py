@@ -46,6 +46,31 @@ _COLUMNS: dict[str, list[str]] = {
         "randomized_share",
         "fixed",
     ],
+    "transaction": ["start", "store", "total", "currency", "items", "payment", "refund"],
+    "footfall": ["start", "end", "camera", "line", "zone", "in", "out", "partial"],
+    "occupancy": ["start", "end", "camera", "area", "zone", "visits", "occupancy_max", "partial"],
+    "traffic": [
+        "start",
+        "zone",
+        "source",
+        "devices_raw",
+        "devices",
+        "visitors",
+        "capture_rate",
+        "dwell_median_s",
+        "people_estimate",
+        "partial",
+    ],
+    "kpi": [
+        "start",
+        "store",
+        "entries",
+        "transactions",
+        "sales",
+        "average_ticket",
+        "conversion",
+        "partial",
+    ],
 }
 
 

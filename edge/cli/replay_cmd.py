@@ -144,6 +144,12 @@ def replayed_marker(captures: dict[str, Path], config: Config) -> str:
     "--speed", type=float, help="Replay at this multiple of real time (default: flat out)."
 )
 @click.option("--force", is_flag=True, help="Replay even if these files were replayed into --db.")
+@click.option(
+    "--no-grouping",
+    is_flag=True,
+    help="Count every Wi-Fi MAC as a device, as MAC counters do (for comparisons; grouping"
+    " a phone's random MACs is the default, and a configuration's aggregation.grouping).",
+)
 @json_option()
 @fails_cleanly
 def replay_command(
@@ -153,6 +159,7 @@ def replay_command(
     db: Path | None,
     speed: float | None,
     force: bool,
+    no_grouping: bool,
     as_json: bool,
 ) -> None:
     """Process recordings exactly as the daemon would, as fast as possible.
@@ -167,6 +174,7 @@ def replay_command(
       mallsense replay --wifi capture.pcap --db /tmp/replay.db
       mallsense replay --config box.toml --wifi entrance=a.pcap --wifi shop=b.pcap
       mallsense replay --wifi shop.pcap --ble shop.jsonl --db /tmp/both.db
+      mallsense replay --wifi shop.pcap --db /tmp/raw.db --no-grouping
     """
     if not wifi and not ble:
         raise click.UsageError(
@@ -183,6 +191,9 @@ def replay_command(
         key = secrets.token_bytes(32)
     else:
         key = pseudonymization_key(config)
+    if no_grouping:
+        aggregation = config.aggregation.model_copy(update={"grouping": False})
+        config = config.model_copy(update={"aggregation": aggregation})
     db_path = db or config.store.path
     with Store(db_path) as store:
         marker = replayed_marker(captures | recordings, config)

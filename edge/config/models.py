@@ -85,6 +85,12 @@ class AggregationConfig(Strict):
     flush_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often the daemon writes finished records to disk."
     )
+    grouping: bool = Field(
+        True,
+        description="Link a phone's random Wi-Fi MACs into one device (IE fingerprint, sequence"
+        " numbers, scan timing, SSIDs; docs/grouping.md). Off: every MAC is a device, as MAC"
+        " counters do (overcounts modern phones many times).",
+    )
 
 
 class StoreConfig(Strict):

@@ -41,6 +41,9 @@ from edge.grouping.rules import (
 __all__ = ["GroupSummary", "Grouper"]
 
 _SWEEP_S: Final = 1.0
+_RECENT_CLOSED: Final = 65_536
+"""Closed groups whose confidence stays readable: the aggregator asks when a presence
+interval ends, which can be after the grouper, a batch ahead, has closed the group."""
 _SEQ_PROVEN: Final = 2
 """Links by sequence number after which a group is known to continue its counter."""
 
@@ -105,6 +108,7 @@ class Grouper:
         self._tags: dict[str, list[_Group]] = {}
         """fingerprint|ssid tag -> live groups that asked for it (unique: a link)."""
         self._closed: list[GroupSummary] = []
+        self._recent: OrderedDict[str, float] = OrderedDict()
         self._next_sweep = -math.inf
         self.probes = 0
         self.pseudonyms = 0
@@ -276,6 +280,11 @@ class Grouper:
     def _forget(self, g: _Group) -> None:
         if self._groups.get(g.gid) is g:
             del self._groups[g.gid]
+        recent = self._recent
+        recent[g.gid] = g.confidence()
+        recent.move_to_end(g.gid)
+        if len(recent) > _RECENT_CLOSED:
+            recent.popitem(last=False)
         for tag in g.tags:
             key = g.fp + "|" + tag
             owners = self._tags.get(key)
@@ -305,9 +314,9 @@ class Grouper:
         return out
 
     def confidence(self, group: str) -> float | None:
-        """Current confidence of an open group, None if it is not open."""
+        """Confidence of an open or recently closed group, None if it is unknown."""
         g = self._groups.get(group)
-        return None if g is None else g.confidence()
+        return self._recent.get(group) if g is None else g.confidence()
 
     @property
     def open_groups(self) -> int:

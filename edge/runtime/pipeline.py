@@ -17,6 +17,7 @@ from drivers.privacy import Pseudonymizer
 from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
 from edge.config.models import BleSensorConfig, Config
+from edge.kpi import KpiTracker
 from edge.records import Record
 from edge.store import Store
 
@@ -60,6 +61,7 @@ class Pipeline:
             if isinstance(s, BleSensorConfig)
         }
         self.aggregator = Aggregator(config)
+        self.kpi = KpiTracker(config)
         self.stats = PipelineStats()
         self._extra: list[Record] = []
         """Records built outside the aggregator (transactions, camera counts)."""
@@ -76,6 +78,7 @@ class Pipeline:
         if snap is None:
             return False
         self.aggregator.restore(snap)
+        self.kpi.restore(snap.get("kpi"))
         return True
 
     def flush(self, *, checkpoint: bool = False, now: float | None = None) -> int:
@@ -86,11 +89,15 @@ class Pipeline:
 
     def collect(self, *, checkpoint: bool) -> tuple[list[Record], dict[str, Any] | None]:
         """Take finished records and a snapshot (on the thread that owns the aggregator)."""
-        records = self.aggregator.drain()
+        agg = self.aggregator
+        records = agg.drain()
         if self._extra:
             records += self._extra
             self._extra = []
-        snap = self.aggregator.snapshot() if checkpoint and self.store is not None else None
+        records += self.kpi.observe(records, agg.drain_hours(), agg.clock)
+        snap = None
+        if checkpoint and self.store is not None:
+            snap = agg.snapshot() | {"kpi": self.kpi.snapshot()}
         return records, snap
 
     def add_records(self, records: list[Record]) -> None:

@@ -1,0 +1,79 @@
+"""The arithmetic of the hourly figures: pure functions of what an hour collected.
+
+`mallsense report` reads the records these make, so the figures a store manager
+sees and the ones the platform receives are the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from edge.kpi.calibration import Ratio
+from edge.kpi.hours import Sale
+
+__all__ = ["percentile", "store_figures", "traffic_figures"]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100), linear between closest ranks; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return round(value, 1)
+
+
+def traffic_figures(
+    zone_hour: dict[str, Any],
+    dwells: Sequence[float],
+    repeats: int,
+    people: int | None,
+    ratio: Ratio | None,
+) -> dict[str, Any]:
+    """One zone's hour: devices, visitors, capture rate, dwell, repeats, people estimate."""
+    devices, visitors = zone_hour["devices"], zone_hour["visitors"]
+    return {
+        "devices": devices,
+        "devices_raw": zone_hour["devices_raw"],
+        "grouping_confidence": zone_hour["grouping_confidence"],
+        "visitors": visitors,
+        "passersby": devices - visitors,
+        "capture_rate": round(visitors / devices, 4) if devices else None,
+        "dwell_sessions": len(dwells),
+        "dwell_median_s": percentile(dwells, 50),
+        "dwell_p90_s": percentile(dwells, 90),
+        "repeat_visits": repeats,
+        "people_counted": people,
+        "devices_per_person": ratio.value if ratio is not None else None,
+        "ratio_source": ratio.source if ratio is not None else None,
+        "people_estimate": round(visitors / ratio.value, 1) if ratio is not None else None,
+    }
+
+
+def store_figures(sales: Sequence[Sale], entries: float | None) -> dict[str, Any]:
+    """One store's hour: receipts, net sales, ticket, items, conversion."""
+    tickets = [s for s in sales if not s.refund]
+    totals = [s.total for s in tickets if s.total is not None]
+    items = [s.items for s in tickets if s.items is not None]
+    average = round(sum(totals) / len(totals), 2) if totals else None
+    conversion = round(len(tickets) / entries, 4) if entries else None
+    contribution = None
+    if conversion is not None and average is not None:
+        contribution = round(conversion * average, 2)
+    currencies = Counter(s.currency for s in sales if s.currency)
+    return {
+        "transactions": len(tickets),
+        "refunds": len(sales) - len(tickets),
+        "sales": round(sum(s.total for s in sales if s.total is not None), 2),
+        "currency": currencies.most_common(1)[0][0] if currencies else None,
+        "average_ticket": average,
+        "items_per_ticket": round(sum(items) / len(items), 2) if items else None,
+        "conversion": conversion,
+        "expected_contribution": contribution,
+        "unread_receipts": sum(1 for s in sales if s.total is None),
+    }

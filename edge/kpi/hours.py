@@ -1,0 +1,80 @@
+"""What one hour collects before its traffic and kpi records are made.
+
+Plain containers with JSON forms, so the tracker's state goes into the
+daemon's checkpoint with the aggregator's and survives a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["HOUR_S", "HourBucket", "Sale", "epoch", "hour_of"]
+
+HOUR_S = 3600.0
+
+
+def epoch(text: str) -> float:
+    """A record's ISO 8601 UTC time as seconds since the epoch."""
+    return datetime.fromisoformat(text).timestamp()
+
+
+def hour_of(t: float) -> float:
+    """Start of the UTC hour containing ``t``."""
+    return (t // HOUR_S) * HOUR_S
+
+
+@dataclass(slots=True)
+class Sale:
+    """The part of a transaction record the store figures need."""
+
+    total: float | None
+    items: int | None
+    refund: bool
+    currency: str | None
+
+    def to_json(self) -> list[Any]:
+        return [self.total, self.items, self.refund, self.currency]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Sale:
+        return cls(*data)
+
+
+@dataclass(slots=True)
+class HourBucket:
+    """Everything known about one hour, keyed by zone (and radio) or by store."""
+
+    start: float
+    zone_hours: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``zone|radio`` -> the aggregator's device counts of the hour."""
+    dwells: dict[str, list[float]] = field(default_factory=dict)
+    """``zone|radio`` -> lengths of the visitor dwell sessions that ended in the hour."""
+    repeats: dict[str, int] = field(default_factory=dict)
+    """``zone|radio`` -> visits ended in the hour that returned to the zone."""
+    entries: dict[str, int] = field(default_factory=dict)
+    """zone -> camera line entries (``in``) in the hour."""
+    sales: dict[str, list[Sale]] = field(default_factory=dict)
+    """store -> receipts printed in the hour."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "zone_hours": self.zone_hours,
+            "dwells": self.dwells,
+            "repeats": self.repeats,
+            "entries": self.entries,
+            "sales": {k: [s.to_json() for s in v] for k, v in self.sales.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HourBucket:
+        return cls(
+            start=data["start"],
+            zone_hours=dict(data["zone_hours"]),
+            dwells={k: list(v) for k, v in data["dwells"].items()},
+            repeats=dict(data["repeats"]),
+            entries=dict(data["entries"]),
+            sales={k: [Sale.from_json(s) for s in v] for k, v in data["sales"].items()},
+        )

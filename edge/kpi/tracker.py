@@ -1,0 +1,263 @@
+"""Hourly mall figures at the edge: ``traffic`` per zone and radio, ``kpi`` per store.
+
+The tracker watches the record stream (dwell, visit, footfall, transaction) and
+the aggregator's hourly device counts, in event time. An hour is closed once the
+event clock has passed its end by a grace period (a dwell session ending at 10:59
+is only emitted when it has been quiet for the session gap), and then:
+
+- ``traffic``: per zone and radio, devices raw and grouped, visitors, passers-by,
+  capture rate, dwell median and p90, repeat visits within the key period, and,
+  where calibrated by a camera, the people estimate (``edge.kpi.calibration``);
+- ``kpi``: per store with a POS line, receipts, net sales, average ticket, items
+  per ticket, entries (camera line, else the zone's Wi-Fi estimate) and conversion.
+
+At a stop the open hours are emitted as ``partial`` records; the hour's final
+record names the last partial one in ``supersedes``, like the other kinds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from edge.aggregate.ids import Record, iso, record_id
+from edge.config.models import Config
+from edge.config.sensors import CameraSensorConfig, PosSensorConfig
+from edge.kpi.calibration import Calibration
+from edge.kpi.figures import store_figures, traffic_figures
+from edge.kpi.hours import HOUR_S, HourBucket, Sale, epoch, hour_of
+
+__all__ = ["KpiTracker"]
+
+_GRACE_EXTRA_S = 60.0
+_MAX_VISITED = 500_000
+"""Bound of the (device, zone) pairs remembered for repeat visits within a key period."""
+_SNAPSHOT_VERSION = 1
+
+
+class KpiTracker:
+    """Folds records into hours and makes the hourly ``traffic`` and ``kpi`` records."""
+
+    def __init__(self, config: Config) -> None:
+        agg = config.aggregation
+        self._mall, self._box = config.mall, config.box
+        self._grace = agg.session_gap_s + agg.presence_interval_s + _GRACE_EXTRA_S
+        self._key_period = float(config.privacy.key_rotation_s)
+        stores: dict[str, str] = {}
+        for s in config.sensors:
+            if isinstance(s, PosSensorConfig):
+                stores.setdefault(s.store, s.zone)
+        self._stores = stores
+        self._camera_zones = {
+            s.zone for s in config.sensors if isinstance(s, CameraSensorConfig) and s.lines
+        }
+        self._buckets: dict[float, HourBucket] = {}
+        self.calibration = Calibration()
+        self._visited: set[str] = set()
+        self._period = -1
+        self._footfall: dict[str, list[Any]] = {}
+        """Footfall record id -> [hour, zone, in] while its hour is open (for supersedes)."""
+        self._revisions: dict[str, list[Any]] = {}
+        """Natural key -> [partial records emitted, id of the last one]."""
+        self._clock = -math.inf
+
+    # -- input --------------------------------------------------------------------------
+
+    def observe(
+        self, records: list[Record], hours: list[dict[str, Any]], clock: float
+    ) -> list[Record]:
+        """Fold a flush's records and hour counts in; return the hourly records now due."""
+        partial = [h for h in hours if h["partial"]]
+        for h in hours:
+            if not h["partial"]:
+                key = f"{h['zone']}|{h['source']}"
+                self._bucket(h["start"]).zone_hours[key] = h
+                self._clock = max(self._clock, h["start"] + HOUR_S)
+        for r in records:
+            self._fold(r)
+        if math.isfinite(clock):
+            self._clock = max(self._clock, clock)
+        out = self._close_due()
+        if partial:
+            out += self._emit_partial(partial)
+        return out
+
+    def _fold(self, r: Record) -> None:
+        kind = r["kind"]
+        if kind == "dwell" and not r["partial"]:
+            key = f"{r['zone']}|{r['source']}"
+            dwells = self._bucket(hour_of(epoch(r["end"]))).dwells
+            dwells.setdefault(key, []).append(r["duration_s"])
+        elif kind == "visit" and not r["partial"]:
+            self._fold_visit(r)
+        elif kind == "footfall":
+            self._fold_footfall(r)
+        elif kind == "transaction":
+            sale = Sale(r["total"], r["items"], r["refund"], r["currency"])
+            self._bucket(hour_of(epoch(r["start"]))).sales.setdefault(r["store"], []).append(sale)
+            self._clock = max(self._clock, epoch(r["end"]))
+
+    def _fold_visit(self, r: Record) -> None:
+        """A return to a zone by the same pseudonymous device within the key period."""
+        end = epoch(r["end"])
+        period = int(end // self._key_period)
+        if period != self._period or len(self._visited) > _MAX_VISITED:
+            self._period, self._visited = period, set()
+        repeats = self._bucket(hour_of(end)).repeats
+        for zone in dict.fromkeys(stop["zone"] for stop in r["path"]):
+            seen = f"{r['device']}|{zone}"
+            if seen in self._visited:
+                key = f"{zone}|{r['source']}"
+                repeats[key] = repeats.get(key, 0) + 1
+            else:
+                self._visited.add(seen)
+
+    def _fold_footfall(self, r: Record) -> None:
+        old = self._footfall.pop(r["supersedes"], None) if r.get("supersedes") else None
+        if old is not None:
+            hour, zone, count = old
+            bucket = self._buckets.get(hour)
+            if bucket is not None:
+                bucket.entries[zone] = bucket.entries.get(zone, 0) - count
+        hour = hour_of(epoch(r["start"]))
+        entries = self._bucket(hour).entries
+        entries[r["zone"]] = entries.get(r["zone"], 0) + r["in"]
+        self._footfall[r["id"]] = [hour, r["zone"], r["in"]]
+        self._clock = max(self._clock, epoch(r["end"]))
+
+    def _bucket(self, start: float) -> HourBucket:
+        bucket = self._buckets.get(start)
+        if bucket is None:
+            bucket = self._buckets[start] = HourBucket(start)
+        return bucket
+
+    # -- output -------------------------------------------------------------------------
+
+    def _close_due(self) -> list[Record]:
+        out: list[Record] = []
+        for start in sorted(self._buckets):
+            if start + HOUR_S + self._grace > self._clock:
+                break
+            bucket = self._buckets.pop(start)
+            out += self._records(bucket, start + HOUR_S, None, partial=False)
+            self._footfall = {k: v for k, v in self._footfall.items() if v[0] != start}
+        return out
+
+    def _emit_partial(self, open_hours: list[dict[str, Any]]) -> list[Record]:
+        """The hours not closed yet, as partial records (the state stays)."""
+        for h in open_hours:
+            self._bucket(h["start"])
+        end = self._clock
+        out: list[Record] = []
+        for start in sorted(self._buckets):
+            bucket = self._buckets[start]
+            extra = {
+                f"{h['zone']}|{h['source']}": h
+                for h in open_hours
+                if h["start"] == start and f"{h['zone']}|{h['source']}" not in bucket.zone_hours
+            }
+            out += self._records(bucket, min(start + HOUR_S, max(end, start)), extra, partial=True)
+        return out
+
+    def _records(
+        self,
+        bucket: HourBucket,
+        end: float,
+        extra: dict[str, dict[str, Any]] | None,
+        partial: bool,
+    ) -> list[Record]:
+        zone_hours = bucket.zone_hours | (extra or {})
+        traffic = {key: self._traffic_fields(bucket, key, zh) for key, zh in zone_hours.items()}
+        if not partial:
+            self._learn(bucket, zone_hours)
+        out = [
+            self._record("traffic", bucket.start, end, partial, key, _zone_source(key) | fields)
+            for key, fields in sorted(traffic.items())
+        ]
+        for store, zone in sorted(self._stores.items()):
+            entries, source = self._entries(bucket, zone, traffic)
+            fields = {"store": store, "zone": zone, "entries": entries, "entries_source": source}
+            fields |= store_figures(bucket.sales.get(store, []), entries)
+            out.append(self._record("kpi", bucket.start, end, partial, store, fields))
+        return out
+
+    def _traffic_fields(self, bucket: HourBucket, key: str, zh: dict[str, Any]) -> dict[str, Any]:
+        zone, source = key.split("|")
+        people = bucket.entries.get(zone, 0) if zone in self._camera_zones else None
+        ratio = self.calibration.ratio(zone, source, _hour_of_day(bucket.start))
+        dwells = bucket.dwells.get(key, [])
+        return traffic_figures(zh, dwells, bucket.repeats.get(key, 0), people, ratio)
+
+    def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
+        """After the hour's estimates are made: fold its camera counts into the ratios."""
+        hour = _hour_of_day(bucket.start)
+        for key, zh in zone_hours.items():
+            zone, source = key.split("|")
+            if zone in self._camera_zones:
+                people = bucket.entries.get(zone, 0)
+                self.calibration.learn(zone, source, hour, zh["visitors"], people)
+
+    def _entries(
+        self, bucket: HourBucket, zone: str, traffic: dict[str, dict[str, Any]]
+    ) -> tuple[float | None, str | None]:
+        """People who entered a store: camera, else the Wi-Fi estimate, else devices."""
+        if zone in self._camera_zones:
+            return float(bucket.entries.get(zone, 0)), "camera"
+        wifi = traffic.get(f"{zone}|wifi")
+        if wifi is not None and wifi["people_estimate"] is not None:
+            return wifi["people_estimate"], "wifi-estimate"
+        if wifi is not None:
+            return float(wifi["visitors"]), "wifi"
+        ble = traffic.get(f"{zone}|ble")
+        if ble is not None:
+            return float(ble["visitors"]), "ble"
+        return None, None
+
+    def _record(
+        self, kind: str, start: float, end: float, partial: bool, key: str, fields: dict[str, Any]
+    ) -> Record:
+        natural = f"{self._mall}\x1f{self._box}\x1f{kind}\x1f{key}\x1f{start!r}"
+        revision, supersedes = self._revisions.get(natural, [0, None])
+        rid = record_id(start, f"{natural}\x1f{revision}")
+        if partial:
+            self._revisions[natural] = [revision + 1, rid]
+        else:
+            self._revisions.pop(natural, None)
+        head = {"id": rid, "kind": kind, "schema": f"{kind}/1", "mall": self._mall}
+        head |= {"box": self._box, "supersedes": supersedes}
+        return head | fields | {"start": iso(start), "end": iso(end), "partial": partial}
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "clock": self._clock if math.isfinite(self._clock) else None,
+            "buckets": [b.to_json() for b in self._buckets.values()],
+            "calibration": self.calibration.to_json(),
+            "period": self._period,
+            "visited": sorted(self._visited),
+            "footfall": dict(self._footfall),
+            "revisions": dict(self._revisions),
+        }
+
+    def restore(self, snap: dict[str, Any] | None) -> None:
+        if not snap or snap.get("version") != _SNAPSHOT_VERSION:
+            return
+        self._clock = snap["clock"] if snap["clock"] is not None else -math.inf
+        self._buckets = {b["start"]: HourBucket.from_json(b) for b in snap["buckets"]}
+        self.calibration = Calibration.from_json(snap["calibration"])
+        self._period = snap["period"]
+        self._visited = set(snap["visited"])
+        self._footfall = dict(snap["footfall"])
+        self._revisions = dict(snap["revisions"])
+
+
+def _zone_source(key: str) -> dict[str, str]:
+    zone, source = key.split("|")
+    return {"zone": zone, "source": source}
+
+
+def _hour_of_day(start: float) -> int:
+    """UTC hour of the day: a fixed offset from the mall's, so ratios stay comparable."""
+    return int(start // HOUR_S) % 24

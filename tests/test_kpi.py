@@ -1,0 +1,307 @@
+"""Mall figures at the edge: hourly traffic per zone, kpi per store, calibration, grouping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.observations import Probe
+from edge.aggregate import Aggregator
+from edge.aggregate.ids import iso, record_id
+from edge.config import Config, parse_config
+from edge.kpi import Calibration, KpiTracker
+from edge.kpi.figures import percentile
+from edge.records import RECORD_MODELS
+from edge.runtime.pipeline import Pipeline
+
+T0 = 1_773_482_400.0  # 2026-03-14 10:00 UTC
+HOUR = 3600.0
+
+
+def config(
+    camera: bool = True, pos: bool = True, grouping: bool = True, db: Path | None = None
+) -> Config:
+    camera_sensor = """
+[[sensors]]
+type = "camera"
+name = "door"
+zone = "shop"
+url = "rtsp://10.0.0.9/stream1"
+[[sensors.lines]]
+name = "entrance"
+start = [0, 100]
+end = [640, 100]
+"""
+    pos_sensor = """
+[[sensors]]
+type = "pos"
+name = "till"
+zone = "shop"
+store = "s-07"
+port = "/dev/ttyUSB0"
+"""
+    return parse_config(
+        f"""
+mall = "m1"
+box = "b1"
+[[zones]]
+id = "shop"
+visitor_rssi_dbm = -70
+[[zones]]
+id = "hall"
+visitor_rssi_dbm = -70
+[[sensors]]
+type = "wifi"
+name = "w-shop"
+zone = "shop"
+[[sensors]]
+type = "wifi"
+name = "w-hall"
+zone = "hall"
+{camera_sensor if camera else ""}{pos_sensor if pos else ""}
+[aggregation]
+grouping = {"true" if grouping else "false"}
+[store]
+path = "{db or Path("unused.db")}"
+"""
+    )
+
+
+def zone_hour(start: float, zone: str, visitors: int, devices: int) -> dict[str, Any]:
+    return {
+        "zone": zone, "source": "wifi", "partial": False, "start": start, "devices": devices,
+        "devices_raw": devices * 3, "visitors": visitors, "grouping_confidence": 0.8,
+    }  # fmt: skip
+
+
+def footfall(start: float, count: int, supersedes: str | None = None) -> dict[str, Any]:
+    rid = record_id(start, f"ff{start}{count}")
+    return {
+        "id": rid, "kind": "footfall", "zone": "shop", "in": count, "out": count,
+        "start": iso(start), "end": iso(start + 60), "supersedes": supersedes,
+    }  # fmt: skip
+
+
+def sale(
+    t: float, total: float | None, items: int | None = 1, refund: bool = False
+) -> dict[str, Any]:
+    return {
+        "kind": "transaction", "store": "s-07", "total": total, "items": items,
+        "refund": refund, "currency": "CNY", "start": iso(t), "end": iso(t + 2),
+    }  # fmt: skip
+
+
+def dwell(end: float, zone: str, duration: float, partial: bool = False) -> dict[str, Any]:
+    return {
+        "kind": "dwell", "zone": zone, "source": "wifi", "duration_s": duration,
+        "end": iso(end), "partial": partial,
+    }  # fmt: skip
+
+
+def by(records: list[dict[str, Any]], kind: str, **match: Any) -> list[dict[str, Any]]:
+    return [r for r in records if r["kind"] == kind and all(r[k] == v for k, v in match.items())]
+
+
+def close_hour(tracker: KpiTracker, start: float, **extra: Any) -> list[dict[str, Any]]:
+    """Feed one hour's counts and records, then move the clock past its grace period."""
+    hours = [zone_hour(start, "shop", **extra.get("shop", {"visitors": 40, "devices": 100}))]
+    hours.append(zone_hour(start, "hall", **extra.get("hall", {"visitors": 60, "devices": 90})))
+    records = extra.get("records", [])
+    return tracker.observe(records, hours, start + 2 * HOUR)
+
+
+# -- traffic ------------------------------------------------------------------------------------
+
+
+def test_traffic_figures_of_an_hour() -> None:
+    tracker = KpiTracker(config())
+    records = [dwell(T0 + 600 + 60 * i, "shop", d) for i, d in enumerate([60, 120, 300, 900])]
+    records += [dwell(T0 + 700, "shop", 999, partial=True)]  # superseded later: not counted
+    out = close_hour(tracker, T0, records=[*records, footfall(T0, 20)])
+    (shop,) = by(out, "traffic", zone="shop")
+    assert shop["devices"] == 100 and shop["devices_raw"] == 300 and shop["visitors"] == 40
+    assert shop["passersby"] == 60 and shop["capture_rate"] == 0.4
+    assert shop["dwell_sessions"] == 4
+    assert shop["dwell_median_s"] == percentile([60, 120, 300, 900], 50) == 210.0
+    assert shop["dwell_p90_s"] == 720.0
+    assert shop["people_counted"] == 20
+    assert shop["start"] == iso(T0) and shop["end"] == iso(T0 + HOUR) and not shop["partial"]
+    (hall,) = by(out, "traffic", zone="hall")
+    assert hall["people_counted"] is None  # no camera in the hall
+    for record in out:
+        RECORD_MODELS[record["kind"]].model_validate(record)
+
+
+def test_an_hour_waits_for_its_late_records() -> None:
+    tracker = KpiTracker(config())
+    hours = [zone_hour(T0, "shop", 1, 1)]
+    assert tracker.observe([], hours, T0 + HOUR + 60) == []  # a dwell may still end in it
+    out = tracker.observe([dwell(T0 + HOUR - 5, "shop", 30)], [], T0 + HOUR + 600)
+    (shop,) = by(out, "traffic", zone="shop")
+    assert shop["dwell_sessions"] == 1
+
+
+def test_repeat_visits_within_the_key_period() -> None:
+    tracker = KpiTracker(config())
+
+    def visit(end: float, device: str) -> dict[str, Any]:
+        path = [{"zone": "shop", "start": iso(end - 60), "end": iso(end)}]
+        return {
+            "kind": "visit", "device": device, "source": "wifi", "path": path,
+            "end": iso(end), "partial": False,
+        }  # fmt: skip
+
+    visits = [visit(T0 + 100, "a"), visit(T0 + 900, "b"), visit(T0 + 2000, "a")]
+    (shop,) = by(close_hour(tracker, T0, records=visits), "traffic", zone="shop")
+    assert shop["repeat_visits"] == 1
+    next_day = T0 + 24 * HOUR  # a new key period: pseudonyms changed, nothing to match
+    (later,) = by(
+        close_hour(tracker, next_day, records=[visit(next_day + 10, "a")]), "traffic", zone="shop"
+    )
+    assert later["repeat_visits"] == 0
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+
+def test_the_ratio_is_learned_from_the_camera_and_borrowed_elsewhere() -> None:
+    tracker = KpiTracker(config())
+    day1 = close_hour(tracker, T0, records=[footfall(T0, 20)])
+    (shop1,) = by(day1, "traffic", zone="shop")
+    assert shop1["devices_per_person"] is None and shop1["people_estimate"] is None
+    day2 = close_hour(tracker, T0 + 24 * HOUR, records=[footfall(T0 + 24 * HOUR, 25)])
+    (shop2,) = by(day2, "traffic", zone="shop")
+    assert shop2["devices_per_person"] == 2.0  # 40 visitors for 20 people, learned yesterday
+    assert shop2["ratio_source"] == "zone" and shop2["people_estimate"] == 20.0
+    assert shop2["people_counted"] == 25  # the platform sees estimate, count and drift
+    (hall2,) = by(day2, "traffic", zone="hall")
+    assert hall2["ratio_source"] == "box" and hall2["people_estimate"] == 30.0
+    other_hour = close_hour(tracker, T0 + 24 * HOUR + 5 * HOUR)
+    assert by(other_hour, "traffic", zone="shop")[0]["devices_per_person"] is None
+
+
+def test_the_ratio_settles_then_follows_drift() -> None:
+    cal = Calibration()
+    for _ in range(5):
+        cal.learn("shop", "wifi", 10, 30, 10)
+    assert (r := cal.ratio("shop", "wifi", 10)) is not None and r.value == 3.0
+    cal.learn("shop", "wifi", 10, 20, 10)
+    assert (r := cal.ratio("shop", "wifi", 10)) is not None and r.value == 2.8
+    cal.learn("shop", "wifi", 10, 100, 2)  # too few people to say anything
+    assert (r := cal.ratio("shop", "wifi", 10)) is not None and r.value == 2.8
+
+
+# -- kpi ----------------------------------------------------------------------------------------
+
+
+def test_store_kpi_with_camera_entries() -> None:
+    tracker = KpiTracker(config())
+    records = [footfall(T0 + 60 * i, 10) for i in range(4)]  # 40 entries
+    records += [sale(T0 + 100, 120.0, 3), sale(T0 + 200, 80.0, 1), sale(T0 + 300, 100.0, None)]
+    records += [sale(T0 + 400, -50.0, 1, refund=True), sale(T0 + 500, None, None)]
+    (kpi,) = by(close_hour(tracker, T0, records=records), "kpi")
+    assert kpi["store"] == "s-07" and kpi["zone"] == "shop"
+    assert kpi["entries"] == 40.0 and kpi["entries_source"] == "camera"
+    assert kpi["transactions"] == 4 and kpi["refunds"] == 1 and kpi["unread_receipts"] == 1
+    assert kpi["sales"] == 250.0 and kpi["currency"] == "CNY"
+    assert kpi["average_ticket"] == 100.0 and kpi["items_per_ticket"] == 2.0
+    assert kpi["conversion"] == 0.1 and kpi["expected_contribution"] == 10.0
+    RECORD_MODELS["kpi"].model_validate(kpi)
+
+
+def test_store_kpi_falls_back_to_wifi_visitors_without_a_camera() -> None:
+    tracker = KpiTracker(config(camera=False))
+    (kpi,) = by(close_hour(tracker, T0, records=[sale(T0 + 10, 50.0)]), "kpi")
+    assert kpi["entries"] == 40.0 and kpi["entries_source"] == "wifi"
+    assert kpi["conversion"] == 0.025
+
+
+def test_a_superseded_footfall_count_is_replaced_not_added() -> None:
+    tracker = KpiTracker(config())
+    first = footfall(T0, 7)
+    records = [first, footfall(T0, 9, supersedes=first["id"])]
+    (shop,) = by(close_hour(tracker, T0, records=records), "traffic", zone="shop")
+    assert shop["people_counted"] == 9
+
+
+# -- partial hours and restarts -----------------------------------------------------------------
+
+
+def test_a_stop_emits_partial_hours_that_the_final_one_supersedes() -> None:
+    tracker = KpiTracker(config())
+    open_hour = zone_hour(T0, "shop", 5, 9) | {"partial": True}
+    partial = tracker.observe([footfall(T0, 3)], [open_hour], T0 + 1800)
+    (shop_partial,) = by(partial, "traffic", zone="shop")
+    assert shop_partial["partial"] and shop_partial["end"] == iso(T0 + 1800)
+    (kpi_partial,) = by(partial, "kpi")
+    restarted = KpiTracker(config())
+    restarted.restore(tracker.snapshot())
+    final = close_hour(restarted, T0)
+    (shop,) = by(final, "traffic", zone="shop")
+    assert not shop["partial"] and shop["supersedes"] == shop_partial["id"]
+    assert shop["people_counted"] == 3  # the count before the stop was kept
+    (kpi,) = by(final, "kpi")
+    assert kpi["supersedes"] == kpi_partial["id"]
+
+
+# -- through the aggregator: grouping and hours -------------------------------------------------
+
+
+def scans(phones: int, scans_per_phone: int, start: float) -> list[Probe]:
+    """Phones that use a new random MAC for every scan but keep their sequence counter."""
+    probes = []
+    for scan in range(scans_per_phone):
+        for phone in range(phones):
+            t = start + scan * 30 + phone * 0.37
+            mac = f"p{phone}-s{scan}"
+            seq = (phone * 997 + scan * 3) % 4096
+            probes.append(Probe(t, "w-shop", mac, True, -55, 6, seq, False, None, f"fp{phone % 2}"))
+    return sorted(probes)
+
+
+@pytest.mark.parametrize("grouping", [True, False])
+def test_presence_reports_devices_raw_and_grouped(grouping: bool) -> None:
+    agg = Aggregator(config(grouping=grouping))
+    agg.observe_batch(scans(phones=4, scans_per_phone=8, start=T0))
+    agg.advance(T0 + 1000)
+    presence = [r for r in agg.drain() if r["kind"] == "presence" and r["zone"] == "shop"]
+    busy = [r for r in presence if r["devices_raw"]]
+    assert sum(r["devices_raw"] for r in busy) == 32  # one MAC per phone and scan
+    if grouping:
+        assert all(r["devices"] <= 4 for r in busy)
+        assert all(r["grouping_confidence"] is not None for r in busy)
+    else:
+        assert all(r["devices"] == r["devices_raw"] for r in busy)
+        assert all(r["grouping_confidence"] is None for r in presence)
+
+
+def test_records_do_not_depend_on_how_frames_were_batched() -> None:
+    probes = scans(phones=6, scans_per_phone=20, start=T0)
+    whole, pieces = Aggregator(config()), Aggregator(config())
+    whole.observe_batch(probes)
+    for i in range(0, len(probes), 7):
+        pieces.observe_batch(probes[i : i + 7])
+    for agg in (whole, pieces):
+        agg.advance(T0 + 2 * HOUR)
+        agg.flush_partial()
+    assert whole.drain() == pieces.drain()
+    assert whole.drain_hours() == pieces.drain_hours()
+
+
+def test_the_pipeline_counts_a_device_once_per_hour(tmp_path: Path) -> None:
+    cfg = config(camera=False, pos=False, db=tmp_path / "box.db")
+    pipeline = Pipeline(cfg, b"k" * 32, None)
+    probes = [
+        Probe(T0 + 10 * i, "w-shop", "phone", False, -50, 6, i, False, None, "fp")
+        for i in range(300)  # 50 minutes in the shop, heard in every presence interval
+    ]
+    pipeline.aggregator.observe_batch(probes)
+    pipeline.aggregator.advance(T0 + 2 * HOUR)
+    records, _ = pipeline.collect(checkpoint=False)
+    (shop,) = by(records, "traffic", zone="shop", start=iso(T0))
+    assert shop["devices"] == shop["visitors"] == 1 and shop["devices_raw"] == 1
+    assert shop["dwell_sessions"] == 1 and shop["dwell_median_s"] == pytest.approx(2990, abs=1)
+    (hall,) = by(records, "traffic", zone="hall", start=iso(T0))
+    assert hall["devices"] == 0 and hall["capture_rate"] is None
