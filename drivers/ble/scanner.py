@@ -284,6 +284,7 @@ class BleScannerSource:
                 "sensor %s: passive scanning is not available on %s (%s); scanning actively"
                 " instead: the adapter sends scan requests",
                 self.name, self.adapter, passive_error,
+                extra={"sensor": self.name, "reason": "passive_refused"},
             )  # fmt: skip
             return
         await self._start_active(None)
@@ -322,7 +323,10 @@ class BleScannerSource:
         try:
             await scanner.stop()
         except (TimeoutError, BleakError, OSError) as exc:
-            log.warning("sensor %s: stopping the scanner on %s: %s", self.name, self.adapter, exc)
+            log.warning(
+                "sensor %s: stopping the scanner on %s: %s", self.name, self.adapter, exc,
+                extra={"sensor": self.name, "reason": "stop_failed"},
+            )  # fmt: skip
 
     async def _recover(self, silent_s: float) -> None:
         """No advertisement for too long: restart the scanner, or reset the adapter first."""
@@ -336,6 +340,7 @@ class BleScannerSource:
                 "sensor %s: no advertisement for %.1f s on %s; restarting the scanner"
                 " (restart %d in a row; BlueZ scans can stop without an error)",
                 self.name, silent_s, self.adapter, self.restarts_in_row,
+                extra={"sensor": self.name, "reason": "silence"},
             )  # fmt: skip
         await self._stop_scanner()
         await self._start()
@@ -345,13 +350,17 @@ class BleScannerSource:
             "sensor %s: %d scanner restart(s) in a row did not bring advertisements back;"
             " resetting adapter %s (power off and on)",
             self.name, self.restarts_in_row, self.adapter,
+            extra={"sensor": self.name, "reason": "adapter_reset"},
         )  # fmt: skip
         await self._stop_scanner()
         problem = await asyncio.to_thread(self._reset)
         self.restarts_in_row = 0
         if problem is None:
             self.adapter_resets += 1
-            log.warning("sensor %s: adapter %s was reset", self.name, self.adapter)
+            log.warning(
+                "sensor %s: adapter %s was reset", self.name, self.adapter,
+                extra={"sensor": self.name, "reason": "adapter_reset"},
+            )  # fmt: skip
             await asyncio.sleep(self._settle_s)  # BlueZ re-registers the powered adapter
         else:
             self.adapter_reset_failures += 1
@@ -359,4 +368,5 @@ class BleScannerSource:
                 "sensor %s: cannot reset adapter %s: %s; reset it by hand (sudo btmgmt"
                 " --index %s power off; sudo btmgmt --index %s power on) or replug it",
                 self.name, self.adapter, problem, self.adapter[3:], self.adapter[3:],
+                extra={"sensor": self.name, "reason": "adapter_reset_failed"},
             )  # fmt: skip

@@ -254,6 +254,7 @@ class CameraProcess:
                 "%s: its process died %d times (last exit code %s); giving up on it for now,"
                 " check the journal for the decoder's error",
                 self.spec.where, restart.count + 1, process.exitcode,
+                extra={"sensor": self.spec.name, "reason": "process_died"},
             )  # fmt: skip
             return
         if restart.at == 0.0:
@@ -262,6 +263,7 @@ class CameraProcess:
             log.warning(
                 "%s: its process died (%s); starting it again in %g s",
                 self.spec.where, _exit_reason(process.exitcode), wait,
+                extra={"sensor": self.spec.name, "reason": "process_died"},
             )  # fmt: skip
         if time.monotonic() >= restart.at:
             restart.count += 1
@@ -281,7 +283,10 @@ class CameraProcess:
             return
         process.join(timeout)
         if process.is_alive():
-            log.warning("%s: its process does not respond (hung); killing it", self.spec.where)
+            log.warning(
+                "%s: its process does not respond (hung); killing it", self.spec.where,
+                extra={"sensor": self.spec.name, "reason": "process_hung"},
+            )  # fmt: skip
             process.kill()
             process.join(5)
 

@@ -209,6 +209,7 @@ class CameraSource:
             log.warning(
                 "%s did not hand over its last counts within %g s; its open interval is lost",
                 self.spec.where, self.stop_timeout_s,
+                extra={"sensor": self.spec.name, "reason": "stop_timeout"},
             )  # fmt: skip
 
     def _forward(self, messages: list[CameraMessage], emit: Emit) -> str | None:
@@ -218,7 +219,7 @@ class CameraSource:
             if message.kind == "observations":
                 batch.extend(message.observations)
             elif message.kind == "log":
-                log.log(message.level, "%s", message.error)
+                log.log(message.level, "%s", message.error, extra={"sensor": self.spec.name})
             elif message.kind == "error":
                 error = message.error or f"{self.spec.where} failed"
             elif message.kind == "done":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -17,6 +16,7 @@ from rich.markup import escape
 from edge.config import load_config
 from edge.config.models import DEFAULT_CONFIG_PATH
 from edge.errors import MallsenseError
+from edge.runtime import logs
 
 __all__ = [
     "EXIT_ERROR",
@@ -96,8 +96,6 @@ def print_json_line(obj: Any) -> None:
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Logs to journald (structured) when stderr is the journal, else to stderr; a
+    message repeated in a loop is rate-limited (``edge.runtime.logs``)."""
+    logs.setup_logging(level)

@@ -186,12 +186,15 @@ class EdgeDaemon:
             except SensorUnavailable as exc:
                 health = self.health[sensor.name]
                 health.state, health.last_error = "unavailable", str(exc)
-                log.error("sensor %s: %s; it is left out (the other sensors run)", sensor.name, exc)
+                log.error(
+                    "sensor %s: %s; it is left out (the other sensors run)", sensor.name, exc,
+                    extra={"sensor": sensor.name, "reason": "unavailable"},
+                )  # fmt: skip
                 continue
             runnable.append(sensor)
         return runnable
 
-    def _emitter(self, loop: asyncio.AbstractEventLoop, handler: Emit) -> Emit:
+    def _emitter(self, loop: asyncio.AbstractEventLoop, name: str, handler: Emit) -> Emit:
         """The thread-safe hand-over from a source thread to ``handler`` on the loop."""
 
         def offer(batch: list[Any]) -> None:
@@ -204,6 +207,7 @@ class EdgeDaemon:
                     log.warning(
                         "aggregation is behind: %d batches dropped so far (the box is"
                         " overloaded; reduce sensors or check CPU)", self.dropped_batches,
+                        extra={"sensor": name, "reason": "queue_full"},
                     )  # fmt: skip
 
         def emit(batch: list[Any]) -> None:
@@ -214,7 +218,7 @@ class EdgeDaemon:
     async def _supervise(self, sensor: AnySensor, loop: asyncio.AbstractEventLoop) -> None:
         health = self.health[sensor.name]
         plugin = self._plugins[sensor.name]
-        emit = self._emitter(loop, plugin.make_handler(sensor, self.pipeline))
+        emit = self._emitter(loop, sensor.name, plugin.make_handler(sensor, self.pipeline))
         backoff = Backoff()
         while not self._stop.is_set():
             source = self._sources.get(sensor.name)
@@ -237,7 +241,10 @@ class EdgeDaemon:
             health.restarts += 1
             health.restarts_by_reason["silence" if silent else "failure"] += 1
             health.last_error = reason
-            log.warning("sensor %s: %s; restarting in %.0f s", sensor.name, reason, delay)
+            log.warning(
+                "sensor %s: %s; restarting in %.0f s", sensor.name, reason, delay,
+                extra={"sensor": sensor.name, "reason": "silence" if silent else "failure"},
+            )  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=delay)
 
@@ -278,7 +285,9 @@ class EdgeDaemon:
         except OSError as exc:
             reason = f"{plugin.device(sensor)}: {exc}"
         except Exception as exc:
-            log.exception("sensor %s crashed", sensor.name)
+            log.exception(
+                "sensor %s crashed", sensor.name, extra={"sensor": sensor.name, "reason": "crashed"}
+            )
             reason = f"crashed: {exc!r}"
         return reason or "capture ended"
 
