@@ -26,6 +26,7 @@ __all__ = [
     "generate_key",
     "mqtt_password",
     "pseudonymization_key",
+    "read_key_file",
 ]
 
 KEY_ENV = "MALLSENSE_KEY"
@@ -75,11 +76,16 @@ def pseudonymization_key(config: Config) -> bytes:
         return _decode_key(value.strip(), f"${KEY_ENV}")
     for path in (_credential(_KEY_CREDENTIAL), config.privacy.key_file):
         if path is not None:
-            return _decode_key(_read(path, "pseudonymization key"), str(path))
+            return read_key_file(path)
     raise SecretError(
         "no pseudonymization key: set MALLSENSE_KEY, load the systemd credential"
         f" '{_KEY_CREDENTIAL}', or set privacy.key_file; all boxes of one mall must share it"
     )
+
+
+def read_key_file(path: Path) -> bytes:
+    """The key in ``path`` (hex), or ``SecretError`` saying what is wrong with it."""
+    return _decode_key(_read(path, "pseudonymization key"), str(path))
 
 
 def mqtt_password(config: Config) -> str | None:
