@@ -334,7 +334,7 @@ def test_the_daemon_logs_sensor_problems_to_the_journal_with_their_fields(
     assert failed["MESSAGE"].startswith("sensor shop: wlan1mon: Wi-Fi interface wlan1mon")
     assert failed["CODE_FILE"].endswith("edge/runtime/daemon.py")
     assert failed["CODE_FUNC"] == "_supervise"
-    assert failed["SYSLOG_IDENTIFIER"] == "mallsense"
+    assert failed["SYSLOG_IDENTIFIER"] == "mallsense-edge"  # the unit's SyslogIdentifier=
     assert "mall demo-mall box shop-12" in started["MESSAGE"]
     journal.wait_for(MESSAGE="stopped; open sessions written as partial records")
     assert "wlan1mon" not in stderr.read_text()  # the journal got it, not the stream

@@ -16,6 +16,7 @@ from edge.cli.common import config_option, fails_cleanly
 from edge.config import Config, config_hash, load_config
 from edge.config.secrets import pseudonymization_key
 from edge.runtime.daemon import EdgeDaemon
+from edge.runtime.logs import set_identifier
 from edge.runtime.sensors import plugin_for
 from edge.store import Store
 
@@ -93,6 +94,7 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
       mallsense run --config /etc/mallsense/mallsense.toml
       mallsense run --config box.toml --simulate shop=saturday.pcap
     """
+    set_identifier("mallsense-edge")
     config = load_config(config_path)
     timeline = Timeline(simulate_speed)
     radios = _simulated_sources(simulate, timeline, config)

@@ -126,10 +126,12 @@ def sync_group(
 
 
 def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, drain: bool) -> None:
+    from edge.runtime.logs import set_identifier
     from edge.runtime.metrics import MetricsEndpoint
     from sync.agent import SyncAgent  # lazy: the edge daemon never needs paho
     from sync.metrics import sync_registry
 
+    set_identifier("mallsense-sync")
     config = load_config(config_path) if config_path else None
     db_path = db or (config.store.path if config else None)
     if db_path is None:

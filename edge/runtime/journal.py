@@ -92,12 +92,14 @@ def encode_entry(fields: Mapping[str, str | bytes]) -> bytes:
     return bytes(out)
 
 
-def journal_fields(record: logging.LogRecord, message: str) -> dict[str, str]:
+def journal_fields(
+    record: logging.LogRecord, message: str, identifier: str = IDENTIFIER
+) -> dict[str, str]:
     """The fields of one log record (``message`` already formatted, traceback included)."""
     fields = {
         "MESSAGE": message,
         "PRIORITY": str(_priority(record.levelno)),
-        "SYSLOG_IDENTIFIER": IDENTIFIER,
+        "SYSLOG_IDENTIFIER": identifier,
         "CODE_FILE": record.pathname,
         "CODE_LINE": str(record.lineno),
         "CODE_FUNC": record.funcName,
@@ -122,13 +124,15 @@ class JournalHandler(logging.Handler):
     ) -> None:
         super().__init__(level)
         self.path = path or os.environ.get(SOCKET_ENV) or JOURNAL_SOCKET
+        self.identifier = IDENTIFIER
+        """``SYSLOG_IDENTIFIER``: the daemons set their unit's (``mallsense-edge``)."""
         self.fallback = fallback
         self.failures = 0
         self._sock: socket.socket | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            payload = encode_entry(journal_fields(record, self.format(record)))
+            payload = encode_entry(journal_fields(record, self.format(record), self.identifier))
             self._send(payload)
         except OSError as exc:
             self.failures += 1

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from edge.runtime.journal import JournalHandler, stderr_is_journal
 
-__all__ = ["STDERR_FORMAT", "RateLimiter", "log_handler", "setup_logging"]
+__all__ = ["STDERR_FORMAT", "RateLimiter", "log_handler", "set_identifier", "setup_logging"]
 
 STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 BURST = 10
@@ -207,6 +207,14 @@ def log_handler(stream: object = None) -> logging.Handler:
     journal = JournalHandler(fallback=plain)
     journal.setFormatter(logging.Formatter("%(message)s"))
     return journal
+
+
+def set_identifier(name: str) -> None:
+    """The ``SYSLOG_IDENTIFIER`` of journal entries from now on (the unit's
+    ``SyslogIdentifier=``, so ``journalctl -t mallsense-edge`` finds both kinds of lines)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, JournalHandler):
+            handler.identifier = name
 
 
 def setup_logging(level: str, *, burst: int = BURST, interval_s: float = INTERVAL_S) -> None:
