@@ -41,6 +41,7 @@ import edge
 from edge.asyncapi import Channel, build_document, dump_yaml
 from edge.messages import (
     TOPIC_ROOT,
+    AttributionOnWire,
     Batch,
     CommandReply,
     CommandRequest,
@@ -110,6 +111,7 @@ _ON_WIRE: dict[str, type[BaseModel]] = {
     "occupancy": OccupancyOnWire,
     "traffic": TrafficOnWire,
     "kpi": KpiOnWire,
+    "attribution": AttributionOnWire,
 }
 
 

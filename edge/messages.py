@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.records import (
+    Attribution,
     Dwell,
     Footfall,
     Kpi,
@@ -33,6 +34,7 @@ from edge.records import (
 __all__ = [
     "COMMANDS",
     "TOPIC_ROOT",
+    "AttributionOnWire",
     "Batch",
     "CommandReply",
     "CommandRequest",
@@ -98,6 +100,10 @@ class KpiOnWire(_OnWire, Kpi):
     """A kpi record as published."""
 
 
+class AttributionOnWire(_OnWire, Attribution):
+    """An attribution record as published."""
+
+
 RecordOnWire = Annotated[
     DwellOnWire
     | VisitOnWire
@@ -106,7 +112,8 @@ RecordOnWire = Annotated[
     | FootfallOnWire
     | OccupancyOnWire
     | TrafficOnWire
-    | KpiOnWire,
+    | KpiOnWire
+    | AttributionOnWire,
     Field(discriminator="kind"),
 ]
 

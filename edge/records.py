@@ -19,6 +19,7 @@ from edge.aggregate.ids import Record, iso, record_id
 
 __all__ = [
     "RECORD_MODELS",
+    "Attribution",
     "Dwell",
     "Footfall",
     "Kpi",
@@ -38,7 +39,15 @@ __all__ = [
 ]
 
 RecordKind = Literal[
-    "dwell", "visit", "presence", "transaction", "footfall", "occupancy", "traffic", "kpi"
+    "dwell",
+    "visit",
+    "presence",
+    "transaction",
+    "footfall",
+    "occupancy",
+    "traffic",
+    "kpi",
+    "attribution",
 ]
 Radio = Literal["wifi", "ble"]
 
@@ -326,7 +335,33 @@ class Kpi(_Record):
     partial: bool = Field(False, description="The hour was cut short by a stop.")
 
 
-RecordModel = Dwell | Visit | Presence | Transaction | Footfall | Occupancy | Traffic | Kpi
+class Attribution(_Record):
+    """Which pseudonymous device was at the counter when a receipt printed.
+
+    Only with ``privacy.attribution`` on (off by default): the platform joins it with
+    visits for members who consented. One per receipt that had a device at the counter.
+    """
+
+    kind: Literal["attribution"] = "attribution"
+    schema_: Literal["attribution/1"] = Field("attribution/1", alias="schema")
+    transaction: str = Field(description="Id of the transaction record.")
+    store: str
+    zone: str = Field(description="The counter zone.")
+    start: UtcTime = Field(description="When the receipt printed (the transaction's end).")
+    device: str = Field(description="Pseudonym of the most likely device (as in dwell/visit).")
+    source: Radio = Field(description="Radio that heard it.")
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="Its share of the received signal power among the devices at the counter"
+        " (1.0: the only one).",
+    )
+    candidates: int = Field(ge=1, description="Devices at the counter at that time.")
+
+
+RecordModel = (
+    Dwell | Visit | Presence | Transaction | Footfall | Occupancy | Traffic | Kpi | Attribution
+)
 RECORD_MODELS: dict[str, type[RecordModel]] = {
     "dwell": Dwell,
     "visit": Visit,
@@ -336,4 +371,5 @@ RECORD_MODELS: dict[str, type[RecordModel]] = {
     "occupancy": Occupancy,
     "traffic": Traffic,
     "kpi": Kpi,
+    "attribution": Attribution,
 }

@@ -21,7 +21,11 @@ HOUR = 3600.0
 
 
 def config(
-    camera: bool = True, pos: bool = True, grouping: bool = True, db: Path | None = None
+    camera: bool = True,
+    pos: bool = True,
+    grouping: bool = True,
+    db: Path | None = None,
+    attribution: bool = False,
 ) -> Config:
     camera_sensor = """
 [[sensors]]
@@ -40,6 +44,7 @@ type = "pos"
 name = "till"
 zone = "shop"
 store = "s-07"
+counter_zone = "hall"
 port = "/dev/ttyUSB0"
 """
     return parse_config(
@@ -63,6 +68,8 @@ zone = "hall"
 {camera_sensor if camera else ""}{pos_sensor if pos else ""}
 [aggregation]
 grouping = {"true" if grouping else "false"}
+[privacy]
+attribution = {"true" if attribution else "false"}
 [store]
 path = "{db or Path("unused.db")}"
 """
@@ -305,3 +312,60 @@ def test_the_pipeline_counts_a_device_once_per_hour(tmp_path: Path) -> None:
     assert shop["dwell_sessions"] == 1 and shop["dwell_median_s"] == pytest.approx(2990, abs=1)
     (hall,) = by(records, "traffic", zone="hall", start=iso(T0))
     assert hall["devices"] == 0 and hall["capture_rate"] is None
+
+
+# -- attribution (opt-in) -----------------------------------------------------------------------
+
+
+def at_counter(pipeline: Pipeline, phones: dict[str, int], until: float) -> None:
+    """Phones standing in the counter zone (``hall``) from T0 to ``until``, by RSSI."""
+    probes = [
+        Probe(T0 + t, "w-hall", phone, False, rssi, 6, t, False, None, "fp")
+        for t in range(0, int(until - T0), 5)
+        for phone, rssi in phones.items()
+    ]
+    pipeline.aggregator.observe_batch(sorted(probes))
+
+
+def receipt(t: float) -> dict[str, Any]:
+    return sale(t, 42.0) | {
+        "id": record_id(t, "receipt"), "zone": "shop", "mall": "m1", "box": "b1",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("phones", "expected"),
+    [({"alone": -50}, ("alone", 1.0)), ({"near": -50, "far": -60}, ("near", 0.9091)), ({}, None)],
+)
+def test_a_receipt_goes_to_the_strongest_device_at_the_counter(
+    phones: dict[str, int], expected: tuple[str, float] | None
+) -> None:
+    pipeline = Pipeline(config(attribution=True), b"k" * 32, None)
+    at_counter(pipeline, phones, T0 + 300)
+    pipeline.add_records([receipt(T0 + 290)])
+    records, _ = pipeline.collect(checkpoint=False)
+    found = by(records, "attribution")
+    if expected is None:
+        assert found == []
+        return
+    (attribution,) = found
+    assert (attribution["device"], attribution["confidence"]) == expected
+    assert attribution["candidates"] == len(phones) and attribution["zone"] == "hall"
+    assert attribution["transaction"] == receipt(T0 + 290)["id"]
+    RECORD_MODELS["attribution"].model_validate(attribution)
+
+
+def test_attribution_is_off_by_default() -> None:
+    pipeline = Pipeline(config(), b"k" * 32, None)
+    at_counter(pipeline, {"alone": -50}, T0 + 300)
+    pipeline.add_records([receipt(T0 + 290)])
+    records, _ = pipeline.collect(checkpoint=False)
+    assert by(records, "attribution") == [] and len(by(records, "transaction")) == 1
+
+
+def test_a_device_long_gone_is_not_attributed() -> None:
+    pipeline = Pipeline(config(attribution=True), b"k" * 32, None)
+    at_counter(pipeline, {"earlier": -50}, T0 + 100)
+    pipeline.add_records([receipt(T0 + 250)])  # 150 s after it was last heard: window 60 s
+    records, _ = pipeline.collect(checkpoint=False)
+    assert by(records, "attribution") == []

@@ -283,6 +283,18 @@ class Aggregator:
         for w in self._ble_windows.values():
             w.rename(src, dst)
 
+    def devices_at(self, zone: str, t: float, window_s: float) -> list[tuple[str, str, float]]:
+        """Devices whose session in ``zone`` was live within ``window_s`` of ``t``:
+        (device, radio, smoothed RSSI). O(devices); for rare events such as receipts."""
+        out = []
+        for dev in self._devices.values():
+            s = dev.sessions.get(zone)
+            if dev.fixed or s is None:
+                continue
+            if s.start - window_s <= t <= s.last + window_s:
+                out.append((dev.device, dev.source, s.smoothed))
+        return out
+
     def ble_stats(self, sensor: str) -> dict[str, object]:
         """The BLE stage's counters of one sensor (roles, classes, grouping)."""
         return self._ble.stats(sensor) if self._ble is not None else {}

@@ -232,6 +232,20 @@ class PrivacyConfig(Strict):
         ge=3600,
         description="Pseudonyms change every this many seconds (UTC-aligned; daily by default).",
     )
+    attribution: bool = Field(
+        False,
+        description="Link each receipt to the pseudonymous device at the store's counter when it"
+        " printed (an `attribution` record with its confidence), so the platform can join the"
+        " visits and sales of members who consented. Off by default: it ties a purchase to a"
+        " device pseudonym.",
+    )
+    attribution_window_s: float = Field(
+        60,
+        gt=0,
+        le=600,
+        description="A device counts as at the counter if its session there was live within"
+        " this many seconds of the receipt.",
+    )
 
 
 class Config(Strict):
@@ -256,6 +270,12 @@ class Config(Strict):
             if sensor.zone not in zone_ids:
                 raise ValueError(
                     f"sensors[{index}].zone (got {sensor.zone!r}): expected the id of a zone"
+                    f" defined in [[zones]] (known: {', '.join(zone_ids)})"
+                )
+            counter = getattr(sensor, "counter_zone", None)
+            if counter is not None and counter not in zone_ids:
+                raise ValueError(
+                    f"sensors[{index}].counter_zone (got {counter!r}): expected the id of a zone"
                     f" defined in [[zones]] (known: {', '.join(zone_ids)})"
                 )
         return self

@@ -205,6 +205,11 @@ class PosSensorConfig(_Sensor):
 
     type: Literal["pos"] = Field(description="Sensor kind.")
     store: Slug = Field(description="Store id written on this line's transactions.")
+    counter_zone: Slug | None = Field(
+        None,
+        description="Zone at the till, where the customer stands while the receipt prints"
+        " (privacy.attribution); default: this sensor's zone.",
+    )
     port: str = Field(
         min_length=1,
         description="Serial port on the POS side, preferably its stable name, e.g."
