@@ -1,6 +1,7 @@
 """People estimates from the product's own records, calibrated by an entrance camera.
 
-    python benchmarks/crowd/calibrated.py [--visitors 20000] [--seed 2026] [--json]
+    python benchmarks/crowd/calibrated.py [--visitors 20000] [--test-visitors N] [--seed 2026]
+                                          [--json]
 
 Two simulated days of the same mall: a calibration day (seed + 1) and the test day
 (seed). Each goes through the box's real pipeline (``edge.runtime.pipeline``:
@@ -140,21 +141,27 @@ def score(truth: dict[str, Any], traffic: list[Record]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Calibrated people estimates (see docstring).")
-    parser.add_argument("--visitors", type=int, default=20_000)
+    parser.add_argument("--visitors", type=int, default=20_000, help="calibration day")
+    parser.add_argument(
+        "--test-visitors", type=int, help="test day (default: as many): a busier or quieter day"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--cache", type=Path, default=HERE.parent / ".cache")
     args = parser.parse_args()
     started = time.perf_counter()
     days = {}
-    for role, seed in (("calibration", args.seed + 1), ("test", args.seed)):
-        folder = generate(CrowdParams(visitors=args.visitors, seed=seed), args.cache)
+    test_visitors = args.test_visitors or args.visitors
+    plan = (("calibration", args.seed + 1, args.visitors), ("test", args.seed, test_visitors))
+    for role, seed, visitors in plan:
+        folder = generate(CrowdParams(visitors=visitors, seed=seed), args.cache)
         days[role] = load_truth(folder)
     _, learned, rate_calib = run_day(days["calibration"], None)
     traffic, _, rate = run_day(days["test"], learned)
     result = {
         "benchmark": "crowd-calibrated",
         "visitors": args.visitors,
+        "test_visitors": test_visitors,
         "seed": args.seed,
         **score(days["test"], traffic),
         "ratios": {k: round(v[0], 3) for k, v in sorted(learned.table.items())},
