@@ -268,14 +268,27 @@ class Store:
     # -- reading records ----------------------------------------------------------------
 
     def records(
-        self, kind: str | None = None, limit: int | None = None
+        self,
+        kind: str | None = None,
+        limit: int | None = None,
+        *,
+        since: str | None = None,
+        before: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Stored records (oldest first), as the JSON objects that are published."""
+        """Stored records (oldest first), as the JSON objects that are published.
+
+        ``since`` / ``before``: only records whose ``start`` (ISO 8601 UTC, compared as
+        text) is at or after / before it, e.g. ``since="2026-03-14", before="2026-03-15"``.
+        """
         sql = "SELECT body FROM records"
+        where: list[str] = []
         params: list[Any] = []
-        if kind:
-            sql += " WHERE kind = ?"
-            params.append(kind)
+        for clause, value in (("kind = ?", kind), ("start >= ?", since), ("start < ?", before)):
+            if value:
+                where.append(clause)
+                params.append(value)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY start, seq"
         if limit is not None:
             sql += " LIMIT ?"
@@ -285,6 +298,12 @@ class Store:
                 yield json.loads(body)
         except sqlite3.Error as exc:
             raise StoreError(explain_sqlite_error(self.path, exc)) from exc
+
+    @_converts_errors
+    def latest_start(self, kind: str) -> str | None:
+        """``start`` of the newest record of a kind (None without one)."""
+        row = self.conn.execute("SELECT MAX(start) FROM records WHERE kind = ?", (kind,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     @_converts_errors
     def counts(self) -> dict[str, int]:
