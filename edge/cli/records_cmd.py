@@ -70,7 +70,7 @@ _COLUMNS: dict[str, list[str]] = {
         "average_ticket",
         "conversion",
         "partial",
-    ],
+    ],    "attribution": ["start", "store", "zone", "device", "confidence", "candidates"],
 }
 
 
