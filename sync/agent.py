@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ import edge
 from edge.config.models import Config, MqttConfig
 from edge.config.urls import BrokerUrl, parse_broker_url
 from edge.errors import UplinkError
+from edge.runtime.metrics import MetricsEndpoint
 from edge.store import Store
 from sync.control import CONTROL_SLOTS
 from sync.envelope import status_payload, status_topic
@@ -50,7 +52,8 @@ class SyncAgent:
     ``sync.platform`` (the platform's last known state, with ``mqtt.platform_id``).
 
     ``box_config`` is the whole configuration, for the ``config`` command (without
-    it the command shows the identity and the MQTT settings only).
+    it the command shows the identity and the MQTT settings only). ``loader`` reads
+    it again on SIGHUP (``request_reload``; see ``sync.reload``).
     """
 
     # The positional order is the one the CLI uses: (mall, box, config, db, password, hash).
@@ -69,6 +72,7 @@ class SyncAgent:
         poll_interval_s: float = 0.25,
         connect_timeout_s: float = 10.0,
         box_config: Config | None = None,
+        loader: Callable[[], Config] | None = None,
     ) -> None:
         try:
             self.url: BrokerUrl = parse_broker_url(config.url)
@@ -89,6 +93,14 @@ class SyncAgent:
         self.box_config = box_config
         self.active: AgentRun | None = None
         """The run in progress (read by the metrics endpoint's thread)."""
+        self.loader = loader
+        """Reads the configuration file again, for a reload (SIGHUP; ``sync.reload``)."""
+        self.broker_override: str | None = None
+        """``--broker``: replaces ``mqtt.url`` of every configuration read."""
+        self.metrics: MetricsEndpoint | None = None
+        self.reload_wanted = threading.Event()
+        """Set by SIGHUP; the loop reloads at its next pass."""
+        self.reloads: Counter[str] = Counter()
 
     def run(
         self,
@@ -106,6 +118,10 @@ class SyncAgent:
         with Store(self.db_path) as store:
             self.active = AgentRun(self, store, drain, stop or threading.Event(), deadline)
             return self.active.execute()
+
+    def request_reload(self) -> None:
+        """Read the configuration again at the loop's next pass (safe from a signal handler)."""
+        self.reload_wanted.set()
 
     def status(
         self,

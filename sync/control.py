@@ -91,6 +91,16 @@ class Control:
         self.telemetry_due = time.monotonic() + cfg.telemetry_interval_s
         self.prune_due = time.monotonic()
 
+    def reconfigure(self) -> None:
+        """The agent took new mqtt settings (SIGHUP). A new platform takes effect with the
+        reconnect that follows; the command rate at once."""
+        cfg = self.agent.config
+        if (cfg.platform_id, cfg.require_platform) != (self.gate.platform_id, self.gate.required):
+            self.gate = PlatformGate(cfg.platform_id, cfg.require_platform)
+        if cfg.command_rate_per_min != self.commands.rate_per_min:
+            agent, handlers = self.agent, self.commands.handlers
+            self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, handlers)
+
     # -- connection ---------------------------------------------------------------------
 
     def connected(self, link: Link) -> None:

@@ -27,6 +27,14 @@ class SyncCollector:
     def collect(self) -> Iterable[Metric]:
         agent = self.agent
         yield from identity_metrics(agent.config_hash)
+        reloads = CounterMetricFamily(
+            "mallsense_config_reloads",
+            "SIGHUP reloads of the configuration, by result (ok, refused).",
+            labels=["result"],
+        )
+        for result in ("ok", "refused"):
+            reloads.add_metric([result], agent.reloads[result])
+        yield reloads
         run = agent.active
         if run is None:
             return

@@ -39,6 +39,7 @@ from sync.link import (
     Subscribed,
 )
 from sync.quarantine import RejectionPolicy, advice
+from sync.reload import reload_agent
 from sync.window import OutboxWindow
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ _GOODBYE_TIMEOUT_S = 2.0  # waiting for the broker to take the retained 'offline
 _SETTLE_S = 2.0  # waiting at a graceful stop for PUBACKs of batches already sent
 _PROGRESS_EVERY_S = 1.0  # how often upload counters are written for `mallsense status`
 _PUBLISH_HEADROOM = 512  # PUBLISH header, topic and properties, next to the payload
+_RELOAD_POLL_S = 0.5  # how soon a back-off wait notices a SIGHUP
 
 
 class AgentRun:
@@ -112,6 +114,8 @@ class AgentRun:
     def _loop(self) -> int:
         while not self._should_stop():
             self.notifier.pulse(self._summary)
+            if self.agent.reload_wanted.is_set():
+                self._reload()
             if self.link is None:
                 self.control.tick(None)
                 self._connect()
@@ -142,8 +146,10 @@ class AgentRun:
         until = time.monotonic() + seconds
         # Waking for each ping, so a back-off longer than the watchdog does not look like a hang.
         while (left := until - time.monotonic()) > 0:
-            if self.stop.wait(min(left, self.notifier.next_pulse_in())):
+            if self.stop.wait(min(left, self.notifier.next_pulse_in(), _RELOAD_POLL_S)):
                 return
+            if self.agent.reload_wanted.is_set():
+                return  # the new settings may be what the connection was waiting for
             self.notifier.pulse(self._summary)
 
     def _summary(self) -> str:
@@ -154,14 +160,57 @@ class AgentRun:
             state = f"not connected ({self.last_error or 'connecting to ' + str(self.agent.url)})"
         return f"{state}; {self.records_sent} records sent"
 
+    # -- reloading (SIGHUP) ---------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Take the configuration file again (``sync.reload``) between two passes."""
+        self.agent.reload_wanted.clear()
+        self.notifier.reloading()
+        try:
+            reloaded = reload_agent(self.agent)
+            self.agent.reloads["ok" if reloaded else "refused"] += 1
+            if reloaded is None or not reloaded.changed:
+                return
+            self.cfg = self.agent.config
+            self.window.max_records = self.cfg.batch_max_records
+            self.control.reconfigure()
+            if reloaded.reconnect:
+                self._reconnect_now(goodbye=reloaded.moved)
+            elif self.link is not None:  # the retained status names the new config hash
+                online = self.agent.status("online", self.connections - 1, self.started_at, None)
+                topic = status_topic(self.agent.mall, self.agent.box)
+                self.control.labels[self.link.publish(topic, online, retain=True)] = "the status"
+        finally:
+            self.notifier.ready(self._summary())
+
+    def _reconnect_now(self, *, goodbye: bool) -> None:
+        """New connection settings: leave cleanly (no will; 'offline' only to a broker left
+        for another) and connect again at once; batches not acknowledged by then go again
+        on the new connection."""
+        self.retry_delay = 0.0
+        self.backoff.reset()
+        if self.link is None:
+            return
+        self._settle()
+        self._commit_acks()
+        link, self.link = self.link, None
+        if link is not None:
+            offline = self.agent.status(
+                "offline", self.connections - 1, self.started_at, "moved to another broker"
+            )
+            topic = status_topic(self.agent.mall, self.agent.box)
+            link.close((topic, offline) if goodbye else None, _GOODBYE_TIMEOUT_S)
+        self.window.forget()
+        self.store.put("sync.connected", "0")
+
     # -- connecting -----------------------------------------------------------------------
 
     def _connect(self) -> None:
         if self.retry_delay > 0:
             self._sleep(self.retry_delay)
             self.retry_delay = 0.0
-            if self._should_stop():
-                return
+            if self._should_stop() or self.agent.reload_wanted.is_set():
+                return  # a reload first: its settings may be the ones that connect
         link = Link(self.agent.link_settings(self.connections, self.started_at))
         try:
             event = link.open(self._connect_timeout(), self.stop)

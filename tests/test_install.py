@@ -56,10 +56,11 @@ def seed(root: Path) -> Path:
 def target(tmp_path: Path) -> Path:
     """A root with the account files and an installed mallsense at /opt/mallsense."""
     root = seed(tmp_path / "root")
-    executable = root / "opt/mallsense/.venv/bin/mallsense"
-    executable.parent.mkdir(parents=True)
-    executable.write_text("#!/bin/sh\n")
-    executable.chmod(0o755)
+    for command in ("opt/mallsense/.venv/bin/mallsense", "bin/kill"):  # ExecStart=, ExecReload=
+        executable = root / command
+        executable.parent.mkdir(parents=True, exist_ok=True)
+        executable.write_text("#!/bin/sh\n")
+        executable.chmod(0o755)
     return root
 
 

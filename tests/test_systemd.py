@@ -58,10 +58,11 @@ def system_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     units.mkdir(parents=True)
     for unit in UNITS:
         shutil.copyfile(UNIT_DIR / unit, units / unit)
-    executable = root / "opt/mallsense/.venv/bin/mallsense"
-    executable.parent.mkdir(parents=True)
-    executable.write_text("#!/bin/sh\n")
-    executable.chmod(0o755)
+    for command in ("opt/mallsense/.venv/bin/mallsense", "bin/kill"):  # ExecStart=, ExecReload=
+        executable = root / command
+        executable.parent.mkdir(parents=True)
+        executable.write_text("#!/bin/sh\n")
+        executable.chmod(0o755)
     return root
 
 
@@ -96,6 +97,7 @@ def test_services_are_notify_with_a_watchdog_and_restart_with_backoff() -> None:
         s = settings(unit)
         assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"], unit
         assert s["WatchdogSec"] == ["30"], unit
+        assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"], unit  # tests/test_reload.py
         assert s["Restart"] == ["on-failure"] and s["RestartSec"] == ["5"], unit
         assert s["StartLimitIntervalSec"] and s["StartLimitBurst"], unit
         assert s["User"] == ["mallsense"] and s["Group"] == ["mallsense"], unit

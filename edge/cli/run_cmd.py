@@ -29,6 +29,7 @@ async def _serve(daemon: EdgeDaemon) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stop)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
     await daemon.run()
 
 
@@ -87,7 +88,9 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
 
     Records go to the database's outbox; `mallsense sync` (a separate
     service) ships them. On stop, open sessions are saved as partial records
-    and continue after the restart.
+    and continue after the restart. SIGHUP reads the configuration again
+    (zones, sensors, retention, metrics) without losing open sessions; an
+    invalid file is refused and the running configuration stays.
 
     \b
     Examples:
@@ -106,7 +109,11 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
             "mall %s box %s: %d sensor(s), config %s, database %s",
             config.mall, config.box, len(config.sensors), config_hash(config), config.store.path,
         )  # fmt: skip
-        asyncio.run(_serve(EdgeDaemon(config, key, store, radios=radios, clock=clock)))
+        daemon = EdgeDaemon(
+            config, key, store, radios=radios, clock=clock,
+            loader=lambda: load_config(config_path),
+        )  # fmt: skip
+        asyncio.run(_serve(daemon))
 
 
 def register(cli: click.Group) -> None:

@@ -106,6 +106,8 @@ def sync_group(
     """Ship the outbox to the broker (MQTT 5, QoS 1), deleting rows only on PUBACK.
 
     Runs until SIGTERM; reconnects with backoff; resumes where it stopped.
+    SIGHUP reads --config again (mqtt settings: reconnects if the connection's
+    changed); an invalid file is refused and the running settings stay.
     `mallsense sync check` tests the connection step by step instead.
 
     \b
@@ -145,15 +147,21 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
         mqtt_password(config) if config else None,
         config_hash(config) if config else "none",
         box_config=config,
+        loader=(lambda: load_config(config_path)) if config_path else None,
     )
+    agent.broker_override = broker
     stop = threading.Event()
 
     def on_signal(_sig: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    def on_hangup(_sig: int, _frame: FrameType | None) -> None:
+        agent.request_reload()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    endpoint = MetricsEndpoint(sync_registry(agent), "sync")
+    signal.signal(signal.SIGHUP, on_hangup)
+    endpoint = agent.metrics = MetricsEndpoint(sync_registry(agent), "sync")
     endpoint.apply(config.metrics if config else None)
     try:
         code = agent.run(drain=drain, stop=stop)

@@ -12,6 +12,9 @@ Layout (one ``TaskGroup``, named tasks):
 - ``watchdog``: under systemd, pings its watchdog while the loop is healthy (a
   flush finished recently, the aggregation keeps up) and refreshes the status
   line; a hang stops the pings and systemd restarts the service.
+- ``reload``: on ``SIGHUP``, reads the configuration file again and applies it
+  without a restart (``edge.runtime.reload``): only the sensors whose section
+  changed are restarted, and open sessions go on.
 
 On stop, open sessions are written as ``partial`` records and the checkpoint
 keeps them, so after a restart they continue and nothing is counted twice.
@@ -24,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -37,14 +39,16 @@ from edge.config.load import config_hash
 from edge.config.models import Config
 from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
+from edge.runtime.backoff import Backoff
 from edge.runtime.metrics import MetricsEndpoint, edge_registry
 from edge.runtime.pipeline import Pipeline
+from edge.runtime.reload import reload_config
 from edge.runtime.sdnotify import Notifier
 from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
 
-__all__ = ["Backoff", "EdgeDaemon", "SensorHealth", "SensorView"]
+__all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
 
 log = logging.getLogger("mallsense.edge")
 _QUEUE_BATCHES = 2048
@@ -54,24 +58,6 @@ _WATCHDOG_POLL_S = 1.0
 _RETENTION_GRACE_S = 600.0
 """A retention pass (which holds the store and so delays flushes) may run this long
 before the systemd watchdog treats the waiting flushes as a hang."""
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter (AWS architecture blog)."""
-
-    def __init__(self, first: float = 1.0, cap: float = 60.0, rng: random.Random | None = None):
-        self.first = first
-        self.cap = cap
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next(self) -> float:
-        ceiling = min(self.cap, self.first * 2**self.attempt)
-        self.attempt += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass
@@ -87,17 +73,6 @@ class SensorHealth:
     reported_at: float = field(default_factory=time.time)
 
 
-@dataclass(frozen=True)
-class SensorView:
-    """One sensor's figures for the metrics endpoint."""
-
-    name: str
-    type: str
-    health: SensorHealth
-    counters: dict[str, object]
-    last_frame_age: float | None
-
-
 class EdgeDaemon:
     """Runs every configured sensor into one pipeline until stopped."""
 
@@ -109,11 +84,15 @@ class EdgeDaemon:
         radios: dict[str, Callable[[str], Radio]] | None = None,
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
+        loader: Callable[[], Config] | None = None,
     ) -> None:
         """``radios`` replaces the radio of some sensors (by name): a recording played
         in real time, for testing a whole box without phones around. ``notifier``
-        talks to systemd (default: from ``$NOTIFY_SOCKET``, a no-op outside systemd)."""
+        talks to systemd (default: from ``$NOTIFY_SOCKET``, a no-op outside systemd).
+        ``loader`` reads the configuration again for ``reload`` (SIGHUP)."""
         self.config = config
+        self.loader = loader
+        self._key = key
         self.pipeline = Pipeline(config, key, store)
         self.store = store
         self._radios = radios or {}
@@ -124,6 +103,15 @@ class EdgeDaemon:
         self._queue: asyncio.Queue[tuple[Emit, list[Any]]] = asyncio.Queue(_QUEUE_BATCHES)
         self._sources: dict[str, Source] = {}
         self._plugins: dict[str, SensorPlugin] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._retired: dict[str, asyncio.Event] = {}
+        """Per sensor: set to end its task (a reload that changes or removes it, or stop)."""
+        self._forget: set[str] = set()
+        """Removed sensors whose status rows the next flush deletes."""
+        self._group: asyncio.TaskGroup | None = None
+        self._reload_wanted = asyncio.Event()
+        self.reloads: Counter[str] = Counter()
+        """Reloads by result: ``ok`` or ``refused``."""
         self._stop = asyncio.Event()
         self._unwritten: list[Any] = []
         self.store_failures = 0
@@ -139,6 +127,20 @@ class EdgeDaemon:
     def stop(self) -> None:
         """Ask the daemon to finish (safe from a signal handler on the loop)."""
         self._stop.set()
+        for retired in self._retired.values():
+            retired.set()
+
+    def request_reload(self) -> None:
+        """Read the configuration again (SIGHUP; safe from a signal handler on the loop)."""
+        self._reload_wanted.set()
+
+    @property
+    def notifier(self) -> Notifier:
+        return self._notifier
+
+    @property
+    def key(self) -> bytes:
+        return self._key
 
     async def run(self) -> None:
         """Until ``stop()``; then write partial records and the checkpoint."""
@@ -151,23 +153,23 @@ class EdgeDaemon:
             self.metrics.stop()
 
     async def _run_tasks(self) -> None:
-        loop = asyncio.get_running_loop()
         async with asyncio.TaskGroup() as group:
-            sensors = [
-                group.create_task(self._supervise(sensor, loop), name=f"sensor:{sensor.name}")
-                for sensor in self._runnable_sensors()
-            ]
+            self._group = group
+            self.start_sensors(self.config.sensors)
             consumer = group.create_task(self._consume(), name="aggregate")
             flusher = group.create_task(self._flush_loop(), name="flush")
             keeper = group.create_task(self._retention_loop(), name="retention")
             watchdog = group.create_task(self._watchdog_loop(), name="watchdog")
-            self._notifier.ready(self._summary())
+            reloader = group.create_task(self._reload_loop(), name="reload")
+            self._notifier.ready(self.summary())
             await self._stop.wait()
             self._notifier.stopping("stopping: writing open sessions as partial records")
             flusher.cancel()
             keeper.cancel()
             watchdog.cancel()
-            await asyncio.gather(*sensors)  # each source thread ends within a poll interval
+            reloader.cancel()
+            # Each source thread ends within a poll interval.
+            await asyncio.gather(*self._tasks.values())
             await asyncio.sleep(0)  # batches handed over by the threads reach the queue
             consumer.cancel()
         self._drain_queue()
@@ -177,14 +179,14 @@ class EdgeDaemon:
 
     # -- sensors ------------------------------------------------------------------------
 
-    def _runnable_sensors(self) -> list[AnySensor]:
+    def _runnable_sensors(self, sensors: list[AnySensor]) -> list[AnySensor]:
         """The sensors whose type this installation can run; the others are named once."""
         runnable = []
-        for sensor in self.config.sensors:
+        for sensor in sensors:
             try:
                 self._plugins[sensor.name] = plugin_for(sensor.type)
             except SensorUnavailable as exc:
-                health = self.health[sensor.name]
+                health = self.health.setdefault(sensor.name, SensorHealth())
                 health.state, health.last_error = "unavailable", str(exc)
                 log.error(
                     "sensor %s: %s; it is left out (the other sensors run)", sensor.name, exc,
@@ -215,21 +217,52 @@ class EdgeDaemon:
 
         return emit
 
-    async def _supervise(self, sensor: AnySensor, loop: asyncio.AbstractEventLoop) -> None:
+    def start_sensors(self, sensors: list[AnySensor]) -> None:
+        """A supervising task per sensor (those this installation can run), on the loop."""
+        assert self._group is not None
+        loop = asyncio.get_running_loop()
+        for sensor in self._runnable_sensors(sensors):
+            self.health.setdefault(sensor.name, SensorHealth())
+            retired = self._retired[sensor.name] = asyncio.Event()
+            if self._stop.is_set():
+                retired.set()
+            self._tasks[sensor.name] = self._group.create_task(
+                self._supervise(sensor, loop, retired), name=f"sensor:{sensor.name}"
+            )
+
+    async def retire_sensors(self, names: list[str]) -> None:
+        """End these sensors' tasks (their source threads stop within a poll interval)."""
+        for name in names:
+            if name in self._retired:
+                self._retired.pop(name).set()
+        await asyncio.gather(*(self._tasks.pop(n) for n in names if n in self._tasks))
+        for name in names:
+            self._sources.pop(name, None)
+            self._plugins.pop(name, None)
+
+    def forget_sensors(self, names: list[str]) -> None:
+        """Sensors gone from the configuration: their status rows go with the next flush."""
+        for name in names:
+            self.health.pop(name, None)
+            self._forget.add(name)
+
+    async def _supervise(
+        self, sensor: AnySensor, loop: asyncio.AbstractEventLoop, retired: asyncio.Event
+    ) -> None:
         health = self.health[sensor.name]
         plugin = self._plugins[sensor.name]
         emit = self._emitter(loop, sensor.name, plugin.make_handler(sensor, self.pipeline))
         backoff = Backoff()
-        while not self._stop.is_set():
+        while not retired.is_set():
             source = self._sources.get(sensor.name)
             if source is None:
                 override = self._radios.get(sensor.name)
                 source = plugin.make_source(sensor, self.pipeline, self._clock, override)
                 self._sources[sensor.name] = source
             started = time.monotonic()
-            reason = await self._run_once(sensor, plugin, source, emit, health)
+            reason = await self._run_once(sensor, plugin, source, emit, health, retired)
             ran_s = time.monotonic() - started
-            if self._stop.is_set():
+            if retired.is_set():
                 return
             # A silent radio is restarted at once; a failing one with growing pauses,
             # which start over once a run has lasted a while.
@@ -246,7 +279,7 @@ class EdgeDaemon:
                 extra={"sensor": sensor.name, "reason": "silence" if silent else "failure"},
             )  # fmt: skip
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                await asyncio.wait_for(retired.wait(), timeout=delay)
 
     async def _run_once(
         self,
@@ -255,19 +288,20 @@ class EdgeDaemon:
         source: Source,
         emit: Emit,
         health: SensorHealth,
+        retired: asyncio.Event,
     ) -> str:
-        """Run the source until it fails, falls silent or the daemon stops; why it ended."""
+        """Run the source until it fails, falls silent or is retired; why it ended."""
         stop = threading.Event()
         thread = asyncio.create_task(asyncio.to_thread(source.run, emit, stop))
         health.state = "running"
         started = self._clock()
         reason = ""
-        stopping = asyncio.create_task(self._stop.wait())
+        stopping = asyncio.create_task(retired.wait())
         while not thread.done():
             await asyncio.wait(
                 {thread, stopping}, timeout=_WATCHDOG_POLL_S, return_when="FIRST_COMPLETED"
             )
-            if self._stop.is_set():
+            if retired.is_set():
                 break
             last = max(source.last_frame_at or started, started)  # not a previous run's frame
             silence = plugin.silence_timeout(sensor)
@@ -305,9 +339,8 @@ class EdgeDaemon:
             handler(batch)
 
     async def _flush_loop(self) -> None:
-        interval = self.config.aggregation.flush_interval_s
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.config.aggregation.flush_interval_s)  # a reload may change it
             await self._flush()
             self._flushed_at = time.monotonic()
 
@@ -322,6 +355,12 @@ class EdgeDaemon:
                 log.error("%s; retrying in %.0f s", exc, self.config.store.retention_interval_s)
             finally:
                 self._retention_since = None
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()
+            await reload_config(self)
 
     # -- systemd --------------------------------------------------------------------------
 
@@ -338,7 +377,7 @@ class EdgeDaemon:
             await asyncio.sleep(notifier.period)
             problem = self._unhealthy(notifier.period)
             if problem is None:
-                notifier.watchdog(self._summary())
+                notifier.watchdog(self.summary())
                 if stalled:
                     log.info("healthy again; feeding the systemd watchdog")
             else:
@@ -380,29 +419,11 @@ class EdgeDaemon:
     def clock(self) -> Callable[[], float]:
         return self._clock
 
-    def sensor_views(self) -> list[SensorView]:
-        """Every configured sensor's health and counters (read from another thread: a
-        sensor whose counters cannot be read right now is shown without them)."""
-        views = []
-        now = self._clock()
-        for sensor in list(self.config.sensors):
-            health = self.health.get(sensor.name)
-            if health is None:
-                continue
-            plugin = self._plugins.get(sensor.name)
-            source = self._sources.get(sensor.name)
-            counters: dict[str, object] = {}
-            if plugin is not None:
-                try:
-                    counters = plugin.counters(sensor, self.pipeline, source)
-                except Exception as exc:  # a scrape must never fail for one sensor
-                    log.debug("metrics: counters of sensor %s: %r", sensor.name, exc)
-            last = getattr(source, "last_frame_at", None)
-            age = None if last is None else max(now - last, 0.0)
-            views.append(SensorView(sensor.name, sensor.type, health, counters, age))
-        return views
+    def sensor_parts(self, name: str) -> tuple[SensorPlugin | None, Source | None]:
+        """A sensor's plugin and its current source (either may be missing)."""
+        return self._plugins.get(name), self._sources.get(name)
 
-    def _summary(self) -> str:
+    def summary(self) -> str:
         """The one-line status ``systemctl status mallsense-edge`` shows."""
         states = ", ".join(f"{name} {h.state}" for name, h in self.health.items()) or "none"
         return (
@@ -424,10 +445,12 @@ class EdgeDaemon:
         records, snap = self.pipeline.collect(checkpoint=True)
         records = self._unwritten + records
         health = self._health_report(now)
+        forget, self._forget = sorted(self._forget), set()
         try:
-            await asyncio.to_thread(self._write, records, snap, health, now)
+            await asyncio.to_thread(self._write, records, snap, health, now, forget)
         except StoreError as exc:
             self.store_failures += 1
+            self._forget.update(forget)
             lost = max(len(records) - _MAX_UNWRITTEN, 0)
             self.records_lost += lost
             self._unwritten = records[lost:]
@@ -444,10 +467,13 @@ class EdgeDaemon:
         snap: dict[str, Any] | None,
         health: dict[str, dict[str, object]],
         now: float,
+        forget: list[str],
     ) -> None:
         with self._store_lock:
             self.pipeline.persist(records, snap, now)
             self.pipeline.write_sensor_stats(health, now)
+            if forget:
+                self.store.forget_sensor_stats(forget)
 
     def _health_report(self, now: float) -> dict[str, dict[str, object]]:
         report: dict[str, dict[str, object]] = {}

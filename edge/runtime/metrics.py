@@ -19,6 +19,7 @@ import bisect
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,15 +39,17 @@ from edge.store import Store
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
-    from edge.runtime.daemon import EdgeDaemon
+    from edge.runtime.daemon import EdgeDaemon, SensorHealth
 
 __all__ = [
     "EdgeCollector",
     "LatencyHistogram",
     "MetricsEndpoint",
+    "SensorView",
     "StoreCollector",
     "edge_registry",
     "identity_metrics",
+    "sensor_views",
 ]
 
 log = logging.getLogger("mallsense.metrics")
@@ -231,6 +234,12 @@ class EdgeCollector:
             "Devices the aggregation currently tracks.",
             value=daemon.pipeline.aggregator.open_devices,
         )
+        yield _one_counter(
+            "mallsense_config_reloads",
+            "SIGHUP reloads of the configuration, by result (ok, refused).",
+            "result",
+            {"ok": daemon.reloads["ok"], "refused": daemon.reloads["refused"]},
+        )
         yield GaugeMetricFamily(
             "mallsense_edge_healthy",
             "1 while the daemon makes progress (what feeds the systemd watchdog).",
@@ -281,7 +290,7 @@ class EdgeCollector:
             "Restarts of the camera's inference process.",
             labels=["sensor"],
         )
-        for view in self.daemon.sensor_views():
+        for view in sensor_views(self.daemon):
             names = [view.name, view.type]
             state.add_metric([*names, view.health.state], 1)
             for reason in _RESTART_REASONS:
@@ -302,6 +311,39 @@ class EdgeCollector:
                 fps.add_metric([view.name], _number(counters.get("fps")))
                 child.add_metric([view.name], _number(counters.get("child_restarts")))
         yield from (state, frames, observations, rejected, restarts, age, inference, fps, child)
+
+
+@dataclass(frozen=True)
+class SensorView:
+    """One sensor's figures."""
+
+    name: str
+    type: str
+    health: SensorHealth
+    counters: dict[str, object]
+    last_frame_age: float | None
+
+
+def sensor_views(daemon: EdgeDaemon) -> list[SensorView]:
+    """Every configured sensor's health and counters, read from the scrape's thread: a
+    sensor whose counters cannot be read right now is shown without them."""
+    views = []
+    now = daemon.clock()
+    for sensor in list(daemon.config.sensors):
+        health = daemon.health.get(sensor.name)
+        if health is None:
+            continue
+        plugin, source = daemon.sensor_parts(sensor.name)
+        counters: dict[str, object] = {}
+        if plugin is not None:
+            try:
+                counters = plugin.counters(sensor, daemon.pipeline, source)
+            except Exception as exc:  # a scrape must never fail for one sensor
+                log.debug("metrics: counters of sensor %s: %r", sensor.name, exc)
+        last = getattr(source, "last_frame_at", None)
+        age = None if last is None else max(now - last, 0.0)
+        views.append(SensorView(sensor.name, sensor.type, health, counters, age))
+    return views
 
 
 def _observations(counters: dict[str, object]) -> float | None:

@@ -16,7 +16,7 @@ from drivers.ble.adverts import AdvertBuilder
 from drivers.privacy import Pseudonymizer
 from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
-from edge.config.models import BleSensorConfig, Config
+from edge.config.models import BleSensorConfig, Config, WifiSensorConfig
 from edge.kpi import KpiTracker
 from edge.records import Record
 from edge.store import Store
@@ -67,6 +67,8 @@ class Pipeline:
         """Records built outside the aggregator (transactions, camera counts)."""
         self.truncated: list[str] = []
         """Recordings that ended in the middle of a frame (replay only)."""
+        self._carried: list[Record] = []
+        """Records finished before a reload, already seen by the KPI tracker."""
         if store is not None:
             store.claim_identity(config.mall, config.box)
 
@@ -77,9 +79,46 @@ class Pipeline:
         snap = self.store.load_checkpoint(CHECKPOINT_NAME)
         if snap is None:
             return False
+        self._resume(snap)
+        return True
+
+    def _resume(self, snap: dict[str, Any]) -> None:
         self.aggregator.restore(snap)
         self.kpi.restore(snap.get("kpi"))
-        return True
+
+    def reconfigure(self, config: Config, key: bytes) -> bool:
+        """Take a new configuration (``SIGHUP``), on the thread that owns the aggregator.
+
+        Parsers and advert builders of sensors that stay are kept (counters, pseudonym
+        state); new sensors get theirs. When what the aggregation is built from changed,
+        the aggregator and the KPI tracker are built anew and continue from a snapshot
+        of the running ones: the state a checkpoint carries across a restart, so open
+        sessions, visits and windows go on and nothing is emitted as partial (grouping
+        of random MACs starts over, as after a restart). True if they were rebuilt.
+        """
+        rotation = config.privacy.key_rotation_s
+        self.parsers = {
+            s.name: self.parsers.get(s.name) or WifiParser(s.name, Pseudonymizer(key, rotation))
+            for s in config.wifi_sensors()
+        }
+        self.ble = {
+            s.name: self.ble.get(s.name) or AdvertBuilder(s.name, Pseudonymizer(key, rotation))
+            for s in config.sensors
+            if isinstance(s, BleSensorConfig)
+        }
+        rebuild = _aggregation_inputs(self.config) != _aggregation_inputs(config)
+        if rebuild:
+            carried, snap = self.collect(checkpoint=True)  # the checkpoint's state
+            if snap is None:  # no store (never in the daemon)
+                snap = self.aggregator.snapshot() | {"kpi": self.kpi.snapshot()}
+            fresh = Pipeline(config, key, None)  # whatever __init__ builds from the config
+            for name, value in vars(fresh).items():
+                if name not in _KEPT_AT_RELOAD:
+                    setattr(self, name, value)
+            self._resume(snap)
+            self._carried = carried
+        self.config = config
+        return rebuild
 
     def flush(self, *, checkpoint: bool = False, now: float | None = None) -> int:
         """Write finished records (and optionally the checkpoint) in one transaction."""
@@ -95,6 +134,9 @@ class Pipeline:
             records += self._extra
             self._extra = []
         records += self.kpi.observe(records, agg.drain_hours(), agg.clock)
+        if self._carried:
+            records = self._carried + records
+            self._carried = []
         snap = None
         if checkpoint and self.store is not None:
             snap = agg.snapshot() | {"kpi": self.kpi.snapshot()}
@@ -140,3 +182,21 @@ class Pipeline:
             if sensor.name in stats or sensor.name in extra:
                 figures = stats.get(sensor.name, {}) | extra.get(sensor.name, {})
                 self.store.put_sensor_stats(sensor.name, sensor.type, figures, now)
+
+
+_KEPT_AT_RELOAD = frozenset(
+    {"config", "store", "stats", "parsers", "ble", "truncated", "_extra", "_carried"}
+)
+"""What a reload keeps of the running pipeline; everything else is built anew."""
+
+
+def _aggregation_inputs(config: Config) -> tuple[object, ...]:
+    """What the aggregator and the KPI tracker are built from; a change rebuilds them.
+
+    Wi-Fi sensors count by name and zone only (their interface, channels and silence
+    timeout are the source's business); other sensor types whole (BLE identity rules,
+    POS stores, camera lines), to be safe.
+    """
+    sensors = [(s.name, s.zone) if isinstance(s, WifiSensorConfig) else s for s in config.sensors]
+    aggregation = config.aggregation.model_copy(update={"flush_interval_s": 1.0})
+    return (config.mall, config.box, config.zones, aggregation, config.privacy, sensors)

@@ -89,6 +89,12 @@ class Notifier:
         """Start-up is complete: systemd marks the unit active and starts the watchdog."""
         self.send("READY=1", f"STATUS={status}")
 
+    def reloading(self, status: str = "reloading the configuration") -> None:
+        """A reload (SIGHUP) has begun; ``ready`` ends it. ``MONOTONIC_USEC`` is what
+        ``Type=notify-reload`` (systemd 253) also asks for; older systemd ignores it."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", f"STATUS={status}")
+
     def status(self, text: str) -> None:
         self.send(f"STATUS={text}")
 

@@ -163,6 +163,11 @@ class Store:
         )
 
     @_converts_errors
+    def forget_sensor_stats(self, sensors: Sequence[str]) -> None:
+        """Sensors removed from the configuration (a reload): no longer in `mallsense status`."""
+        self.conn.executemany("DELETE FROM sensor_stats WHERE sensor = ?", [(s,) for s in sensors])
+
+    @_converts_errors
     def sensor_stats(self) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT sensor, kind, stats, updated FROM sensor_stats ORDER BY sensor"

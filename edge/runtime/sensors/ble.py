@@ -48,9 +48,8 @@ def _make_source(
 
 
 def _make_handler(sensor: BleSensorConfig, pipeline: Pipeline) -> Emit:
-    aggregator = pipeline.aggregator
-
     def handle(batch: list[Any]) -> None:
+        aggregator = pipeline.aggregator  # a reload (SIGHUP) may have replaced it
         adverts = [item for item in batch if type(item) is Advert]
         if adverts:
             aggregator.observe_adverts(adverts)

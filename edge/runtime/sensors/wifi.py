@@ -35,9 +35,8 @@ def _make_source(
 
 
 def _make_handler(sensor: WifiSensorConfig, pipeline: Pipeline) -> Emit:
-    aggregator = pipeline.aggregator
-
     def handle(batch: list[Any]) -> None:
+        aggregator = pipeline.aggregator  # a reload (SIGHUP) may have replaced it
         probes = [item for item in batch if type(item) is Probe]
         if probes:
             aggregator.observe_batch(probes)
