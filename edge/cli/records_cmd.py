@@ -70,7 +70,8 @@ _COLUMNS: dict[str, list[str]] = {
         "average_ticket",
         "conversion",
         "partial",
-    ],    "attribution": ["start", "store", "zone", "device", "confidence", "candidates"],
+    ],
+    "attribution": ["start", "store", "zone", "device", "confidence", "candidates"],
 }
 
 

@@ -18,6 +18,7 @@ from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
 from edge.config.models import BleSensorConfig, Config, WifiSensorConfig
 from edge.kpi import KpiTracker
+from edge.kpi.attribution import Attributor
 from edge.records import Record
 from edge.store import Store
 
@@ -62,6 +63,7 @@ class Pipeline:
         }
         self.aggregator = Aggregator(config)
         self.kpi = KpiTracker(config)
+        self.attributor = Attributor(config) if config.privacy.attribution else None
         self.stats = PipelineStats()
         self._extra: list[Record] = []
         """Records built outside the aggregator (transactions, camera counts)."""
@@ -131,6 +133,9 @@ class Pipeline:
         agg = self.aggregator
         records = agg.drain()
         if self._extra:
+            if self.attributor is not None:
+                sales = [r for r in self._extra if r["kind"] == "transaction"]
+                records += self.attributor.attribute(sales, agg)
             records += self._extra
             self._extra = []
         records += self.kpi.observe(records, agg.drain_hours(), agg.clock)
