@@ -138,6 +138,9 @@ def test_demo_real_process(tmp_path: Path) -> None:
     assert done.stderr == ""
     assert re.search(r"^OK  database and broker files in ", done.stdout, re.M)
     assert re.search(r"│ dwell +│ (\d+) +│ \1 ", done.stdout)
+    assert re.search(r"│ traffic +│ (\d+) +│ \1 ", done.stdout)
+    grouped = re.search(r"grouping linked (\d+) MAC addresses into (\d+) devices", done.stdout)
+    assert grouped is not None and int(grouped[2]) < int(grouped[1])
     assert scan_for_macs(macs_in_captures([ENTRANCE, SHOP]), [done.stdout.encode()]) == set()
 
 

@@ -73,8 +73,9 @@ def _summary(r: DemoResult, out: Path) -> None:
         f" up to {f['peak_visitors_per_minute']} visitors in one minute"
     )
     console.print(
-        f"  {f['randomized_share']:.0%} of phones used randomized MACs; a phone that changes"
-        " its MAC mid-visit is counted once per MAC until grouping lands"
+        f"  {f['randomized_share']:.0%} of phones used randomized MACs; grouping linked"
+        f" {f['device_hours_raw']} MAC addresses into {f['device_hours']} devices (counted per"
+        f" hour; mean confidence {f['grouping_confidence']})"
     )
     console.print(f"  staff devices left out of visitor figures: {f['staff_excluded']}")
     console.print(

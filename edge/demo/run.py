@@ -208,6 +208,8 @@ def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) ->
     visits = [r for r in wifi if r["kind"] == "visit"]
     entered = [v for v in visits if [s["zone"] for s in v["path"]][:2] == ["entrance", "shop"]]
     randomized = [r["randomized_share"] for r in presence if r["devices"]]
+    hours = [r for r in wifi if r["kind"] == "traffic"]
+    confidence = [r["grouping_confidence"] for r in hours if r["grouping_confidence"] is not None]
     return {
         "visits": len(visits),
         "visits_through_entrance": len(entered),
@@ -219,6 +221,9 @@ def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) ->
             (r["visitors"] for r in presence if r["zone"] == "shop"), default=0
         ),
         "randomized_share": round(statistics.mean(randomized), 2) if randomized else 0.0,
+        "device_hours_raw": sum(r["devices_raw"] for r in hours),
+        "device_hours": sum(r["devices"] for r in hours),
+        "grouping_confidence": round(statistics.mean(confidence), 2) if confidence else None,
         "staff_excluded": max((r["fixed"] for r in presence), default=0),
         "truth_visitors": truth["people"].get("visitor", 0),
         "truth_passersby": truth["people"].get("passerby", 0),
