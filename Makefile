@@ -10,12 +10,12 @@ NATIVE := $(VENV)/.native
 # The per-frame hot path (drivers._native.HOT_MODULES) is compiled with mypyc.
 HOT_SOURCES := $(wildcard drivers/*.py drivers/wifi/*.py edge/aggregate/*.py)
 
-.PHONY: demo test lint typecheck unit unit-pure tools venv samples bench deb clean
+.PHONY: demo test lint typecheck unit unit-pure tools footage venv samples bench deb clean
 
 demo: venv tools
 	$(BIN)/mallsense demo
 
-test: venv tools lint typecheck unit unit-pure
+test: venv tools footage lint typecheck unit unit-pure
 
 venv: $(STAMP) $(NATIVE)
 
@@ -41,6 +41,14 @@ tools:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+# Real camera footage for tests/test_camera_footage.py (after `tools`, for `make test` only,
+# not `make demo`): vtest.avi from Debian's opencv-doc, downloaded once (about 96 MB, the
+# .deb is deleted after, 8 MB kept); its tests skip when this cannot run.
+FOOTAGE := benchmarks/.cache/footage/vtest.avi
+footage:
+	@test -f $(FOOTAGE) || $(PYTHON) tests/footage.py \
+	  || echo "warning: no $(FOOTAGE); tests/test_camera_footage.py will skip"
 
 lint: venv
 	$(BIN)/ruff check .
