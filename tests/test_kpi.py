@@ -14,7 +14,8 @@ from edge.config import Config, parse_config
 from edge.kpi import Calibration, KpiTracker
 from edge.kpi.figures import percentile
 from edge.records import RECORD_MODELS
-from edge.runtime.pipeline import Pipeline
+from edge.runtime.pipeline import SLOW_CHECKPOINT_NAME, Pipeline
+from edge.store import Store
 
 T0 = 1_773_482_400.0  # 2026-03-14 10:00 UTC
 HOUR = 3600.0
@@ -369,3 +370,50 @@ def test_a_device_long_gone_is_not_attributed() -> None:
     pipeline.add_records([receipt(T0 + 250)])  # 150 s after it was last heard: window 60 s
     records, _ = pipeline.collect(checkpoint=False)
     assert by(records, "attribution") == []
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+
+
+def test_the_hours_are_checkpointed_only_when_they_change(tmp_path: Path) -> None:
+    db = tmp_path / "box.db"
+    cfg = config(camera=False, pos=False, db=db)
+
+    def phones(start: float, seconds: int) -> list[Probe]:
+        return [
+            Probe(start + t, "w-shop", f"p{t % 7}", False, -50, 6, t, False, None, "fp")
+            for t in range(0, seconds, 3)
+        ]
+
+    def hours_written(store: Store) -> float:
+        row = store.conn.execute(
+            "SELECT updated FROM checkpoints WHERE name = ?", (SLOW_CHECKPOINT_NAME,)
+        ).fetchone()
+        return float(row[0])
+
+    with Store(db) as store:
+        pipeline = Pipeline(cfg, b"k" * 32, store)
+        pipeline.aggregator.observe_batch(phones(T0, 150))  # two windows rolled
+        pipeline.flush(checkpoint=True, now=1.0)
+        assert hours_written(store) == 1.0
+        pipeline.aggregator.observe_batch(phones(T0 + 150, 20))  # same window: no new hour data
+        pipeline.flush(checkpoint=True, now=2.0)
+        assert hours_written(store) == 1.0
+        pipeline.aggregator.observe_batch(phones(T0 + 170, 60))  # the next window rolls
+        pipeline.flush(checkpoint=True, now=3.0)
+        assert hours_written(store) == 3.0
+        again = Pipeline(cfg, b"k" * 32, store)
+        assert again.restore()
+        restored, running = again.aggregator.snapshot(), pipeline.aggregator.snapshot()
+        assert as_sets(restored.pop("hours")) == as_sets(running.pop("hours"))
+        assert restored == running
+
+
+def as_sets(hours: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Hour snapshots with their device lists as sets (their order is not kept)."""
+    return {
+        (zone, source): {
+            k: set(v) if k in ("devices", "raw", "visitors") else v for k, v in h.items()
+        }
+        for zone, source, h in hours
+    }

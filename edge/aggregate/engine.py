@@ -87,6 +87,12 @@ class Aggregator:
         self._next_tick = -math.inf
         self._records: list[Record] = []
         self._hours: dict[tuple[str, str], HourState] = {}
+        self._hours_json: list[Any] | None = None
+        self.hours_version = 0
+        """Bumped whenever the hours change (once per interval): the pipeline writes them
+        to their own checkpoint row only then."""
+        """The hours as the last snapshot wrote them; they change once per interval, the
+        checkpoint is written every flush, and an hour can hold many thousand devices."""
         """(zone, radio) -> the devices of the current hour, folded in window by window."""
         self._hours_done: list[dict[str, Any]] = []
         self.unknown_sensor = 0
@@ -367,6 +373,8 @@ class Aggregator:
         if hour is None:
             hour = self._hours[key] = HourState(start)
         hour.fold(w, self._fixed)
+        self._hours_json = None
+        self.hours_version += 1
 
     def _finish_hours(self, now: float) -> None:
         """Hours that ended before ``now`` (also across a silence with no windows)."""
@@ -374,6 +382,8 @@ class Aggregator:
             if hour.start + _HOUR_S <= now:
                 self._hours_done.append(self._hour_summary(key, hour, partial=False))
                 del self._hours[key]
+                self._hours_json = None
+                self.hours_version += 1
 
     def _hour_summary(self, key: tuple[str, str], hour: HourState, partial: bool) -> dict[str, Any]:
         return {"zone": key[0], "source": key[1], "partial": partial} | hour.summary()
@@ -493,7 +503,8 @@ class Aggregator:
         return self._clock
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as new JSON-serializable objects (safe to dump on another thread)."""
+        """The whole state as JSON-serializable objects, safe to dump on another thread: new
+        ones, or (the hours) ones that are replaced, never changed, when the state moves."""
         return {
             "version": _SNAPSHOT_VERSION,
             "clock": self._clock if math.isfinite(self._clock) else None,
@@ -503,8 +514,13 @@ class Aggregator:
             "ble_windows": {z: w.to_json() for z, w in self._ble_windows.items()},
             "ble": self._ble.snapshot() if self._ble is not None else None,
             "fixed": dict(self._fixed),
-            "hours": [[z, src, h.to_json()] for (z, src), h in self._hours.items()],
+            "hours": self._hours_snapshot(),
         }
+
+    def _hours_snapshot(self) -> list[Any]:
+        if self._hours_json is None:
+            self._hours_json = [[z, src, h.to_json()] for (z, src), h in self._hours.items()]
+        return self._hours_json
 
     def restore(self, snap: dict[str, Any]) -> None:
         """Continue from a checkpoint taken by ``snapshot``."""
@@ -529,6 +545,7 @@ class Aggregator:
             self._ble.restore(snap["ble"])
         self._fixed = dict(snap["fixed"])
         self._hours = {(z, src): HourState.from_json(h) for z, src, h in snap.get("hours", [])}
+        self._hours_json = None
         self._next_tick = -math.inf
 
 

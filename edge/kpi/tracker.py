@@ -236,7 +236,7 @@ class KpiTracker:
             "buckets": [b.to_json() for b in self._buckets.values()],
             "calibration": self.calibration.to_json(),
             "period": self._period,
-            "visited": sorted(self._visited),
+            "visited": list(self._visited),
             "footfall": dict(self._footfall),
             "revisions": dict(self._revisions),
         }
@@ -248,7 +248,7 @@ class KpiTracker:
         self._buckets = {b["start"]: HourBucket.from_json(b) for b in snap["buckets"]}
         self.calibration = Calibration.from_json(snap["calibration"])
         self._period = snap["period"]
-        self._visited = set(snap["visited"])
+        self._visited = set(snap.get("visited", ()))
         self._footfall = dict(snap["footfall"])
         self._revisions = dict(snap["revisions"])
 

@@ -25,6 +25,10 @@ from edge.store import Store
 __all__ = ["CHECKPOINT_NAME", "Pipeline", "PipelineStats"]
 
 CHECKPOINT_NAME = "edge"
+SLOW_CHECKPOINT_NAME = "edge-hours"
+"""The hours' device sets and the day's visits: large (tens of thousands of pseudonyms in
+a busy hour), so written only when the hours change (once per presence interval), not
+with every flush; visits that arrive in between are re-written with the next change."""
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Pipeline:
         }
         self.aggregator = Aggregator(config)
         self.kpi = KpiTracker(config)
+        self._hours_written = -1
         self.attributor = Attributor(config) if config.privacy.attribution else None
         self.stats = PipelineStats()
         self._extra: list[Record] = []
@@ -81,6 +86,11 @@ class Pipeline:
         snap = self.store.load_checkpoint(CHECKPOINT_NAME)
         if snap is None:
             return False
+        slow = self.store.load_checkpoint(SLOW_CHECKPOINT_NAME)
+        if slow is not None:
+            snap["hours"] = slow["hours"]
+            if snap.get("kpi"):
+                snap["kpi"]["visited"] = slow["visited"]
         self._resume(snap)
         return True
 
@@ -145,6 +155,8 @@ class Pipeline:
         snap = None
         if checkpoint and self.store is not None:
             snap = agg.snapshot() | {"kpi": self.kpi.snapshot()}
+            snap["_hours_changed"] = agg.hours_version != self._hours_written
+            self._hours_written = agg.hours_version
         return records, snap
 
     def add_records(self, records: list[Record]) -> None:
@@ -154,8 +166,9 @@ class Pipeline:
     def persist(self, records: list[Record], snap: dict[str, Any] | None, now: float) -> None:
         """Write what ``collect`` took (may run on a worker thread)."""
         if self.store is not None and (records or snap is not None):
-            checkpoint = (CHECKPOINT_NAME, snap) if snap is not None else None
-            self.stats.records_added += self.store.write(records, now, checkpoint)
+            rows = _checkpoint_rows(snap) if snap is not None else []
+            checkpoint = rows[0] if rows else None
+            self.stats.records_added += self.store.write(records, now, checkpoint, rows[1:])
         self._count(records)
 
     def _count(self, records: list[Record]) -> None:
@@ -205,3 +218,19 @@ def _aggregation_inputs(config: Config) -> tuple[object, ...]:
     sensors = [(s.name, s.zone) if isinstance(s, WifiSensorConfig) else s for s in config.sensors]
     aggregation = config.aggregation.model_copy(update={"flush_interval_s": 1.0})
     return (config.mall, config.box, config.zones, aggregation, config.privacy, sensors)
+
+
+def _checkpoint_rows(snap: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The snapshot as checkpoint rows: the state of every flush, and the large, slow
+    part (``SLOW_CHECKPOINT_NAME``) when it changed."""
+    fast = dict(snap)
+    changed = fast.pop("_hours_changed", True)
+    hours = fast.pop("hours", [])
+    kpi = dict(fast.get("kpi") or {})
+    visited = kpi.pop("visited", [])
+    if kpi:
+        fast["kpi"] = kpi
+    rows = [(CHECKPOINT_NAME, fast)]
+    if changed:
+        rows.append((SLOW_CHECKPOINT_NAME, {"hours": hours, "visited": visited}))
+    return rows

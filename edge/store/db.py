@@ -104,8 +104,9 @@ class Store:
         records: Sequence[Record],
         now: float,
         checkpoint: tuple[str, dict[str, Any]] | None = None,
+        more_checkpoints: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> int:
-        """Insert records with their outbox rows (and a checkpoint) atomically.
+        """Insert records with their outbox rows (and checkpoints) atomically.
 
         A record whose id is already stored is skipped, so re-processing the
         same frames never duplicates anything. Returns how many were new.
@@ -133,8 +134,8 @@ class Store:
                             (cur.lastrowid, record["kind"], now),
                         )
                         new += 1
-                if checkpoint is not None:
-                    name, state = checkpoint
+                rows = ([checkpoint] if checkpoint is not None else []) + list(more_checkpoints)
+                for name, state in rows:
                     conn.execute(
                         "INSERT OR REPLACE INTO checkpoints (name, state, updated)"
                         " VALUES (?, ?, ?)",
