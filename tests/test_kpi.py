@@ -11,6 +11,7 @@ from drivers.observations import Probe
 from edge.aggregate import Aggregator
 from edge.aggregate.ids import iso, record_id
 from edge.config import Config, parse_config
+from edge.errors import ConfigError
 from edge.kpi import Calibration, KpiTracker
 from edge.kpi.figures import percentile
 from edge.records import RECORD_MODELS
@@ -27,6 +28,7 @@ def config(
     grouping: bool = True,
     db: Path | None = None,
     attribution: bool = False,
+    timezone: str = "UTC",
 ) -> Config:
     camera_sensor = """
 [[sensors]]
@@ -52,6 +54,7 @@ port = "/dev/ttyUSB0"
         f"""
 mall = "m1"
 box = "b1"
+timezone = "{timezone}"
 [[zones]]
 id = "shop"
 visitor_rssi_dbm = -70
@@ -188,6 +191,17 @@ def test_the_ratio_is_learned_from_the_camera_and_borrowed_elsewhere() -> None:
     assert hall2["ratio_source"] == "box" and hall2["people_estimate"] == 30.0
     other_hour = close_hour(tracker, T0 + 24 * HOUR + 5 * HOUR)
     assert by(other_hour, "traffic", zone="shop")[0]["devices_per_person"] is None
+
+
+def test_ratios_are_learned_per_hour_of_the_malls_day() -> None:
+    tracker = KpiTracker(config(timezone="Asia/Shanghai"))
+    close_hour(tracker, T0, records=[footfall(T0, 20)])  # 10:00 UTC is 18:00 in Shanghai
+    assert set(tracker.calibration.table) == {"shop|wifi|18"}
+
+
+def test_an_unknown_time_zone_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="IANA time zone"):
+        config(timezone="Mars/Olympus")
 
 
 def test_the_ratio_settles_then_follows_drift() -> None:

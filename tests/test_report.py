@@ -486,3 +486,30 @@ def test_an_empty_day_still_writes_a_page(box: Box, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf-8")
     assert "No records for this day" in html and NEXT_DAY in html
+
+
+# -- the mall's time zone ---------------------------------------------------------------------
+
+
+def test_days_and_hours_in_the_malls_time_zone(box: Box) -> None:
+    utc = report_json(box.db, "--date", DAY)
+    shanghai = report_json(box.db, "--date", DAY, "--tz", "Asia/Shanghai")  # UTC+8
+    assert utc["timezone"] == "UTC" and shanghai["timezone"] == "Asia/Shanghai"
+    since, before = "2026-03-13T16:00:00.000Z", "2026-03-14T16:00:00.000Z"
+    in_day = [r for r in of(stored(box.db), "traffic") if since <= r["start"] < before]
+    replaced = {r["supersedes"] for r in stored(box.db) if r["supersedes"]}
+    kept = [r for r in in_day if r["id"] not in replaced]
+    (utc_shop,) = [t for t in utc["traffic"] if (t["zone"], t["source"]) == ("shop", "wifi")]
+    (local_shop,) = [t for t in shanghai["traffic"] if (t["zone"], t["source"]) == ("shop", "wifi")]
+    mine = [r for r in kept if (r["zone"], r["source"]) == ("shop", "wifi")]
+    assert local_shop["totals"]["visitor_hours"] == sum(r["visitors"] for r in mine)
+    utc_hours = [h["hour"] for h in utc_shop["hours"]]
+    local_hours = [h["hour"] for h in local_shop["hours"]]
+    shifted = [(h + 8) % 24 for h in utc_hours if (h + 8) < 24]
+    assert local_hours == shifted  # same records, read at 8 hours later on the clock
+
+
+def test_an_unknown_time_zone_is_refused(box: Box) -> None:
+    result = invoke("report", "--db", box.db, "--tz", "Mars/Olympus")
+    assert result.exit_code == 2
+    assert "not an IANA time zone" in result.stderr

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -17,8 +18,11 @@ from edge.cli.common import (
     print_json_line,
     resolve_db,
 )
+from edge.config import load_config
+from edge.config.models import DEFAULT_CONFIG_PATH
 from edge.errors import MallsenseError
 from edge.report import KINDS, Report, build_report, day_bounds
+from edge.report.figures import local_day
 from edge.report.html import render_html
 from edge.report.terminal import empty_message, render
 from edge.store import Store
@@ -34,7 +38,14 @@ __all__ = ["register"]
     "day",
     callback=lambda _ctx, _param, value: _parse_day(value),
     metavar="YYYY-MM-DD",
-    help="The UTC day to report (default: today).",
+    help="The day to report, in the mall's time zone (default: today).",
+)
+@click.option(
+    "--tz",
+    "timezone",
+    metavar="ZONE",
+    help="Time zone of the day and hours, e.g. Asia/Shanghai (default: the configuration's"
+    " timezone, else UTC).",
 )
 @click.option("--zone", help="Only this zone (its traffic, store, camera lines, dwell, flow).")
 @click.option(
@@ -50,6 +61,7 @@ def report_command(
     config_path: Path | None,
     db: Path | None,
     day: date | None,
+    timezone: str | None,
     zone: str | None,
     html_path: Path | None,
     hourly: bool,
@@ -62,19 +74,22 @@ def report_command(
 
     Every figure is a record field or a sum of them (only the latest revision
     of a record counts), so the report agrees with what the platform receives.
-    Hours are UTC. Hourly visitors are distinct devices per hour: the day's
-    total is in visitor-hours.
+    Days and hours are the mall's (`timezone` in the configuration, or --tz).
+    Hourly visitors are distinct devices per hour: the day's total is in
+    visitor-hours.
 
     \b
     Examples:
       mallsense report                              today, in the terminal
       mallsense report --date 2026-03-14 --zone shop --hourly
       mallsense report --date 2026-03-14 --html /tmp/shop-12.html
+      mallsense report --db box.db --tz Asia/Shanghai
       mallsense report --db /var/lib/mallsense/mallsense.db --json | jq '.stores[].totals'
     """
-    the_day = day if day is not None else datetime.now(UTC).date()
     path = resolve_db(db, config_path)
-    report = _read(path, the_day, zone)
+    tz = _timezone(timezone, db, config_path)
+    the_day = day if day is not None else datetime.now(ZoneInfo(tz)).date()
+    report = _read(path, the_day, zone, tz)
     if html_path is not None:
         _write_html(html_path, render_html(report, str(path)))
     if as_json:
@@ -96,14 +111,31 @@ def _parse_day(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD, e.g. 2026-03-14") from None
 
 
-def _read(path: Path, day: date, zone: str | None) -> Report:
-    since, before = day_bounds(day)
+def _timezone(option: str | None, db: Path | None, config_path: Path | None) -> str:
+    """--tz, else the configuration's time zone (when the database comes from it), else UTC."""
+    if option is not None:
+        try:
+            ZoneInfo(option)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise click.BadParameter(
+                f"{option!r} is not an IANA time zone name (e.g. UTC, Asia/Shanghai)",
+                param_hint="--tz",
+            ) from None
+        return option
+    path = config_path
+    if path is None and db is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    return load_config(path).timezone if path is not None else "UTC"
+
+
+def _read(path: Path, day: date, zone: str | None, timezone: str) -> Report:
+    since, before = day_bounds(day, timezone)
     with Store(path, readonly=True) as store:
         records = [r for kind in KINDS for r in store.records(kind, since=since, before=before)]
         latest = max((s for kind in KINDS if (s := store.latest_start(kind))), default=None)
         identity = store.identity()
-    latest_day = date.fromisoformat(latest[:10]) if latest else None
-    report = build_report(records, day, zone, latest_day)
+    latest_day = local_day(latest, timezone) if latest else None
+    report = build_report(records, day, zone, latest_day, timezone)
     if report.mall is None and identity is not None:
         report = replace(report, mall=identity[0], box=identity[1])
     return report

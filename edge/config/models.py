@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -253,6 +254,12 @@ class Config(Strict):
 
     mall: Slug = Field(description="Mall id, shared by all boxes of one mall.")
     box: Slug = Field(description="This box's id, unique within the mall.")
+    timezone: str = Field(
+        "UTC",
+        description="The mall's IANA time zone, e.g. Asia/Shanghai or Europe/Berlin: the days"
+        " and hours of `mallsense report`, and the hour of the day camera calibration is"
+        " learned for. Records stay in UTC.",
+    )
     zones: list[ZoneConfig] = Field(min_length=1, description="Zones the box covers.")
     sensors: list[SensorConfig] = Field(default_factory=list, description="Sensors to run.")
     aggregation: AggregationConfig = Field(default_factory=AggregationConfig)
@@ -260,6 +267,18 @@ class Config(Strict):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone name such as UTC, Asia/Shanghai or Europe/Berlin"
+                f" (got {value!r})"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Self:

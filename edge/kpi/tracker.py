@@ -18,7 +18,9 @@ record names the last partial one in ``supersedes``, like the other kinds.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.aggregate.ids import Record, iso, record_id
 from edge.config.models import Config
@@ -41,6 +43,7 @@ class KpiTracker:
     def __init__(self, config: Config) -> None:
         agg = config.aggregation
         self._mall, self._box = config.mall, config.box
+        self._tz = ZoneInfo(config.timezone)
         self._grace = agg.session_gap_s + agg.presence_interval_s + _GRACE_EXTRA_S
         self._key_period = float(config.privacy.key_rotation_s)
         stores: dict[str, str] = {}
@@ -184,13 +187,13 @@ class KpiTracker:
     def _traffic_fields(self, bucket: HourBucket, key: str, zh: dict[str, Any]) -> dict[str, Any]:
         zone, source = key.split("|")
         people = bucket.entries.get(zone, 0) if zone in self._camera_zones else None
-        ratio = self.calibration.ratio(zone, source, _hour_of_day(bucket.start))
+        ratio = self.calibration.ratio(zone, source, self._hour_of_day(bucket.start))
         dwells = bucket.dwells.get(key, [])
         return traffic_figures(zh, dwells, bucket.repeats.get(key, 0), people, ratio)
 
     def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
         """After the hour's estimates are made: fold its camera counts into the ratios."""
-        hour = _hour_of_day(bucket.start)
+        hour = self._hour_of_day(bucket.start)
         for key, zh in zone_hours.items():
             zone, source = key.split("|")
             if zone in self._camera_zones:
@@ -212,6 +215,11 @@ class KpiTracker:
         if ble is not None:
             return float(ble["visitors"]), "ble"
         return None, None
+
+    def _hour_of_day(self, start: float) -> int:
+        """The mall's hour of the day: opening and rush hours follow local time, daylight
+        saving included."""
+        return datetime.fromtimestamp(start, UTC).astimezone(self._tz).hour
 
     def _record(
         self, kind: str, start: float, end: float, partial: bool, key: str, fields: dict[str, Any]
@@ -256,8 +264,3 @@ class KpiTracker:
 def _zone_source(key: str) -> dict[str, str]:
     zone, source = key.split("|")
     return {"zone": zone, "source": source}
-
-
-def _hour_of_day(start: float) -> int:
-    """UTC hour of the day: a fixed offset from the mall's, so ratios stay comparable."""
-    return int(start // HOUR_S) % 24

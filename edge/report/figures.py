@@ -10,17 +10,19 @@ report agrees with what the platform receives:
 - the dwell histogram of the ``dwell`` records and the zone flow of the ``visit``
   paths that started on the day (``edge.report.movement``).
 
-Only the latest revision of a record counts (``edge.report.revisions``). Hours are
-UTC hours, like the records'.
+Only the latest revision of a record counts (``edge.report.revisions``). Days and
+hours are the mall's (its configured time zone; UTC by default), the records' hours
+being UTC hours.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.report.movement import DWELL_BINS, DWELL_EDGES_S, DwellHistogram, ZoneFlow, dwell, flows
 from edge.report.revisions import Record, Revisions, current
@@ -50,7 +52,7 @@ KPI_FIELDS = (
 )  # fmt: skip
 
 Hours = dict[int, dict[str, Any]]
-"""UTC hour of the day -> that hour's figures."""
+"""Hour of the day (the mall's time) -> that hour's figures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ class Report:
 
     day: date
     zone: str | None
+    timezone: str
+    """IANA name of the time zone of ``day`` and of the hours."""
     mall: str | None
     box: str | None
     traffic: list[ZoneTraffic]
@@ -111,7 +115,7 @@ class Report:
 
     @property
     def hours(self) -> list[int]:
-        """The UTC hours from the first to the last one with hourly figures."""
+        """The hours (mall time) from the first to the last one with hourly figures."""
         series: list[ZoneTraffic | StoreSales | LineCount] = [
             *self.traffic,
             *self.stores,
@@ -125,7 +129,7 @@ class Report:
         return {
             "schema": "report/1",
             "date": self.day.isoformat(),
-            "timezone": "UTC",
+            "timezone": self.timezone,
             "zone": self.zone,
             "mall": self.mall,
             "box": self.box,
@@ -155,9 +159,19 @@ class Report:
         }
 
 
-def day_bounds(day: date) -> tuple[str, str]:
-    """The ``start`` range of a UTC day, as the text the store compares."""
-    return day.isoformat(), (day + timedelta(days=1)).isoformat()
+def day_bounds(day: date, timezone: str = "UTC") -> tuple[str, str]:
+    """The ``start`` range of a day in ``timezone``, as the UTC text the store compares."""
+    tz = ZoneInfo(timezone)
+
+    def midnight(d: date) -> str:
+        return datetime.combine(d, time(), tz).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    return midnight(day), midnight(day + timedelta(days=1))
+
+
+def local_day(start: str, timezone: str = "UTC") -> date:
+    """The day, in ``timezone``, of a record's UTC ``start``."""
+    return datetime.fromisoformat(start).astimezone(ZoneInfo(timezone)).date()
 
 
 def build_report(
@@ -165,9 +179,11 @@ def build_report(
     day: date,
     zone: str | None = None,
     latest_day: date | None = None,
+    timezone: str = "UTC",
 ) -> Report:
-    """The report of ``day`` (UTC) from the records that started on it."""
-    since, before = day_bounds(day)
+    """The report of ``day`` (in ``timezone``) from the records that started on it."""
+    since, before = day_bounds(day, timezone)
+    hour = _hour_in(ZoneInfo(timezone))
     day_records = [r for r in records if since <= r["start"] < before]
     kept, revisions = current(day_records)
     by_kind: dict[str, list[Record]] = {k: [] for k in KINDS}
@@ -178,11 +194,12 @@ def build_report(
     report = Report(
         day=day,
         zone=zone,
+        timezone=timezone,
         mall=first.get("mall"),
         box=first.get("box"),
-        traffic=_traffic(_in_zone(by_kind["traffic"], zone)),
-        stores=_stores(_in_zone(by_kind["kpi"], zone)),
-        footfall=_footfall(_in_zone(by_kind["footfall"], zone)),
+        traffic=_traffic(_in_zone(by_kind["traffic"], zone), hour),
+        stores=_stores(_in_zone(by_kind["kpi"], zone), hour),
+        footfall=_footfall(_in_zone(by_kind["footfall"], zone), hour),
         dwell=dwell(_in_zone(by_kind["dwell"], zone)),
         flows=flows(by_kind["visit"], zone),
         revisions=revisions,
@@ -202,14 +219,20 @@ def _zones(records: list[Record]) -> list[str]:
     return sorted(zones)
 
 
-def _hour(record: Record) -> int:
-    return int(record["start"][11:13])
+HourOf = Callable[[Record], int]
+
+
+def _hour_in(tz: ZoneInfo) -> HourOf:
+    """A record's hour of the day in ``tz`` (UTC: read from the text, the common case)."""
+    if tz.key == "UTC":
+        return lambda record: int(record["start"][11:13])
+    return lambda record: datetime.fromisoformat(record["start"]).astimezone(tz).hour
 
 
 # -- traffic --------------------------------------------------------------------------------
 
 
-def _traffic(records: list[Record]) -> list[ZoneTraffic]:
+def _traffic(records: list[Record], _hour: HourOf) -> list[ZoneTraffic]:
     groups: dict[tuple[str, str], Hours] = {}
     for r in records:
         hours = groups.setdefault((r["zone"], r.get("source", "wifi")), {})
@@ -244,7 +267,7 @@ def _traffic_totals(hours: Hours) -> dict[str, Any]:
 # -- stores ---------------------------------------------------------------------------------
 
 
-def _stores(records: list[Record]) -> list[StoreSales]:
+def _stores(records: list[Record], _hour: HourOf) -> list[StoreSales]:
     groups: dict[tuple[str, str], Hours] = {}
     for r in records:
         hours = groups.setdefault((r["store"], r["zone"]), {})
@@ -300,7 +323,7 @@ def _weighted(rows: list[dict[str, Any]], name: str, digits: int) -> float | Non
 # -- footfall -------------------------------------------------------------------------------
 
 
-def _footfall(records: list[Record]) -> list[LineCount]:
+def _footfall(records: list[Record], _hour: HourOf) -> list[LineCount]:
     groups: dict[tuple[str, str, str], Hours] = {}
     for r in records:
         hours = groups.setdefault((r["camera"], r["line"], r["zone"]), {})
@@ -346,7 +369,7 @@ def _series_json(series: ZoneTraffic | StoreSales | LineCount, **head: Any) -> d
 
 
 def _notes(report: Report) -> list[str]:
-    notes = ["Hours are UTC hours, as in the records."]
+    notes = [f"Days and hours are {report.timezone} time; the records' hours are UTC hours."]
     if report.traffic:
         notes.append(
             "Visitors, passers-by and devices are distinct per hour: a device heard in three"

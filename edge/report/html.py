@@ -45,8 +45,8 @@ def render_html(report: Report, source: str = "") -> str:
     where = " / ".join(x for x in (report.mall, report.box) if x) or "mallsense"
     head = (
         f"<h1>{escape(where)} — {report.day.isoformat()}</h1>"
-        f'<p class="sub">{escape(zone)} · hours in UTC · drawn by mallsense from the'
-        f" records of {escape(source or 'the box database')}</p>"
+        f'<p class="sub">{escape(zone)} · hours in {escape(report.timezone)} time · drawn by'
+        f" mallsense from the records of {escape(source or 'the box database')}</p>"
     )
     if report.empty:
         body = f'<p class="empty">No records for this day{_zone_hint(report)}.</p>'

@@ -27,7 +27,7 @@ def render(report: Report, console: Console, hourly: bool = False) -> None:
     if span:
         console.print(
             f"[dim]sparklines: one block per hour, {hour_label(span[0])} to"
-            f" {hour_label(span[-1])} UTC, scaled to the row's largest value[/]"
+            f" {hour_label(span[-1])} {report.timezone}, scaled to the row's largest value[/]"
         )
     sections = (
         (_traffic_table(report.traffic, span), "no traffic records (Wi-Fi or BLE zones)"),
@@ -54,8 +54,11 @@ def empty_message(report: Report) -> str:
     day = report.day.isoformat()
     if report.zone is not None and report.zones:
         zones = ", ".join(report.zones)
-        return f"no records for zone {report.zone} on {day} (UTC); zones with records: {zones}"
-    text = f"no records for {day} (UTC) in this database"
+        return (
+            f"no records for zone {report.zone} on {day} ({report.timezone}); zones with"
+            f" records: {zones}"
+        )
+    text = f"no records for {day} ({report.timezone}) in this database"
     if report.latest_day is not None:
         latest = report.latest_day.isoformat()
         text += f"; the latest day with records is {latest}: mallsense report --date {latest}"
@@ -67,7 +70,8 @@ def empty_message(report: Report) -> str:
 def _title(report: Report) -> str:
     where = " / ".join(escape(x) for x in (report.mall, report.box) if x) or "this box"
     zone = f"zone {escape(report.zone)}" if report.zone else "all zones"
-    return f"[bold]mallsense report[/] · {where} · {report.day.isoformat()} (UTC) · {zone}"
+    day = f"{report.day.isoformat()} ({report.timezone})"
+    return f"[bold]mallsense report[/] · {where} · {day} · {zone}"
 
 
 def _series(hours: dict[int, dict[str, Any]], name: str, span: list[int]) -> str:
