@@ -206,9 +206,9 @@ class HourState:
     def to_json(self) -> dict[str, Any]:
         return {
             "start": self.start,
-            "devices": sorted(self.devices),
-            "raw": sorted(self.raw),
-            "visitors": sorted(self.visitors),
+            "devices": list(self.devices),
+            "raw": list(self.raw),
+            "visitors": list(self.visitors),
             "confidence": [self.confidence_sum, self.confidence_n],
         }
 
