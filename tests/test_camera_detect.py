@@ -48,7 +48,7 @@ def test_letterbox_keeps_the_aspect_and_pads_bottom() -> None:
 def test_nanodet_decoding_of_one_cell() -> None:
     outputs = nanodet_outputs()
     scores, reg = outputs[4], outputs[5]  # stride 8: 52 x 52 cells
-    cell = 10 * 52 + 20  # grid x 20, y 10: centre (160, 80)
+    cell = 10 * 52 + 20  # grid x 20, y 10: centre (164, 84), the middle of the cell
     scores[0, cell, 0] = 0.9  # person
     scores[0, cell + 1, 16] = 0.9  # a dog next to it: not a person, ignored
     bins = np.full((4, 11), -20.0, np.float32)
@@ -57,7 +57,7 @@ def test_nanodet_decoding_of_one_cell() -> None:
     reg[0, cell] = bins.reshape(-1)
     boxes, found = decode_nanodet(outputs, 416, 0.5)
     assert found.tolist() == pytest.approx([0.9])
-    np.testing.assert_allclose(boxes[0], [160 - 16, 80 - 24, 160 + 32, 80 + 40], atol=1e-3)
+    np.testing.assert_allclose(boxes[0], [164 - 16, 84 - 24, 164 + 32, 84 + 40], atol=1e-3)
     none, nothing = decode_nanodet(nanodet_outputs(), 416, 0.5)
     assert none.shape == (0, 4) and nothing.shape == (0,)
 

@@ -6,7 +6,9 @@ about 0.8 this way and about 0.2 when the frame is stretched to 416x416
 (docs/accuracy.md). Decoding follows ``../shared/models/README.md``: per stride
 8/16/32 the class scores are already sigmoid, box sides are GFL distributions
 (4 x 11 bins: distance = sum(softmax(bins) * arange(11)) * stride) around the
-cell centre (grid_x * stride, grid_y * stride). YOLO exports of ultralytics
+cell centre ((grid_x + 0.5) * stride, (grid_y + 0.5) * stride): NanoDet-m's GFL head
+(RangiLyu/nanodet ``get_single_level_center_point``), not the cell corner that
+NanoDet-Plus and the shared model README use. YOLO exports of ultralytics
 (v8/v11) give one tensor [1, 4 + classes, anchors] of centre-x, centre-y, w, h
 and class scores. Only class 0 (COCO person) is kept, then non-maximum
 suppression.
@@ -161,8 +163,10 @@ def decode_nanodet(
         bins = np.exp(bins - bins.max(axis=2, keepdims=True))
         bins /= bins.sum(axis=2, keepdims=True)
         dist = (bins @ np.arange(_REG_BINS, dtype=np.float32)) * stride
-        cx = (keep % cells).astype(np.float32) * stride
-        cy = (keep // cells).astype(np.float32) * stride
+        # NanoDet-m's GFL head measures from the middle of the cell; NanoDet-Plus from its
+        # corner. The wrong one puts every box half a cell (4-16 px) up and to the left.
+        cx = ((keep % cells).astype(np.float32) + 0.5) * stride
+        cy = ((keep // cells).astype(np.float32) + 0.5) * stride
         all_boxes.append(
             np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], 1)
         )
