@@ -431,3 +431,10 @@ def as_sets(hours: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
         }
         for zone, source, h in hours
     }
+
+
+def test_a_reload_to_another_time_zone_rebuilds_the_figures() -> None:
+    pipeline = Pipeline(config(), b"k" * 32, None)
+    assert pipeline.reconfigure(config(timezone="Asia/Shanghai"), b"k" * 32)
+    close_hour(pipeline.kpi, T0, records=[footfall(T0, 20)])
+    assert set(pipeline.kpi.calibration.table) == {"shop|wifi|18"}

@@ -217,7 +217,10 @@ def _aggregation_inputs(config: Config) -> tuple[object, ...]:
     """
     sensors = [(s.name, s.zone) if isinstance(s, WifiSensorConfig) else s for s in config.sensors]
     aggregation = config.aggregation.model_copy(update={"flush_interval_s": 1.0})
-    return (config.mall, config.box, config.zones, aggregation, config.privacy, sensors)
+    return (
+        config.mall, config.box, config.timezone, config.zones, aggregation, config.privacy,
+        sensors,
+    )  # fmt: skip
 
 
 def _checkpoint_rows(snap: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
