@@ -14,13 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from drivers.observations import Watermark
+
 if TYPE_CHECKING:
     from pathlib import Path
 
     from drivers.timeline import Timeline
+    from edge.aggregate import Aggregator
     from edge.runtime.pipeline import Pipeline
 
-__all__ = ["PLUGINS", "Emit", "SensorPlugin", "SensorUnavailable", "Source", "plugin_for"]
+__all__ = [
+    "PLUGINS",
+    "Emit",
+    "SensorPlugin",
+    "SensorUnavailable",
+    "Source",
+    "plugin_for",
+    "radio_handler",
+]
 
 PLUGINS: dict[str, str] = {
     "wifi": "edge.runtime.sensors.wifi",
@@ -61,6 +72,25 @@ class SensorPlugin:
     simulate: Callable[[Any, Path, Timeline], Any] | None = None
     """(sensor config, recording, timeline) -> the override ``make_source`` takes instead of
     the device: a recording played in real time (``mallsense run --simulate``)."""
+
+
+def radio_handler(
+    pipeline: Pipeline, kind: type, fold: Callable[[Aggregator, list[Any]], None]
+) -> Emit:
+    """The handler of a radio source (Wi-Fi, BLE): the batch's observations of ``kind``
+    folded in with ``fold``, then its watermarks. The aggregator is looked up per batch:
+    a reload (SIGHUP) may have replaced it."""
+
+    def handle(batch: list[Any]) -> None:
+        aggregator = pipeline.aggregator
+        observations = [item for item in batch if type(item) is kind]
+        if observations:
+            fold(aggregator, observations)
+        for item in batch:
+            if type(item) is Watermark:
+                aggregator.advance(item.t)
+
+    return handle
 
 
 def plugin_for(kind: str) -> SensorPlugin:

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.observations import Advert, Watermark
+from drivers.observations import Advert
 from drivers.registry import load_driver
 from drivers.timeline import Timeline
 from edge.config.models import BleSensorConfig
 from edge.runtime.pipeline import Pipeline
-from edge.runtime.sensors import Emit, SensorPlugin, Source
+from edge.runtime.sensors import Emit, SensorPlugin, Source, radio_handler
 
 __all__ = ["PLUGIN", "outer_silence_s"]
 
@@ -48,16 +48,9 @@ def _make_source(
 
 
 def _make_handler(sensor: BleSensorConfig, pipeline: Pipeline) -> Emit:
-    def handle(batch: list[Any]) -> None:
-        aggregator = pipeline.aggregator  # a reload (SIGHUP) may have replaced it
-        adverts = [item for item in batch if type(item) is Advert]
-        if adverts:
-            aggregator.observe_adverts(adverts)
-        for item in batch:
-            if type(item) is Watermark:
-                aggregator.advance(item.t)
-
-    return handle
+    return radio_handler(
+        pipeline, Advert, lambda aggregator, adverts: aggregator.observe_adverts(adverts)
+    )
 
 
 def _counters(sensor: BleSensorConfig, pipeline: Pipeline, source: Any) -> dict[str, object]:

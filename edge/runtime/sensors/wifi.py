@@ -6,13 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.observations import Probe, Watermark
+from drivers.observations import Probe
 from drivers.registry import load_driver
 from drivers.timeline import Timeline
 from drivers.wifi.fileradio import FileRadio
 from edge.config.models import WifiSensorConfig
 from edge.runtime.pipeline import Pipeline
-from edge.runtime.sensors import Emit, SensorPlugin, Source
+from edge.runtime.sensors import Emit, SensorPlugin, Source, radio_handler
 
 __all__ = ["PLUGIN"]
 
@@ -35,16 +35,9 @@ def _make_source(
 
 
 def _make_handler(sensor: WifiSensorConfig, pipeline: Pipeline) -> Emit:
-    def handle(batch: list[Any]) -> None:
-        aggregator = pipeline.aggregator  # a reload (SIGHUP) may have replaced it
-        probes = [item for item in batch if type(item) is Probe]
-        if probes:
-            aggregator.observe_batch(probes)
-        for item in batch:
-            if type(item) is Watermark:
-                aggregator.advance(item.t)
-
-    return handle
+    return radio_handler(
+        pipeline, Probe, lambda aggregator, probes: aggregator.observe_batch(probes)
+    )
 
 
 def _counters(sensor: WifiSensorConfig, pipeline: Pipeline, source: Any) -> dict[str, object]:
