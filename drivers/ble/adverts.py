@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, Protocol
 
 from drivers.ble.address import address_kind
+from drivers.ble.decode import AdvertisementLike
 from drivers.ble.decoder import BleDecoder
 from drivers.ble.recording import BleRecord
 from drivers.ble.result import ALTBEACON, EDDYSTONE_UID, IBEACON, Decoded
@@ -47,19 +48,9 @@ class DeviceLike(Protocol):
     def details(self) -> Any: ...
 
 
-class ReportLike(Protocol):
-    """What bleak's ``AdvertisementData`` offers (with the RSSI)."""
+class ReportLike(AdvertisementLike, Protocol):
+    """What bleak's ``AdvertisementData`` offers, with the RSSI."""
 
-    @property
-    def local_name(self) -> str | None: ...
-    @property
-    def manufacturer_data(self) -> Mapping[int, bytes]: ...
-    @property
-    def service_data(self) -> Mapping[str, bytes]: ...
-    @property
-    def service_uuids(self) -> Iterable[str]: ...
-    @property
-    def tx_power(self) -> int | None: ...
     @property
     def rssi(self) -> int: ...
 
