@@ -237,17 +237,21 @@ class KpiTracker:
 
     # -- checkpoints --------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
+    def snapshot(self, with_visited: bool = True) -> dict[str, Any]:
+        """The state for a checkpoint; ``with_visited=False`` leaves out the day's visits
+        (up to ``_MAX_VISITED``), for the checkpoints of every flush."""
+        snap: dict[str, Any] = {
             "version": _SNAPSHOT_VERSION,
             "clock": self._clock if math.isfinite(self._clock) else None,
             "buckets": [b.to_json() for b in self._buckets.values()],
             "calibration": self.calibration.to_json(),
             "period": self._period,
-            "visited": list(self._visited),
             "footfall": dict(self._footfall),
             "revisions": dict(self._revisions),
         }
+        if with_visited:
+            snap["visited"] = list(self._visited)
+        return snap
 
     def restore(self, snap: dict[str, Any] | None) -> None:
         if not snap or snap.get("version") != _SNAPSHOT_VERSION:

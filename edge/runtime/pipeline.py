@@ -120,9 +120,8 @@ class Pipeline:
         }
         rebuild = _aggregation_inputs(self.config) != _aggregation_inputs(config)
         if rebuild:
-            carried, snap = self.collect(checkpoint=True)  # the checkpoint's state
-            if snap is None:  # no store (never in the daemon)
-                snap = self.aggregator.snapshot() | {"kpi": self.kpi.snapshot()}
+            carried, _ = self.collect(checkpoint=False)
+            snap = self.aggregator.snapshot() | {"kpi": self.kpi.snapshot()}  # what a restart reads
             fresh = Pipeline(config, key, None)  # whatever __init__ builds from the config
             for name, value in vars(fresh).items():
                 if name not in _KEPT_AT_RELOAD:
@@ -154,9 +153,11 @@ class Pipeline:
             self._carried = []
         snap = None
         if checkpoint and self.store is not None:
-            snap = agg.snapshot() | {"kpi": self.kpi.snapshot()}
-            snap["_hours_changed"] = agg.hours_version != self._hours_written
+            # The day's visits are written with the hours (``SLOW_CHECKPOINT_NAME``) only.
+            changed = agg.hours_version != self._hours_written
             self._hours_written = agg.hours_version
+            snap = agg.snapshot() | {"kpi": self.kpi.snapshot(with_visited=changed)}
+            snap["_hours_changed"] = changed
         return records, snap
 
     def add_records(self, records: list[Record]) -> None:
