@@ -204,9 +204,15 @@ def test_the_edge_daemon_serves_its_sensors_records_and_backlog(
     stopped.append(edge)
 
     def ready(got: Scrape) -> bool:
-        kinds = {s.labels["kind"] for s in got.get("mallsense_records_written", [])}
+        written = got.get("mallsense_records_written", [])
+        kinds = {s.labels["kind"] for s in written}
+        # a BLE dwell ends a session gap after its last advert: wait for one, not only
+        # for the first Wi-Fi dwell (on a loaded machine the scrape can come in between)
+        ble_dwell = any(
+            s.labels.get("origin") == "ble" and s.labels["kind"] == "dwell" for s in written
+        )
         camera_ran = any(s.value > 0 for s in got.get("mallsense_camera_inference_seconds", []))
-        return {"dwell", "presence", "visit"} <= kinds and camera_ran
+        return {"dwell", "presence", "visit"} <= kinds and ble_dwell and camera_ran
 
     got = scrape_until(port, ready, edge, log)
     assert value(got["mallsense_build_info"]) == 1
