@@ -80,7 +80,24 @@ def _print(status: dict[str, Any]) -> None:
         f"uplink: {state}, last upload {_ago(uplink['last_upload_age_s'])},"
         f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects{platform}"
     )
+    _print_held(status)
     _print_losses(status)
+
+
+def _print_held(status: dict[str, Any]) -> None:
+    """Data kept on the box on purpose (nobody to receive it), and a client id taken."""
+    uplink, depth = status["uplink"], status["outbox"]["depth"]
+    if uplink.get("held"):
+        console.print(
+            f"uplink: data held, {depth:,} records kept in the outbox: {uplink['held']}",
+            markup=False,
+        )
+    if uplink.get("takeovers"):
+        console.print(
+            f"uplink: another client took this box's client id {uplink['takeovers']} time(s);"
+            " check that no other box uses this box's client id or certificate",
+            markup=False,
+        )
 
 
 def _print_watchdogs(sensors: list[dict[str, Any]]) -> None:
@@ -102,6 +119,12 @@ def _print_losses(status: dict[str, Any]) -> None:
     drops = status["drops"]
     lost = ", ".join(f"{n:,} {reason.replace('.', ' ')}" for reason, n in drops.items())
     console.print(f"dropped before delivery: {lost or 'none'}", markup=False)
+    if status.get("records_lost"):
+        console.print(
+            f"lost: {status['records_lost']:,} records the edge daemon could not write to the"
+            " database (disk full); see its log",
+            markup=False,
+        )
     quarantine = status["quarantine"]
     if not quarantine["count"]:
         console.print("quarantine: empty")

@@ -19,8 +19,10 @@ from typing import Any
 from edge.config import Config
 from edge.doctor.host import Host
 from edge.doctor.result import Check
+from edge.errors import StoreError
 from edge.store.db import DROP_PREFIX
 from edge.store.maintenance import page_stats
+from edge.store.opening import refuse_empty, restore_advice
 
 __all__ = ["check_database", "check_disk"]
 
@@ -86,6 +88,11 @@ def check_database(config: Config, host: Host) -> Check:
         detail = f"no database at {path} yet (mallsense-edge creates it when it starts)"
         return Check("database", "skip", detail, facts={"path": str(path)})
     try:
+        refuse_empty(path)
+    except StoreError as exc:  # a failed copy: the services refuse to start on it
+        return Check("database", "fail", f"{path} is an empty file (0 bytes)", str(exc).split(
+            "; ", 1)[-1], {"path": str(path), "bytes": 0})  # fmt: skip
+    try:
         with _read_only(path, host.timeout_s) as conn:
             rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check")]
     except sqlite3.Error as exc:  # too damaged to even check (or not a database at all)
@@ -98,16 +105,7 @@ def check_database(config: Config, host: Host) -> Check:
 
 
 def _restore_fix(path: Path) -> str:
-    backups = sorted(path.parent.glob(f"{path.name}.bak-*"), key=lambda p: p.stat().st_mtime)
-    restore = (
-        f"copy the newest backup ({backups[-1]}) to {path}"
-        if backups
-        else "move it away to start afresh (there is no backup)"
-    )
-    return (
-        "stop mallsense-edge and mallsense-sync, keep a copy of the file (with its -wal and"
-        f" -shm), then {restore}, and start them again"
-    )
+    return restore_advice(path)
 
 
 def _usage(path: Path, timeout: float) -> tuple[int, int]:

@@ -20,6 +20,9 @@ On stop, open sessions are written as ``partial`` records and the checkpoint
 keeps them, so after a restart they continue and nothing is counted twice.
 After a kill -9, the last checkpoint (at most one flush interval old) is
 restored the same way.
+
+When the database cannot be written (a full disk), records wait in memory, bounded,
+and sensing goes on; at stop they are written or reported lost (``edge.runtime.backlog``).
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ from edge.config.load import config_hash
 from edge.config.models import Config
 from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
+from edge.runtime.backlog import Backlog
 from edge.runtime.backoff import Backoff
 from edge.runtime.metrics import MetricsEndpoint, edge_registry
-from edge.runtime.pipeline import Pipeline
+from edge.runtime.pipeline import CHECKPOINT_NAME, SLOW_CHECKPOINT_NAME, Pipeline
 from edge.runtime.reload import reload_config
 from edge.runtime.sdnotify import Notifier
 from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
@@ -52,7 +56,8 @@ __all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
 
 log = logging.getLogger("mallsense.edge")
 _QUEUE_BATCHES = 2048
-_MAX_UNWRITTEN = 200_000
+_BAD_SNAPSHOT = (LookupError, TypeError, ValueError, AttributeError, OverflowError)
+"""What restoring a checkpoint that is valid JSON but not a snapshot of ours raises."""
 _HEALTHY_RUN_S = 300.0
 _WATCHDOG_POLL_S = 1.0
 _RETENTION_GRACE_S = 600.0
@@ -113,9 +118,9 @@ class EdgeDaemon:
         self.reloads: Counter[str] = Counter()
         """Reloads by result: ``ok`` or ``refused``."""
         self._stop = asyncio.Event()
-        self._unwritten: list[Any] = []
+        self.backlog = Backlog()
+        """Records waiting in memory while the database cannot be written (edge.runtime.backlog)."""
         self.store_failures = 0
-        self.records_lost = 0
         self._store_lock = threading.Lock()
         """The SQLite connection is used by one worker thread at a time."""
         self._notifier = notifier or Notifier.from_environment()
@@ -144,13 +149,33 @@ class EdgeDaemon:
 
     async def run(self) -> None:
         """Until ``stop()``; then write partial records and the checkpoint."""
-        if self.pipeline.restore():
-            log.info("continuing open sessions from the last checkpoint")
+        self._restore()
         self.metrics.apply(self.config.metrics)
         try:
             await self._run_tasks()
         finally:
             self.metrics.stop()
+
+    def _restore(self) -> None:
+        """Continue from the last checkpoint; one that is not a snapshot of ours is set aside."""
+        try:
+            if self.pipeline.restore():
+                log.info("continuing open sessions from the last checkpoint")
+        except _BAD_SNAPSHOT as exc:
+            reason = f"not a snapshot this version can restore ({type(exc).__name__}: {exc})"
+            for name in (CHECKPOINT_NAME, SLOW_CHECKPOINT_NAME):
+                self.store.set_aside_checkpoint(name, reason[:300])
+            self.pipeline = Pipeline(self.config, self._key, self.store)  # nothing half-restored
+
+    @property
+    def records_unwritten(self) -> int:
+        """Records waiting in memory for the database to take them."""
+        return len(self.backlog)
+
+    @property
+    def records_lost(self) -> int:
+        """Records lost because the database could not be written (a full disk)."""
+        return self.backlog.lost
 
     async def _run_tasks(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -175,6 +200,11 @@ class EdgeDaemon:
         self._drain_queue()
         self.pipeline.aggregator.flush_partial()
         await self._flush()
+        if self.backlog.records:
+            await asyncio.to_thread(self._write_at_exit)
+        else:
+            earlier = f" ({self.records_lost} lost earlier)" if self.records_lost else ""
+            log.info("at exit: every record held in memory was written%s", earlier)
         log.info("stopped; open sessions written as partial records")
 
     # -- sensors ------------------------------------------------------------------------
@@ -438,12 +468,12 @@ class EdgeDaemon:
     async def _flush(self) -> None:
         """Snapshot on the loop (it owns the aggregator), write on a worker thread.
 
-        A failed write (disk full, database locked) wrote nothing, so its
-        records are kept and retried with the next flush, up to a bound.
+        A failed write (disk full, database locked) wrote nothing, so its records
+        are kept and retried with the next flush, up to ``max_unwritten``.
         """
         now = self._clock()
         records, snap = self.pipeline.collect(checkpoint=True)
-        records = self._unwritten + records
+        records = self.backlog.records + records
         health = self._health_report(now)
         forget, self._forget = sorted(self._forget), set()
         try:
@@ -451,15 +481,20 @@ class EdgeDaemon:
         except StoreError as exc:
             self.store_failures += 1
             self._forget.update(forget)
-            lost = max(len(records) - _MAX_UNWRITTEN, 0)
-            self.records_lost += lost
-            self._unwritten = records[lost:]
+            excess = self.backlog.keep(records)
+            if excess:
+                log.error(
+                    "%d oldest records dropped to keep at most %d waiting in memory for the"
+                    " database (%d lost so far)",
+                    excess, self.backlog.bound, self.records_lost,
+                )  # fmt: skip
+            retry = "at exit" if self._stop.is_set() else "retrying"
             log.error(
-                "cannot write %d records (kept in memory, retrying; %d lost so far): %s",
-                len(self._unwritten), self.records_lost, exc,
+                "cannot write %d records (kept in memory, %s; %d lost so far): %s",
+                len(self.backlog), retry, self.records_lost, exc,
             )  # fmt: skip
         else:
-            self._unwritten = []
+            self.backlog.records = []
 
     def _write(
         self,
@@ -471,9 +506,35 @@ class EdgeDaemon:
     ) -> None:
         with self._store_lock:
             self.pipeline.persist(records, snap, now)
+            self.backlog.count_losses(self.store)
             self.pipeline.write_sensor_stats(health, now)
             if forget:
                 self.store.forget_sensor_stats(forget)
+
+    def _write_at_exit(self) -> None:
+        """At stop, after the last flush failed: write what fits in parts; report the rest lost."""
+        now = self._clock()
+        waiting = len(self.backlog)
+        with self._store_lock:
+            written, lost, error = self.backlog.write_at_exit(
+                lambda part: self.pipeline.persist(part, None, now)
+            )
+        if not lost:
+            log.info("at exit: all %d records held in memory were written, in parts", written)
+            return
+        log.error(
+            "at exit: %d records held in memory could not be written and are lost (%d of %d"
+            " written in smaller parts; %d lost since start): %s",
+            lost, written, waiting, self.records_lost, error,
+        )  # fmt: skip
+        try:
+            with self._store_lock:
+                self.backlog.count_losses(self.store)
+        except StoreError as exc:
+            log.error(
+                "the loss could not be counted in the database either (%s); `mallsense status`"
+                " does not show it, this log does", exc,
+            )  # fmt: skip
 
     def _health_report(self, now: float) -> dict[str, dict[str, object]]:
         report: dict[str, dict[str, object]] = {}

@@ -197,6 +197,17 @@ class EdgeCollector:
         daemon = self.daemon
         yield from identity_metrics(daemon.config_hash)
         yield from self._sensors()
+        time_rejected = CounterMetricFamily(
+            "mallsense_sensor_time_rejected",
+            "Observations left out for their event time (drivers.timegate), by reason:"
+            " time_invalid (not between 2000 and 2100), time_jump (over an hour from the"
+            " sensor's other frames, and not followed by 8 that agree with it).",
+            labels=["sensor", "reason"],
+        )
+        for gate in list(daemon.pipeline.gates.values()):
+            for reason in ("time_invalid", "time_jump"):
+                time_rejected.add_metric([gate.sensor, reason], gate.rejected[reason])
+        yield time_rejected
         stats = daemon.pipeline.stats
         records = CounterMetricFamily(
             "mallsense_records_written",
@@ -221,8 +232,14 @@ class EdgeCollector:
         )
         yield CounterMetricFamily(
             "mallsense_records_lost",
-            "Records lost because the database could not be written for too long.",
+            "Records lost because the database could not be written (a full disk): the oldest"
+            " dropped beyond the in-memory bound, or still waiting at stop.",
             value=daemon.records_lost,
+        )
+        yield GaugeMetricFamily(
+            "mallsense_records_unwritten",
+            "Records waiting in memory because the database cannot be written (a full disk).",
+            value=daemon.records_unwritten,
         )
         yield GaugeMetricFamily(
             "mallsense_aggregation_queue_batches",

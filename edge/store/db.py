@@ -9,6 +9,7 @@ rows once the broker acknowledged them. WAL mode lets both work at once.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,12 +21,49 @@ from sqlite_utils import Database
 
 from edge.errors import StoreError
 from edge.records import Record
+from edge.store import rows as decode
 from edge.store.migrations import migrate
+from edge.store.opening import (
+    BUSY_TIMEOUT_MS,
+    connect_readonly,
+    create_database,
+    enable_wal,
+    explain_sqlite_error,
+    refuse_empty,
+    restore_advice,
+)
+from edge.store.rows import UnreadableRow
+from edge.store.txn import (
+    DROP_PREFIX,
+    UNREADABLE_DROP,
+    add_drop,
+    label,
+    quarantine_one,
+    rollback,
+    set_aside,
+    transaction,
+)
 
-__all__ = ["DROP_PREFIX", "OutboxRow", "Store", "add_drop", "explain_sqlite_error"]
+__all__ = [
+    "DROP_PREFIX",
+    "UNREADABLE_DROP",
+    "OutboxRow",
+    "Store",
+    "add_drop",
+    "explain_sqlite_error",
+    "restore_advice",
+    "rollback",
+    "set_aside",
+]
 
-_BUSY_TIMEOUT_MS = 10_000
-DROP_PREFIX = "drops."
+log = logging.getLogger("mallsense.store")
+
+_OUTBOX_SELECT = (
+    "SELECT o.id, CAST(o.kind AS BLOB), CAST(r.body AS BLOB), o.created, o.record FROM outbox o"
+    " JOIN records r ON r.seq = o.record"
+)
+"""Text columns as BLOBs: decoded row by row (``edge.store.rows``), so one bad row is set
+aside rather than failing the whole read."""
 
 
 P = ParamSpec("P")
@@ -57,6 +95,13 @@ class OutboxRow(NamedTuple):
     record: int = 0
     """The record's ``records.seq`` (what ``sent_batches`` remembers for ``resend``)."""
 
+    @classmethod
+    def decode(cls, raw: Sequence[Any]) -> OutboxRow:
+        """A row read with ``_OUTBOX_SELECT``; ``UnreadableRow`` says why it cannot be sent."""
+        row_id, kind, body, created, record = raw
+        body_text, _ = decode.json_object(body, "body")
+        return cls(row_id, decode.kind(kind), body_text, decode.number(created, "created"), record)
+
 
 class Store:
     """One connection to the database; not shared between threads."""
@@ -65,23 +110,35 @@ class Store:
         """``readonly``: a reader beside the daemons (the metrics endpoint): no migrations,
         no writes, and the file must exist."""
         self.path = Path(path)
+        self.readonly = readonly
+        self.unreadable_records = 0
+        """Records ``records()`` skipped because their stored body cannot be read."""
         if (readonly or not create) and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist; check --db or store.path")
         if readonly:
-            self.conn = _connect_readonly(self.path)
+            refuse_empty(self.path)
+            self.conn = connect_readonly(self.path)
             self.db = Database(self.conn)
             return
+        conn = None
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists():
+                    create_database(self.path)
+            refuse_empty(self.path)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            _enable_wal(conn)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            enable_wal(conn)
             # FULL: a mall box loses power without warning; an accepted record must survive.
             conn.execute("PRAGMA synchronous = FULL")
             self.db = Database(conn)
             migrate(self.db)
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(explain_sqlite_error(self.path, exc, opening=True)) from exc
+        except OSError as exc:
             raise StoreError(
                 f"cannot open database {self.path}: {exc}; check the path, its permissions"
                 " and free disk space"
@@ -143,7 +200,7 @@ class Store:
                     )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
         except sqlite3.Error as exc:
             raise StoreError(explain_sqlite_error(self.path, exc)) from exc
@@ -151,8 +208,38 @@ class Store:
 
     @_converts_errors
     def load_checkpoint(self, name: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT state FROM checkpoints WHERE name = ?", (name,)).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        """A checkpoint's state; one that cannot be read is set aside (None: start afresh)."""
+        row = self.conn.execute(
+            "SELECT CAST(state AS BLOB) FROM checkpoints WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return decode.json_object(row[0], "state")[1]
+        except UnreadableRow as exc:
+            self.set_aside_checkpoint(name, str(exc))
+            return None
+
+    @_converts_errors
+    def set_aside_checkpoint(self, name: str, reason: str) -> None:
+        """Move a checkpoint that cannot be used to the quarantine table, counted.
+
+        The daemon then starts without it: sessions open at the last flush are lost,
+        records already written are not.
+        """
+        log.error(
+            "checkpoint %s of %s cannot be used: %s; moved to the quarantine table (counted as"
+            " drops.%s.checkpoint), starting without it: sessions open at the last flush are"
+            " lost, written records are not",
+            name, self.path, reason, UNREADABLE_DROP,
+        )  # fmt: skip
+        with transaction(self.conn):
+            raw = self.conn.execute(
+                "SELECT CAST(state AS BLOB) FROM checkpoints WHERE name = ?", (name,)
+            ).fetchone()
+            self.conn.execute("DELETE FROM checkpoints WHERE name = ?", (name,))
+            body = b"" if raw is None else raw[0]
+            set_aside(self.conn, f"checkpoint:{name}", "checkpoint", body, reason, time.time())
 
     @_converts_errors
     def put_sensor_stats(self, sensor: str, kind: str, stats: dict[str, Any], now: float) -> None:
@@ -170,34 +257,91 @@ class Store:
 
     @_converts_errors
     def sensor_stats(self) -> list[dict[str, Any]]:
+        """Every sensor's health row; one that cannot be read is left out (and set aside)."""
         rows = self.conn.execute(
-            "SELECT sensor, kind, stats, updated FROM sensor_stats ORDER BY sensor"
-        )
-        return [
-            {"sensor": s, "kind": k, "updated": u, **json.loads(stats)} for s, k, stats, u in rows
-        ]
+            "SELECT rowid, CAST(sensor AS BLOB), CAST(kind AS BLOB), CAST(stats AS BLOB), updated"
+            " FROM sensor_stats ORDER BY sensor"
+        ).fetchall()
+        good: list[dict[str, Any]] = []
+        for rowid, sensor, kind, stats, updated in rows:
+            try:
+                figures = decode.json_object(stats, "stats")[1]
+                name, kind_text = decode.text(sensor, "sensor"), decode.text(kind, "kind")
+                when = decode.number(updated, "updated")
+            except UnreadableRow as exc:
+                self._set_aside_stats(rowid, sensor, stats, str(exc))
+                continue
+            good.append({"sensor": name, "kind": kind_text, "updated": when, **figures})
+        return good
+
+    def _set_aside_stats(self, rowid: int, sensor: object, stats: object, reason: str) -> None:
+        name = label(sensor)
+        if self.readonly:  # a reader beside the daemons: the edge daemon rewrites the row
+            log.warning("sensor_stats row %s cannot be read: %s; left out", name, reason)
+            return
+        log.error(
+            "sensor_stats row %s cannot be read: %s; moved to the quarantine table (counted"
+            " as drops.%s.sensor_stats)", name, reason, UNREADABLE_DROP,
+        )  # fmt: skip
+        with transaction(self.conn):
+            self.conn.execute("DELETE FROM sensor_stats WHERE rowid = ?", (rowid,))
+            body = stats if isinstance(stats, bytes) else str(stats).encode()
+            set_aside(self.conn, f"sensor_stats:{name}", "sensor_stats", body, reason, time.time())
 
     # -- sync side ----------------------------------------------------------------------
 
     @_converts_errors
     def outbox_after(self, after_id: int, limit: int) -> list[OutboxRow]:
-        """Outbox rows with id greater than ``after_id``, oldest first."""
-        rows = self.conn.execute(
-            "SELECT o.id, o.kind, r.body, o.created, o.record FROM outbox o"
-            " JOIN records r ON r.seq = o.record WHERE o.id > ? ORDER BY o.id LIMIT ?",
-            (after_id, limit),
-        )
-        return list(map(OutboxRow._make, rows))
+        """Outbox rows with id greater than ``after_id``, oldest first.
+
+        Rows that cannot be read (a body that is not UTF-8 or not a JSON object, a
+        kind or time that is not one) are quarantined and counted on the way, never
+        returned: the rows behind them still flow.
+        """
+        while True:
+            raw = self.conn.execute(
+                _OUTBOX_SELECT + " WHERE o.id > ? ORDER BY o.id LIMIT ?", (after_id, limit)
+            ).fetchall()
+            rows = self.decode_outbox(raw)
+            if rows or not raw:
+                return rows
+            after_id = raw[-1][0]  # a whole window of bad rows: read on past it
+
+    def decode_outbox(self, raw: Sequence[Sequence[Any]]) -> list[OutboxRow]:
+        """Rows read with ``_OUTBOX_SELECT``; those that cannot be read are quarantined."""
+        rows: list[OutboxRow] = []
+        bad: list[tuple[int, str]] = []
+        for values in raw:
+            try:
+                rows.append(OutboxRow.decode(values))
+            except UnreadableRow as exc:
+                bad.append((int(values[0]), str(exc)))
+        if bad:
+            self.quarantine_outbox(bad, time.time())
+        return rows
+
+    def quarantine_outbox(self, rows: Sequence[tuple[int, str]], now: float) -> int:
+        """Move outbox rows ``(outbox id, reason)`` to the quarantine; returns how many moved.
+
+        Each moved record counts as a drop ``quarantined.<kind>``. The ``records`` row
+        stays (it is a record like any other for local reports); the quarantine keeps
+        a copy of its body as stored (bytes, if they are not text).
+        """
+        moved = 0
+        try:
+            with transaction(self.conn) as conn:
+                for outbox_id, reason in rows:
+                    moved += quarantine_one(conn, outbox_id, reason, now)
+        except sqlite3.Error as exc:
+            raise StoreError(explain_sqlite_error(self.path, exc)) from exc
+        return moved
 
     def outbox_ack(self, ids: Sequence[int]) -> None:
         """Delete acknowledged rows (the broker has them)."""
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-            self.conn.execute("COMMIT")
+            with transaction(self.conn):
+                self.conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
         except sqlite3.Error as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
             raise StoreError(explain_sqlite_error(self.path, exc)) from exc
 
     @_converts_errors
@@ -261,14 +405,9 @@ class Store:
     @_converts_errors
     def next_seq(self) -> int:
         """The next batch sequence number; persisted before use, so never reused."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             seq = int(self.get("sync.seq", "0") or 0) + 1
             self.put("sync.seq", str(seq))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return seq
 
     # -- reading records ----------------------------------------------------------------
@@ -286,7 +425,7 @@ class Store:
         ``since`` / ``before``: only records whose ``start`` (ISO 8601 UTC, compared as
         text) is at or after / before it, e.g. ``since="2026-03-14", before="2026-03-15"``.
         """
-        sql = "SELECT body FROM records"
+        sql = "SELECT seq, CAST(body AS BLOB) FROM records"
         where: list[str] = []
         params: list[Any] = []
         for clause, value in (("kind = ?", kind), ("start >= ?", since), ("start < ?", before)):
@@ -300,8 +439,13 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         try:
-            for (body,) in self.conn.execute(sql, params):
-                yield json.loads(body)
+            for seq, body in self.conn.execute(sql, params):
+                try:
+                    yield decode.json_object(body, "body")[1]
+                except UnreadableRow as exc:
+                    # A reader (records, report): skip and count; the uplink quarantines it.
+                    self.unreadable_records += 1
+                    log.warning("record %d of %s cannot be read: %s; left out", seq, self.path, exc)
         except sqlite3.Error as exc:
             raise StoreError(explain_sqlite_error(self.path, exc)) from exc
 
@@ -315,53 +459,3 @@ class Store:
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT kind, COUNT(*) FROM records GROUP BY kind ORDER BY kind")
         return {kind: int(n) for kind, n in rows}
-
-
-def add_drop(conn: sqlite3.Connection, reason: str, n: int) -> None:
-    """Add to a drop counter inside the caller's transaction (if any)."""
-    if n > 0:
-        conn.execute(
-            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key)"
-            " DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-            (DROP_PREFIX + reason, n),
-        )
-
-
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    try:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    except sqlite3.Error as exc:
-        raise StoreError(explain_sqlite_error(path, exc)) from exc
-    return conn
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    """Switch to WAL; retried because the switch does not wait on the busy timeout.
-
-    Two services opening a new database at the same moment is the normal boot.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def explain_sqlite_error(path: Path, exc: sqlite3.Error) -> str:
-    """A SQLite error on ``path`` in words, with the likely cause."""
-    text = str(exc)
-    if "full" in text:
-        return (
-            f"database {path} cannot grow: the disk is full ({text}); free space or lower retention"
-        )
-    if "locked" in text or "busy" in text:
-        return f"database {path} is locked by another process for too long ({text})"
-    if "readonly" in text:
-        return f"database {path} is read-only ({text}); check its owner and mode"
-    return f"database {path}: {text}"

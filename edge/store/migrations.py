@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from edge.store.backup import backup_before_migrating
+from edge.store.txn import rollback
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -123,6 +124,6 @@ def migrate(db: Database) -> list[str]:
                 applied.append(name)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # never masks the error (after SQLITE_FULL SQLite rolled back itself)
             raise
     return applied

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from edge.errors import StoreError
 from edge.store.db import Store, explain_sqlite_error
+from edge.store.txn import rollback
 
 __all__ = ["ReceiptText", "prune_receipt_texts", "receipt_texts", "save_receipt_texts"]
 
@@ -70,7 +71,7 @@ def save_receipt_texts(path: Path, rows: Sequence[ReceiptText], now: float) -> i
             prune_receipt_texts(conn, now)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # never masks the error (after SQLITE_FULL SQLite rolled back itself)
             raise
     except sqlite3.Error as exc:
         raise StoreError(explain_sqlite_error(path, exc)) from exc

@@ -15,6 +15,10 @@ from edge.store.uplink import quarantine_summary
 __all__ = ["collect_status"]
 
 
+_UNWRITTEN = "unwritten."
+"""Drops the edge daemon counts for records the database could not take (a full disk)."""
+
+
 def _age(now: float, then: float | None) -> float | None:
     return None if then is None else round(max(now - then, 0.0), 1)
 
@@ -37,6 +41,7 @@ def collect_status(store: Store, now: float) -> dict[str, Any]:
         sensors.append(s)
     last_upload = _float(store.get("sync.last_upload"))
     quarantined = quarantine_summary(store)
+    drops = store.drop_counts()
     return {
         "db": str(store.path),
         "sensors": sensors,
@@ -49,7 +54,13 @@ def collect_status(store: Store, now: float) -> dict[str, Any]:
             "reconnects": _int(store, "sync.reconnects"),
             "last_seq": _int(store, "sync.seq"),
             "platform": store.get("sync.platform"),
+            # Why the sync agent holds data batches (None while they flow), and how often
+            # the broker gave a batch to nobody or another client took this box's id.
+            "held": store.get("sync.held") or None,
+            "untaken_batches": _int(store, "sync.untaken_batches"),
+            "takeovers": _int(store, "sync.takeovers"),
         },
-        "drops": store.drop_counts(),
+        "drops": drops,
+        "records_lost": sum(n for k, n in drops.items() if k.startswith(_UNWRITTEN)),
         "quarantine": {"count": quarantined.count, "last": quarantined.last},
     }

@@ -14,14 +14,19 @@ outbox with the reason, counted as ``drops.quarantined.<kind>``, never retried.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from edge.errors import StoreError
-from edge.store.db import OutboxRow, Store, add_drop, explain_sqlite_error
+from edge.store import rows as decode
+from edge.store.db import _OUTBOX_SELECT, OutboxRow, Store, explain_sqlite_error
+from edge.store.rows import UnreadableRow
+from edge.store.txn import UNREADABLE_DROP, rollback, set_aside
 
 __all__ = [
     "QuarantineSummary",
@@ -38,6 +43,9 @@ __all__ = [
 ]
 
 QUARANTINE_DROP = "quarantined"
+log = logging.getLogger("mallsense.sync")
+_MAX_BATCH_RECORDS = 1_000_000
+"""More than any batch carries (``mqtt.batch_max_records``): a larger stored count is damage."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +86,7 @@ def _transaction(store: Store) -> Iterator[sqlite3.Connection]:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # never masks the error being raised (SQLITE_FULL rolled back itself)
             raise
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
@@ -116,49 +124,32 @@ def acknowledge(store: Store, row_ids: Sequence[int], sent: Sequence[SentBatch])
 def outbox_rows(store: Store, row_ids: Sequence[int]) -> list[OutboxRow]:
     """The outbox rows with these ids that are still waiting, in outbox order."""
     marks = ",".join("?" * len(row_ids))
-    rows = _read(
-        store,
-        "SELECT o.id, o.kind, r.body, o.created, o.record FROM outbox o"
-        f" JOIN records r ON r.seq = o.record WHERE o.id IN ({marks}) ORDER BY o.id",
-        list(row_ids),
-    )
-    return [OutboxRow(*row) for row in rows]
+    rows = _read(store, f"{_OUTBOX_SELECT} WHERE o.id IN ({marks}) ORDER BY o.id", list(row_ids))
+    return store.decode_outbox(rows)
 
 
 def quarantine(store: Store, rows: Sequence[tuple[int, str]], now: float) -> int:
     """Move outbox rows ``(outbox id, reason)`` to the quarantine; returns how many moved.
 
-    Each moved record counts as a drop ``quarantined.<kind>``. The ``records`` row
-    stays (it is a record like any other for local reports).
+    Each moved record counts as a drop ``quarantined.<kind>`` (``Store.quarantine_outbox``).
     """
-    moved = 0
-    with _transaction(store) as conn:
-        for outbox_id, reason in rows:
-            found = conn.execute(
-                "SELECT o.record, r.id, o.kind, r.body FROM outbox o"
-                " JOIN records r ON r.seq = o.record WHERE o.id = ?",
-                (outbox_id,),
-            ).fetchone()
-            conn.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
-            if found is None:
-                continue
-            conn.execute(
-                "INSERT INTO quarantine (record, record_id, kind, body, reason, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*found, reason, now),
-            )
-            add_drop(conn, f"{QUARANTINE_DROP}.{found[2]}", 1)
-            moved += 1
-    return moved
+    return store.quarantine_outbox(rows, now)
 
 
 def quarantine_summary(store: Store) -> QuarantineSummary:
     (count,) = _read(store, "SELECT COUNT(*) FROM quarantine")[0]
     last = _read(
-        store, "SELECT record_id, kind, reason, at FROM quarantine ORDER BY id DESC LIMIT 1"
+        store,
+        "SELECT CAST(record_id AS BLOB), CAST(kind AS BLOB), CAST(reason AS BLOB), at"
+        " FROM quarantine ORDER BY id DESC LIMIT 1",
     )
-    keys = ("record_id", "kind", "reason", "at")
-    return QuarantineSummary(int(count), dict(zip(keys, last[0], strict=True)) if last else None)
+    if not last:
+        return QuarantineSummary(int(count), None)
+    record_id, kind, reason, at = last[0]
+    texts = [bytes(v).decode(errors="replace") if isinstance(v, bytes) else str(v) for v in
+             (record_id, kind, reason)]  # fmt: skip
+    keys = ("record_id", "kind", "reason")
+    return QuarantineSummary(int(count), dict(zip(keys, texts, strict=True)) | {"at": at})
 
 
 def resend_window(store: Store) -> tuple[int, int] | None:
@@ -171,15 +162,51 @@ def sent_batches(store: Store, from_seq: int, to_seq: int) -> list[SentBatch]:
     """The remembered batches with seq in ``from_seq..to_seq``, in seq order."""
     rows = _read(
         store,
-        "SELECT seq, kind, records, sent_at, resent_from FROM sent_batches"
-        " WHERE seq BETWEEN ? AND ? ORDER BY seq",
+        "SELECT seq, CAST(kind AS BLOB), CAST(records AS BLOB), count, sent_at, resent_from"
+        " FROM sent_batches WHERE seq BETWEEN ? AND ? ORDER BY seq",
         (from_seq, to_seq),
     )
     batches = []
-    for seq, kind, runs, sent_at, resent_from in rows:
-        records = tuple(n for first, last in json.loads(runs) for n in range(first, last + 1))
-        batches.append(SentBatch(seq, kind, records, sent_at, resent_from))
+    for seq, kind, runs, count, sent_at, resent_from in rows:
+        try:
+            records = _records_of(runs, count)
+            batches.append(
+                SentBatch(seq, decode.kind(kind), records, decode.number(sent_at, "sent_at"),
+                          resent_from if isinstance(resent_from, int) else None)
+            )  # fmt: skip
+        except UnreadableRow as exc:
+            _set_aside_batch(store, seq, runs, str(exc))
     return batches
+
+
+def _records_of(runs: object, count: object) -> tuple[int, ...]:
+    """The ``records.seq`` a batch carried, from its runs; bounded by its stored count."""
+    _, parsed = decode.json_object(b'{"runs":' + _as_bytes(runs) + b"}", "records")
+    pairs = parsed["runs"]
+    if not isinstance(count, int) or not 0 <= count <= _MAX_BATCH_RECORDS:
+        raise UnreadableRow(f"count {str(count)[:20]!r} is not a batch size")
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(type(n) is int for n in p) for p in pairs
+    ):
+        raise UnreadableRow("records is not a list of [first, last] runs")
+    if sum(max(last - first + 1, 0) for first, last in pairs) != count:
+        raise UnreadableRow(f"records does not hold the {count} records the batch carried")
+    return tuple(n for first, last in pairs for n in range(first, last + 1))
+
+
+def _as_bytes(raw: object) -> bytes:
+    return raw if isinstance(raw, bytes) else str(raw).encode()
+
+
+def _set_aside_batch(store: Store, seq: int, runs: object, reason: str) -> None:
+    """A remembered batch that cannot be read: forgotten (it cannot be resent), kept, counted."""
+    log.error(
+        "sent batch %d cannot be read for resend: %s; moved to the quarantine table (counted as"
+        " drops.%s.sent_batches)", seq, reason, UNREADABLE_DROP,
+    )  # fmt: skip
+    with _transaction(store) as conn:
+        conn.execute("DELETE FROM sent_batches WHERE seq = ?", (seq,))
+        set_aside(conn, f"sent_batch:{seq}", "sent_batches", _as_bytes(runs), reason, time.time())
 
 
 def batch_rows(store: Store, batch: SentBatch) -> list[OutboxRow]:
@@ -193,11 +220,17 @@ def batch_rows(store: Store, batch: SentBatch) -> list[OutboxRow]:
     for first, last in to_runs(batch.records):
         found = _read(
             store,
-            "SELECT 0, kind, body, created, seq FROM records"
+            "SELECT 0, CAST(kind AS BLOB), CAST(body AS BLOB), created, seq FROM records"
             " WHERE seq BETWEEN ? AND ? AND kind = ? AND created <= ? ORDER BY seq",
             (first, last, batch.kind, batch.sent_at),
         )
-        rows += [OutboxRow(*row) for row in found]
+        for values in found:
+            try:
+                rows.append(OutboxRow.decode(values))
+            except UnreadableRow as exc:  # sent once already; not in the outbox to quarantine
+                log.error(
+                    "record %d of batch %d cannot be sent again: %s", values[4], batch.seq, exc
+                )
     return rows
 
 
