@@ -18,6 +18,9 @@ from drivers.pos.mask import luhn_valid, mask_text
         ("银联 6222021234567890003", "银联 ***************0003"),
         ("卡号:6222021234567890003", "卡号:***************0003"),
         ("CARD 5500000000000004 APPROVED", "CARD ************0004 APPROVED"),
+        # A plausible card number is masked on a receipt-number line too (issue 17).
+        ("单号: 4000000000000002", "单号: ************0002"),
+        ("XS4000000000000002", "XS************0002"),
     ],
 )
 def test_card_numbers_keep_their_last_four_digits(line: str, masked: str) -> None:
@@ -30,11 +33,11 @@ def test_card_numbers_keep_their_last_four_digits(line: str, masked: str) -> Non
         "4111111111111112",  # fails the Luhn check
         "流水号: 20260314100511003",  # passes Luhn by chance, but no card starts with 20
         "6901234567892 可乐 3.00",  # an EAN-13 article code (Luhn-valid, prefix 69)
-        "单号: 4000000000000002",  # Luhn-valid with a card prefix, on a receipt-number line
-        "RECEIPT NO 4000000000000002",
+        "单号: 4000000000000003",  # fails Luhn, on a receipt-number line
+        "RECEIPT NO 1000000000000008",  # Luhn-valid, but no card starts with 1
         "VISA ************1234",  # already masked by the terminal
         "2026-03-14 10:05:11  TOTAL 1,234.56",
-        "XS4000000000000002",  # part of a longer code
+        "XS4000000000000003",  # part of a longer code (fails Luhn)
     ],
 )
 def test_other_long_numbers_stay(line: str) -> None:

@@ -3,12 +3,15 @@
 The decode layer is pure (no clock, no port, never raises on bad input bytes):
 
 - ``escpos``: incremental ESC/POS interpreter (text, code pages, images, cuts);
+  ``payloads`` measures data-carrying commands, ``image_guard`` catches image
+  headers that lie about their size;
 - ``segment``: receipt boundaries (cut, idle gap, size bound);
-- ``mask``: card, phone and member numbers masked before anything keeps the text;
+- ``mask``: card, phone and member numbers masked before anything keeps the text
+  (``pan``: card numbers in every spelling);
 - ``extract`` / ``templates``: fields (total, items, receipt number, date, payment);
 - ``decoder``: the pipeline, ``PosDecoder`` (chunks with times -> ``Receipt``);
 - ``quality``: how much bytes look like ESC/POS (baud detection, garbage warnings);
-- ``capture_format``: the timestamped-chunk replay format.
+- ``capture_format``: the timestamped-chunk replay format (files created 0600).
 
 The live side, imported on its own (pyserial is optional, so not from here):
 ``line`` (settings, the port interface), ``serial_line`` (pyserial), ``baud``

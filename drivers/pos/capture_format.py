@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ __all__ = [
     "CaptureHeader",
     "CaptureWriter",
     "Chunk",
+    "create_private",
     "encode_chunk",
     "encode_header",
     "read_capture",
@@ -55,6 +57,8 @@ VERSION: Final = 1
 FORMAT: Final = "mallsense-pos-capture"
 TO_PRINTER: Final = 0
 FROM_PRINTER: Final = 1
+PRIVATE_MODE: Final = 0o600
+"""A capture holds the raw line, card numbers unmasked: only its owner may read it."""
 MAX_CHUNK: Final = 16 * 1024 * 1024
 """A serial read never returns more; a larger length means a damaged file."""
 _PREAMBLE: Final = struct.Struct("<8sBI")
@@ -197,6 +201,23 @@ def read_capture(data: bytes) -> Capture:
 def read_capture_file(path: str | Path) -> Capture:
     """``read_capture`` of a file's contents."""
     return read_capture(Path(path).read_bytes())
+
+
+def create_private(path: str | Path, *, replace: bool = False) -> IO[bytes]:
+    """A new file for a capture, open for writing, mode 0600 from its creation.
+
+    The mode is given to ``open(2)`` itself: no moment exists when another user
+    could open the file, as one would between a create and a ``chmod``. An
+    existing file raises FileExistsError unless ``replace``; then it is removed
+    first (truncating it would keep its old, possibly readable, mode), and a
+    symbolic link at ``path`` is removed, never followed.
+    """
+    target = Path(path)
+    if replace:
+        target.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(target, flags | getattr(os, "O_CLOEXEC", 0), PRIVATE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 class CaptureWriter:

@@ -7,20 +7,24 @@ card or phone number), then fields extracted from the masked text.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from drivers.pos.escpos import DEFAULT_MAX_BYTES
 from drivers.pos.extract import Extractor
-from drivers.pos.mask import mask_text
+from drivers.pos.mask import mask_text, mask_value
 from drivers.pos.result import Receipt, Segment
 from drivers.pos.segment import DEFAULT_IDLE_GAP, ReceiptSegmenter
 from drivers.pos.templates import Template
 
-__all__ = ["RASTER_ONLY_EXTRACTOR", "PosDecoder", "decode_bytes", "decode_chunks"]
+__all__ = ["RASTER_ONLY_EXTRACTOR", "PosDecoder", "decode_bytes", "decode_chunks", "mask_fields"]
 
 RASTER_ONLY_EXTRACTOR: Final = "none"
+_NOT_MASKED: Final = frozenset({"text", "text_sha256", "stats"})
+"""Receipt fields the last masking step leaves: the text (masked first, everything else
+is read from it), the hash of that text, and counters."""
 
 
 class PosDecoder:
@@ -81,8 +85,7 @@ class PosDecoder:
         raster_only = segment.raster_only
         self.receipts += 1
         self.raster_only += raster_only
-        self.masked += masked.masked
-        return Receipt(
+        receipt = Receipt(
             text=masked.text,
             total=fields.total,
             currency=fields.currency,
@@ -102,6 +105,26 @@ class PosDecoder:
             stats=segment.stats,
             masked=masked.masked,
         )
+        receipt = mask_fields(receipt)
+        self.masked += receipt.masked
+        return receipt
+
+
+def mask_fields(receipt: Receipt) -> Receipt:
+    """The last step: every field but the text masked again (a no-op unless a field was
+    found somewhere the masked text does not show, e.g. by a store template)."""
+    changes: dict[str, object] = {}
+    count = 0
+    for field in dataclasses.fields(receipt):
+        if field.name in _NOT_MASKED:
+            continue
+        value, found = mask_value(getattr(receipt, field.name))
+        if found:
+            changes[field.name] = value
+            count += found
+    if not changes:
+        return receipt
+    return dataclasses.replace(receipt, **changes, masked=receipt.masked + count)  # type: ignore[arg-type]
 
 
 def decode_chunks(chunks: Iterable[tuple[float, bytes]], decoder: PosDecoder) -> list[Receipt]:

@@ -16,11 +16,22 @@ Identical output for any split of the input is by construction:
   (``printed.PrintedText``);
 - the size bound cuts at an exact byte offset, never at a chunk boundary.
 
+A declared size is trusted only as far as a printer would: an image claiming
+more than any receipt printer prints (``payloads.MAX_IMAGE_BYTES``), or whose
+data runs over a receipt cut followed by a printer reset (``GS V`` then
+``ESC @``: how every POS program starts the next receipt, and a sequence no
+bitmap holds by chance), or past the end of the data or an idle gap (a POS
+sends an image in one burst), is rejected: counted in ``rejected_images``,
+warned about in one line ("ESC/POS image header claims 16,777,216 bytes at
+offset N; skipped, decoding resumed"), and decoding resumes right after its
+header, so the receipts after it are read. The data of an image that spans
+chunks is kept (at most ``MAX_IMAGE_BYTES`` x 4) until its end proves it.
+
 Speed: one regular-expression match takes a whole stretch of text and of
 commands that only need skipping (bold, size, alignment...), and one ``subn``
 drops those commands; text is decoded by the codec in C a few times per
 receipt; only the other commands run Python code, and image data is skipped
-by count, never looked at. See ``benchmarks/pos_decode.py``.
+by count, only searched (in C) for a cut and reset. See ``benchmarks/pos_decode.py``.
 """
 
 from __future__ import annotations
@@ -46,12 +57,14 @@ from drivers.pos.commands import (
     fs_params,
     gs_params,
 )
+from drivers.pos.image_guard import CutFinder, DataCommand, warn_rejected
 from drivers.pos.payloads import (
     BAND,
     CODE,
     GRAPHIC,
     MALFORMED,
     NEED_MORE,
+    REJECTED,
     Measured,
     esc_data,
     fs_data,
@@ -72,8 +85,13 @@ _SPAN: Final = re.compile(rb"(?:[^\x00-\x08\x0b\x0c\x0e-\x1f]+|" + SIMPLE_COMMAN
 """Text, commands that only need skipping and Chinese mode switches: most of a receipt."""
 _SIMPLE: Final = re.compile(SIMPLE_COMMAND)
 _KANJI_SWITCH: Final = re.compile(rb"\x1c([&.])")
+_MAX_RESUMES: Final = 64
+"""Rejected images whose data is interpreted again, per chunk fed: nested lying headers
+cannot make the interpreter go over the same bytes more often than this."""
 
 
+_Restart = tuple[bytes, int] | None
+"""Bytes to interpret again from a stream offset, after rejecting an image that lied."""
 Special = Callable[[bytes, int, int, int], int]
 """Handler of a command needing code: (buffer, start, buffer end, second byte) -> end."""
 
@@ -101,9 +119,17 @@ class EscPosInterpreter:
         self.boundaries: Counter[str] = Counter()
         self.unknown_pages: Counter[int] = Counter()
         self.empty_segments = 0
+        self.rejected_images = 0
         self.bytes_in = 0
+        self._base = 0
+        self._data: DataCommand | None = None
+        self._held: bytearray | None = None
+        """Data of the open image that spans chunks, kept until its end proves it."""
+        self._pending: DataCommand | None = None
+        self._cuts = CutFinder()
         self._stash = b""
         self._skip = 0
+        self._resumes = 0
         self._t = 0.0
         self._cut = False
         self._out = PrintedText(self._tables.decoder())
@@ -130,6 +156,7 @@ class EscPosInterpreter:
             "unknown_commands": dict(self.unknown_commands),
             "malformed_commands": dict(self.malformed_commands),
             "unknown_code_pages": dict(self.unknown_pages),
+            "rejected_images": self.rejected_images,
         }
 
     @property
@@ -144,6 +171,7 @@ class EscPosInterpreter:
         if not data:
             return []
         self._t = t
+        self._resumes = 0
         if self._t_start is None:
             self._t_start = t
         done: list[Segment] = []
@@ -156,23 +184,45 @@ class EscPosInterpreter:
 
     def close(self, boundary: str) -> list[Segment]:
         """End the open segment between chunks (idle gap, end of input)."""
+        done: list[Segment] = []
+        self._resumes = 0
+        while self._skip and self._pending is not None and self._held is not None:
+            if self._resumes >= _MAX_RESUMES:
+                break  # counted as truncated below
+            # A POS sends an image in one burst: one cut short by a pause or the end of
+            # the data was a damaged header, and what it swallowed is read again.
+            data, base = bytes(self._held), self._pending.start
+            self._skip = 0
+            self._truncated += 1  # cut short, as a command cut by the end always is
+            self.malformed_commands["truncated"] += 1
+            self._reject(self._pending, "running past the end of the data")
+            self._held = self._pending = None
+            self._resumes += 1
+            self._run(data, base, done)
         if self._stash or self._skip:
             self._truncated += 1
             self.malformed_commands["truncated"] += 1
         self._stash = b""
         self._skip = 0
-        done: list[Segment] = []
+        self._held = self._pending = None
         self._finish(boundary, self.bytes_in, done)
         return done
 
     def _run(self, buf: bytes, base: int, done: list[Segment]) -> None:
+        restart: _Restart = (buf, base)
+        while restart is not None:
+            restart = self._run_once(*restart, done)
+
+    def _run_once(self, buf: bytes, base: int, done: list[Segment]) -> _Restart:
+        """Interpret ``buf`` (at stream offset ``base``); bytes to interpret again instead
+        of the rest when an image spanning chunks turns out to have swallowed a receipt."""
+        self._base = base
         pos = 0
         n = len(buf)
         if self._skip:  # the rest of an image or code: its size check waits for its end
-            pos = min(self._skip, n)
-            self._skip -= pos
-            if not self._skip and base + pos - self._start - self._payload >= self._max:
-                self._finish("size", base + pos, done)
+            pos, restart = self._skipped(buf, base, done)
+            if restart is not None:
+                return restart
         span = _SPAN.match
         while pos < n:
             found = span(buf, pos)
@@ -184,22 +234,90 @@ class EscPosInterpreter:
                     self._bounded(buf, pos, end, base, done)
                 pos = end
                 if pos == n:
-                    return
+                    return None
             self._out.image_line = False
             end = self._command(buf, pos, n)
+            data = self._take_data()
             if end == NEED_MORE:
                 self._stash = buf[pos:]
-                return
+                return None
             self._commands += 1
+            if (
+                data is not None
+                and end <= n
+                and self._cuts.spans(buf, base, data.start, base + end)
+            ):
+                self._reject(data, "running over a receipt cut")
+                pos = data.start - base
+                continue
             if end > n:
-                self._skip = end - n
-                return
+                self._await(buf, base, end - n, data)
+                return None
             pos = end
             if self._cut:
                 self._cut = False
                 self._finish("cut", base + pos, done)
             elif base + pos - self._start - self._payload >= self._max:
                 self._finish("size", base + pos, done)
+        return None
+
+    def _skipped(self, buf: bytes, base: int, done: list[Segment]) -> tuple[int, _Restart]:
+        """Skip the rest of an image's data at the start of ``buf``: where text resumes,
+        or the bytes to interpret again when the image turns out to have lied."""
+        pos = min(self._skip, len(buf))
+        self._skip -= pos
+        if self._held is not None:
+            self._held += buf[:pos]
+            if not self._skip:
+                restart = self._held_ended(buf, pos)
+                if restart is not None:
+                    return pos, restart
+        if not self._skip and base + pos - self._start - self._payload >= self._max:
+            self._finish("size", base + pos, done)
+        return pos, None
+
+    # -- images that lie about their size ------------------------------------------------
+
+    def _await(self, buf: bytes, base: int, missing: int, data: DataCommand | None) -> None:
+        """A command's data goes on in the next chunks: skip it, keeping an image's bytes."""
+        self._skip = missing
+        if data is not None:
+            self._held, self._pending = bytearray(buf[data.start - base :]), data
+
+    def _take_data(self) -> DataCommand | None:
+        """The data-carrying command the last ``_command`` measured, if any (then cleared)."""
+        data, self._data = self._data, None
+        return data
+
+    def _held_ended(self, buf: bytes, pos: int) -> _Restart:
+        """An image spanning chunks is complete: what to interpret again if it swallowed a cut."""
+        held, data = self._held, self._pending
+        self._held = self._pending = None
+        if held is None or data is None:
+            return None
+        if self._resumes >= _MAX_RESUMES:
+            return None
+        if not self._cuts.spans(bytes(held), data.start, data.start, data.start + len(held)):
+            return None
+        self._resumes += 1
+        self._reject(data, "running over a receipt cut")
+        return bytes(held) + buf[pos:], data.start
+
+    def _reject(self, data: DataCommand, why: str) -> None:
+        """Undo what an image's header counted; count and warn about the rejection."""
+        self._payload -= data.payload
+        if data.effect in (GRAPHIC, BAND):
+            self._graphics -= 1
+            self._out.image_line = False
+        elif data.effect == CODE:
+            self._codes -= 1
+        self._rejected(data.offset, data.payload, data.name, why)
+
+    def _rejected(self, offset: int, size: int, name: str, why: str) -> None:
+        self.rejected_images += 1
+        self._malformed += 1
+        self.malformed_commands[name] += 1
+        warn_rejected(self.rejected_images, offset, size, name, why)
 
     def _span(self, data: bytes) -> None:
         """Text with simple commands in it: the commands dropped and counted, the text kept."""
@@ -301,11 +419,20 @@ class EscPosInterpreter:
         self.malformed_commands[command_name(prefix, second)] += 1
         return end
 
-    def _measured(self, prefix: int, second: int, measured: Measured) -> int:
-        """Account for a data-carrying command measured by ``payloads``."""
+    def _measured(self, prefix: int, second: int, i: int, measured: Measured) -> int:
+        """Account for a data-carrying command at ``i`` measured by ``payloads``."""
         end, payload, effect = measured
         if end == NEED_MORE:
             return end
+        if effect == REJECTED:
+            why = "more than any receipt printer prints"
+            self._rejected(self._base + i, payload, command_name(prefix, second), why)
+            return end
+        if effect != MALFORMED and payload:
+            name = command_name(prefix, second)
+            self._data = DataCommand(
+                self._base + i, self._base + end - payload, payload, effect, name
+            )
         self._payload += payload
         if effect == GRAPHIC:
             self._graphics += 1
@@ -367,7 +494,7 @@ class EscPosInterpreter:
             self._out.line_break()
             return i + 2
         if second in b"*D&(":
-            return self._measured(ESC, second, esc_data(buf, i, n, second))
+            return self._measured(ESC, second, i, esc_data(buf, i, n, second))
         if i + 2 >= n:
             return NEED_MORE
         value = buf[i + 2]
@@ -399,11 +526,11 @@ class EscPosInterpreter:
             self._out.line_break()
             self._cut = True
             return end
-        return self._measured(GS, second, gs_data(buf, i, n, second))
+        return self._measured(GS, second, i, gs_data(buf, i, n, second))
 
     def _fs_special(self, buf: bytes, i: int, n: int, second: int) -> int:
         if second in b"&.":
             self._tables.kanji = second == 0x26
             self._out.set_decoder(self._tables.decoder())
             return i + 2
-        return self._measured(FS, second, fs_data(buf, i, n, second))
+        return self._measured(FS, second, i, fs_data(buf, i, n, second))

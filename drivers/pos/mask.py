@@ -1,11 +1,12 @@
 """Masking of card, phone and member numbers in receipt text, before anything keeps it.
 
-- Card numbers (PANs): 13-19 digits, contiguous or in the printed groups
-  (4-4-4-4[-3], Amex 4-6-5), with a valid Luhn check digit. Contiguous digits
-  must also start like a card (an issuer prefix) or sit on a card line, because
-  one long number in ten passes Luhn by chance: receipt numbers and EAN-13
-  article codes (``69...``) are left alone, and so is anything on a
-  receipt-number line. The last four digits stay, as card slips print them.
+- Card numbers (PANs): 13-19 digits with a valid Luhn check digit, in any
+  spelling a printer or POS program produces (separators, repeated spaces, any
+  grouping, full-width and other Unicode digits, glued to words, wrapped over
+  two lines), on any line, a receipt-number line included; see ``pan`` for
+  the rules and for what is left alone (runs failing Luhn, and Luhn-valid ones
+  without an issuer prefix: receipt numbers, EAN-13 codes). The last four
+  digits stay, as card slips print them.
 - Phone numbers: Chinese mobiles (``1[3-9]x xxxx xxxx``, with or without +86),
   international numbers written with ``+``, and any number after a phone label
   (a shop's own number too: masking it costs nothing). The last four digits stay.
@@ -19,23 +20,15 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from drivers.pos.labels import CARD_LABEL, MEMBER_LABEL, PHONE_LABEL, RECEIPT_NO
+from drivers.pos.pan import luhn_valid, mask_cards
 
-__all__ = ["Masked", "luhn_valid", "mask_text"]
+__all__ = ["Masked", "luhn_valid", "mask_text", "mask_value"]
 
 _EDGE_BEFORE: Final = r"(?<![0-9A-Za-z*+])"
 _EDGE_AFTER: Final = r"(?![0-9A-Za-z*])"
-_PAN: Final = re.compile(
-    _EDGE_BEFORE + r"(?:\d{4}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{1,3})?|"
-    r"\d{4}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5}|\d{13,19})" + _EDGE_AFTER
-)
-_CARD_PREFIX: Final = re.compile(
-    r"4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|3(?:0[0-5]|[689])|35|62|81|6011|64[4-9]|65|"
-    r"5[068]|6[37]|60|220[0-4]"
-)
-"""Issuer prefixes: Visa, Mastercard, Amex, Diners, JCB, UnionPay, Discover, Maestro, RuPay, Mir."""
 _CN_MOBILE: Final = re.compile(
     _EDGE_BEFORE + r"(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _EDGE_AFTER
 )
@@ -43,10 +36,7 @@ _INTERNATIONAL: Final = re.compile(r"(?<![0-9A-Za-z*])\+\d{1,3}(?:[ .-]?\(?\d{1,
 _LABELLED_PHONE: Final = re.compile(r"[+(]?\d[\d ().-]{5,}\d")
 _MEMBER_VALUE: Final = re.compile(r"[0-9A-Za-z\u3400-\u9fff-]*[0-9A-Za-z\u3400-\u9fff]")
 _CANDIDATE: Final = re.compile(
-    r"\d{13}|\d{4}[ -]\d{4}|\d{4}[ -]\d{6}|1[3-9]\d|\+\d|"
-    + MEMBER_LABEL.pattern
-    + "|"
-    + PHONE_LABEL.pattern,
+    r"1[3-9]\d|\+\d|" + MEMBER_LABEL.pattern + "|" + PHONE_LABEL.pattern,
     re.IGNORECASE,
 )
 """What any rule below needs to see on a line before it can mask something."""
@@ -66,17 +56,6 @@ class Masked(NamedTuple):
     """How many numbers were masked."""
 
 
-def luhn_valid(digits: str) -> bool:
-    """The Luhn (mod 10) check of a card number's digits."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
 def _mask_digits(token: str, keep: int = _KEEP) -> str:
     """Every digit but the last ``keep`` becomes ``*``; separators stay."""
     hidden = sum(char.isdigit() for char in token) - keep
@@ -88,15 +67,6 @@ def _mask_digits(token: str, keep: int = _KEEP) -> str:
         else:
             out.append(char)
     return "".join(out)
-
-
-def _is_pan(match: re.Match[str], card_line: bool) -> bool:
-    token = match.group(0)
-    digits = re.sub(r"\D", "", token)
-    if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
-        return False
-    grouped = len(digits) != len(token)
-    return grouped or card_line or _CARD_PREFIX.match(digits) is not None
 
 
 def _mask_member(line: str) -> tuple[str, int]:
@@ -121,17 +91,9 @@ def _mask_member(line: str) -> tuple[str, int]:
 
 def _mask_line(line: str) -> tuple[str, int]:
     line, count = _mask_member(line)
-    card_line = CARD_LABEL.search(line) is not None
     phone_line = PHONE_LABEL.search(line) is not None
     receipt_line = RECEIPT_NO.search(line) is not None
     masked = 0
-
-    def card(match: re.Match[str]) -> str:
-        nonlocal masked
-        if (receipt_line and not card_line) or not _is_pan(match, card_line):
-            return match.group(0)
-        masked += 1
-        return _mask_digits(match.group(0))
 
     def phone(match: re.Match[str]) -> str:
         nonlocal masked
@@ -142,7 +104,6 @@ def _mask_line(line: str) -> tuple[str, int]:
         masked += 1
         return _mask_digits(match.group(0))
 
-    line = _PAN.sub(card, line)
     line = _CN_MOBILE.sub(phone, line)
     line = _INTERNATIONAL.sub(phone, line)
     if phone_line:
@@ -166,11 +127,24 @@ def _mask_labelled_phone(line: str, phone: _Replacer) -> str:
 def mask_text(text: str) -> Masked:
     """``text`` with card, phone and member numbers masked, and how many were.
 
-    One pass over the whole text finds the lines that may hold something to
-    mask (most receipt lines hold none); only those go through the rules.
+    Card numbers first, over the whole text (one may be wrapped over two
+    lines); then phone and member numbers line by line; then card numbers
+    again if those changed anything (a masked phone number's kept digits
+    are a new group: the result must not change when masked again).
     """
+    text, cards = mask_cards(text, CARD_LABEL)
+    text, others = _mask_lines(text)
+    if others:
+        text, again = mask_cards(text, CARD_LABEL)
+        cards += again
+    return Masked(text, cards + others)
+
+
+def _mask_lines(text: str) -> tuple[str, int]:
+    """Phone and member numbers: one pass over the whole text finds the lines that may
+    hold one (most receipt lines hold none); only those go through the rules."""
     if _CANDIDATE.search(text) is None:
-        return Masked(text, 0)
+        return text, 0
     lines = text.split("\n")
     total = 0
     starts = [0]
@@ -184,4 +158,30 @@ def mask_text(text: str) -> Masked:
         masked, count = _mask_line(line) if any(c.isdigit() for c in line) else _mask_member(line)
         total += count
         lines[number] = masked
-    return Masked("\n".join(lines), total)
+    return "\n".join(lines), total
+
+
+def mask_value(value: Any) -> tuple[Any, int]:
+    """``value`` with every string in it masked (strings, tuples, named tuples, lists,
+    dict values), and how many numbers were; anything else is returned as it is.
+
+    The last step over every field of a receipt or record: a field that a
+    template or a later change takes from somewhere other than the masked
+    text is masked all the same.
+    """
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, tuple | list):
+        items = [mask_value(item) for item in value]
+        count = sum(n for _, n in items)
+        if not count:
+            return value, 0
+        masked = [item for item, _ in items]
+        if hasattr(value, "_fields"):  # a named tuple
+            return type(value)(*masked), count
+        return type(value)(masked), count
+    if isinstance(value, dict):
+        pairs = {key: mask_value(item) for key, item in value.items()}
+        count = sum(n for _, n in pairs.values())
+        return ({key: item for key, (item, _) in pairs.items()} if count else value), count
+    return value, 0

@@ -6,9 +6,22 @@ second byte) from its header alone and returns ``(end, payload, effect)``:
 the payload as it arrives, without buffering it. ``end`` is ``NEED_MORE`` when
 the header is not complete yet. Every decision depends on byte positions
 relative to ``i`` only, never on how much data happens to be buffered, so any
-split of the stream gives the same result. Sizes beyond what any receipt
-printer accepts are treated as garbage on the line (``MALFORMED``): the header
-is skipped and the bytes after it are interpreted again.
+split of the stream gives the same result. Impossible parameters are garbage on
+the line (``MALFORMED``): the header is skipped and the bytes after it are
+interpreted again. An image whose size is beyond what any receipt printer
+prints is ``REJECTED`` the same way, with the size it claims (the interpreter
+warns about it: skipping it would swallow every receipt that follows).
+
+The bound on an image (``MAX_IMAGE_BYTES``): paper width in dots times a sane
+maximum height. The widest receipt paper is 112 mm; printed at 203 dpi that is
+832 dots, and 80 mm paper (the common width) prints 576 dots at 203 dpi or 512
+at 180 dpi (Epson TM-T88 and TM-L90 specifications). 1024 dots (128 bytes a
+row) leaves room. Height: Epson's command reference limits one ``GS v 0`` image
+to 2303 dots (``yH`` at most 8) and one ``GS ( L`` / ``GS 8 L`` raster store
+to 1662 dots at single density (png2pos splits taller logos there); POS
+programs split a tall bitmap into bands (python-escpos: 960 dots). 4096 dots
+(about 51 cm of paper) is twice the largest. So one image is at most 128 x 4096
+bytes = 512 KiB; ``GS 8 L`` may carry up to 4 colour planes of that.
 """
 
 from __future__ import annotations
@@ -20,8 +33,10 @@ __all__ = [
     "CODE",
     "GRAPHIC",
     "MALFORMED",
+    "MAX_IMAGE_BYTES",
     "NEED_MORE",
     "NONE",
+    "REJECTED",
     "Measured",
     "esc_data",
     "fs_data",
@@ -37,14 +52,20 @@ BAND: Final = 2
 CODE: Final = 3
 """A barcode or 2D symbol is printed."""
 MALFORMED: Final = 4
+REJECTED: Final = 5
+"""An image claiming more data than any receipt printer prints; ``payload`` is the claim."""
 
 Measured = tuple[int, int, int]
 _NEED: Final[Measured] = (NEED_MORE, 0, NONE)
 
-_MAX_RASTER_WIDTH_BYTES: Final = 1024  # 8192 dots; receipt printers have at most 832
-_MAX_RASTER_HEIGHT: Final = 16384
+_MAX_WIDTH_BYTES: Final = 128
+"""1024 dots: receipt printers print at most 832 (112 mm paper at 203 dpi)."""
+_MAX_HEIGHT_DOTS: Final = 4096
+MAX_IMAGE_BYTES: Final = _MAX_WIDTH_BYTES * _MAX_HEIGHT_DOTS
+"""The most data one receipt image can carry (see the module doc for the sources)."""
 _MAX_BAND_DOTS: Final = 4096
-_MAX_GRAPHICS_DATA: Final = 16 * 1024 * 1024
+_MAX_GRAPHICS_DATA: Final = 4 * MAX_IMAGE_BYTES + 16
+"""``GS 8 L``: four colour planes and the 10-16 byte function header."""
 _TAB_WINDOW: Final = 33  # ESC D: at most 32 tab positions, then NUL
 _BARCODE_WINDOW: Final = 256  # GS k form 1: data ends with NUL within 255 bytes
 _NV_IMAGES_WINDOW: Final = 1024 * 1024  # FS q: image headers must start within 1 MiB
@@ -140,6 +161,8 @@ def gs_data(buf: bytes, i: int, n: int, second: int) -> Measured:
     if not width or not height:
         return (i + 4, 0, MALFORMED)
     size = width * height * 8
+    if size > MAX_IMAGE_BYTES:
+        return (i + 4, size, REJECTED)
     return (i + 4 + size, size, NONE)
 
 
@@ -150,13 +173,11 @@ def _raster(buf: bytes, i: int, n: int) -> Measured:
     if i + 7 >= n:
         return _NEED
     mode, width, height = buf[i + 3], _u16(buf, i + 4), _u16(buf, i + 6)
-    if (
-        mode not in (0, 1, 2, 3, 48, 49, 50, 51)
-        or not 0 < width <= _MAX_RASTER_WIDTH_BYTES
-        or not 0 < height <= _MAX_RASTER_HEIGHT
-    ):
+    if mode not in (0, 1, 2, 3, 48, 49, 50, 51) or not width or not height:
         return (i + 8, 0, MALFORMED)
     size = width * height
+    if width > _MAX_WIDTH_BYTES or height > _MAX_HEIGHT_DOTS:
+        return (i + 8, size, REJECTED)
     return (i + 8 + size, size, GRAPHIC)
 
 
@@ -167,8 +188,10 @@ def _graphics_long(buf: bytes, i: int, n: int) -> Measured:
     if i + 8 >= n:
         return _NEED
     size = int.from_bytes(buf[i + 3 : i + 7], "little")
-    if not 2 <= size <= _MAX_GRAPHICS_DATA:
+    if size < 2:
         return (i + 7, 0, MALFORMED)
+    if size > _MAX_GRAPHICS_DATA:
+        return (i + 7, size, REJECTED)
     effect = GRAPHIC if buf[i + 8] in _GRAPHICS_PRINT_FUNCTIONS else NONE
     return (i + 7 + size, size, effect)
 
@@ -214,5 +237,7 @@ def _nv_images(buf: bytes, i: int, n: int) -> Measured:
         width, height = _u16(buf, j), _u16(buf, j + 2)
         if not (0 < width <= 1023 and 0 < height <= 288):
             return (i + 3, 0, MALFORMED)
+        if width * height * 8 > MAX_IMAGE_BYTES:
+            return (i + 3, width * height * 8, REJECTED)
         j += 4 + width * height * 8
     return (j, j - i - 3, NONE)

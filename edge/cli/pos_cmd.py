@@ -269,7 +269,8 @@ def capture_command(
     Plug the box's adapter into the line (a tap cable, or --passthrough with
     the printer on a second port so it keeps printing), then print receipts.
     The file is the raw line: card and phone numbers in it are not masked
-    (decoding masks them); keep it on this box and delete it when done.
+    (decoding masks them), so it is created readable by you only (mode 0600);
+    keep it on this box and delete it when done.
 
     \b
     Examples:
@@ -283,7 +284,7 @@ def capture_command(
         raise click.UsageError(f"{out} exists; give --force to overwrite it")
     sensor = sensor_for(port, None, overrides=_overrides(**line) | {"passthrough_port": passthrough,
                         "encoding": encoding})  # fmt: skip
-    record_line(sensor, out, encoding, seconds)
+    record_line(sensor, out, encoding, seconds, force)
 
 
 # -- sniff ----------------------------------------------------------------------------------------

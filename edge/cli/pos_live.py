@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from drivers.pos.capture_format import CaptureWriter
+from drivers.pos.capture_format import CaptureWriter, create_private
 from drivers.pos.result import Receipt
 from edge.cli.common import err_console
 from edge.config.sensors import PosSensorConfig
@@ -69,9 +69,16 @@ def _stop_after(seconds: float | None, stop: threading.Event) -> threading.Timer
 
 
 def record_line(
-    sensor: PosSensorConfig, out: Path, encoding: str | None, seconds: float | None
+    sensor: PosSensorConfig,
+    out: Path,
+    encoding: str | None,
+    seconds: float | None,
+    force: bool = False,
 ) -> None:
-    """``pos capture``: open, settle the rate, record until stopped; print a summary."""
+    """``pos capture``: open, settle the rate, record until stopped; print a summary.
+
+    The file is created with mode 0600 (it holds card numbers unmasked).
+    """
     _serial()
     from drivers.pos.line import LineError
     from drivers.pos.recorder import Recorder
@@ -82,7 +89,9 @@ def record_line(
     stop = threading.Event()
     started = time.monotonic()
     try:
-        stream = out.open("wb")
+        stream = create_private(out, replace=force)
+    except FileExistsError as exc:
+        raise CaptureError(f"{out} exists; give --force to overwrite it") from exc
     except OSError as exc:
         raise CaptureError(f"cannot write {out}: {exc.strerror or exc}") from exc
     try:

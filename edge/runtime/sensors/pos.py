@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.pos.line import LineError
+from drivers.pos.mask import mask_value
 from drivers.pos.replay_line import CaptureLine, CaptureOpener
 from drivers.pos.result import Receipt
 from drivers.registry import load_driver
@@ -39,7 +40,7 @@ from edge.runtime.sensors import Emit, SensorPlugin, Source
 from edge.runtime.sensors.pos_config import decoder_factory, pos_line
 from edge.store.receipts import ReceiptText, save_receipt_texts
 
-__all__ = ["PLUGIN", "transaction_record"]
+__all__ = ["PLUGIN", "mask_record", "transaction_record"]
 
 log = logging.getLogger("mallsense.pos")
 SOURCE = load_driver("pos")
@@ -49,12 +50,26 @@ sensors out with the registry's message (what to install), and runs the others."
 
 # -- receipts -> records ----------------------------------------------------------------------
 
+_OURS = frozenset({"id", "kind", "schema", "mall", "box", "supersedes", "start", "end",
+                   "text_sha256"})  # fmt: skip
+"""Record keys this module makes itself (ids, times, a hash): the only ones not masked."""
+
+
+def mask_record(record: Record) -> Record:
+    """The last step before a record is stored: every value that came from the receipt is
+    masked once more, so a field added later cannot carry a card number past the masker."""
+    masked = dict(record)
+    for key, value in record.items():
+        if key not in _OURS:
+            masked[key] = mask_value(value)[0]
+    return masked
+
 
 def transaction_record(mall: str, box: str, sensor: PosSensorConfig, receipt: Receipt) -> Record:
     """The ``transaction`` record of one receipt, in wire form (as ``edge.aggregate.emit``)."""
     start = receipt.t_start
     key = f"{mall}\x1f{box}\x1ftransaction\x1f{sensor.name}\x1f{start!r}\x1f{receipt.text_sha256}"
-    return {
+    record: Record = {
         "id": record_id(start, key),
         "kind": "transaction",
         "schema": "transaction/1",
@@ -78,6 +93,7 @@ def transaction_record(mall: str, box: str, sensor: PosSensorConfig, receipt: Re
         "confidence": round(min(max(receipt.confidence, 0.0), 1.0), 3),
         "text_sha256": receipt.text_sha256,
     }
+    return mask_record(record)
 
 
 def _text_row(sensor: PosSensorConfig, record: Record, receipt: Receipt) -> ReceiptText:
