@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -27,6 +28,7 @@ from bleak.backends.scanner import (
 )
 
 from drivers.ble.recording import BleRecord, RecordingReader
+from drivers.timegate import TimeGate
 from drivers.timeline import Timeline
 
 __all__ = ["Playback", "RecordingScanner", "recording_backend"]
@@ -47,10 +49,12 @@ class Playback:
         self._records: Iterator[BleRecord] = iter(())
         self._next: BleRecord | None = None
         self._shift = 0.0
+        self.gate = TimeGate(path.stem, str(path), "record")
+        """Lines left out for their time: one dated 2090 would hold the playback until then."""
         self._rewind(timeline.start)
 
     def _rewind(self, at: float) -> None:
-        self._records = iter(RecordingReader(self.path))
+        self._records = _believed(self.path, self.gate)
         first = next(self._records, None)
         self._next = first
         if first is None:
@@ -150,3 +154,12 @@ def recording_backend(
         playback = shared
 
     return Backend
+
+
+def _believed(path: Path, gate: TimeGate, batch: int = 64) -> Iterator[BleRecord]:
+    """The recording's records whose times the gate believes (a new pass: a new start)."""
+    gate.restart()
+    records = iter(RecordingReader(path))
+    while chunk := list(islice(records, batch)):
+        yield from gate.admit(chunk)
+    yield from gate.finish()

@@ -17,19 +17,24 @@ be a header ``{"format": "mallsense-ble-jsonl/1", ...}``.
 A recording holds raw Bluetooth addresses and device names: it is a technician's
 local file, never shipped; replaying it stores only pseudonyms. Reading never raises
 on a bad line: it is counted (``rejected``) and skipped, and a last line cut short
-marks the recording ``truncated``. A file whose first line is not JSON at all is not
-a recording (``RecordingFormatError``).
+marks the recording ``truncated``. A time that cannot be a recording's (negative, or
+after 2100: ``"t": 1e308`` would overflow every date conversion after it) is such a
+bad line, with its reason and line number in ``problems``; the sensor's time gate
+(``drivers.timegate``) then judges the rest against their neighbours. A file whose
+first line is not JSON at all is not a recording (``RecordingFormatError``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, NamedTuple
+
+from drivers.timegate import LATEST, show_time
 
 __all__ = [
     "FORMAT",
@@ -49,6 +54,7 @@ RAW_ADDRESS_WARNING: Final = (
 )
 _MAX_ADDRESS: Final = 64
 _MAX_LINE: Final = 16_384
+_PROBLEMS_KEPT: Final = 5
 _RSSI_RANGE: Final = range(-126, 21)
 """BlueZ reports -127 when the adapter gave no RSSI (HCI: 127, not available)."""
 
@@ -167,7 +173,10 @@ class RecordingReader:
         self.records = 0
         self.rejected: Counter[str] = Counter()
         """Lines skipped, by reason: ``json`` (not a JSON object), ``fields`` (a field of
-        the wrong type), ``too_long``."""
+        the wrong type), ``time`` (negative or after 2100), ``too_long``."""
+        self.problems: deque[str] = deque(maxlen=_PROBLEMS_KEPT)
+        """The last few lines skipped for their time, one line each (file and line)."""
+        self.lines = 0
         self.truncated = False
         self.bytes_read = 0
         self._first = True
@@ -175,6 +184,7 @@ class RecordingReader:
     def __iter__(self) -> Iterator[BleRecord]:
         try:
             for line in self._file:
+                self.lines += 1
                 self.bytes_read += len(line)
                 record = self._record(line)
                 if record is not None:
@@ -203,6 +213,13 @@ class RecordingReader:
         record = parse_record(obj)
         if record is None:
             self.rejected["fields"] += 1
+        elif not 0.0 <= record.t < LATEST:
+            self.rejected["time"] += 1
+            when = "negative" if record.t < 0 else "after 2100"
+            self.problems.append(
+                f"{self.path} line {self.lines}: time {show_time(record.t)} is {when}; skipped"
+            )
+            return None
         return record
 
     def _bad_json(self, line: bytes, first: bool) -> None:

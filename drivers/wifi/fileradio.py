@@ -10,6 +10,9 @@ recording played on one timeline happens at the moment the timeline starts,
 and event time runs ``speed`` times faster than the wall clock. The daemon
 uses the same timeline as its clock, so a two-hour recording played at 100x
 closes its sessions and intervals exactly as it would live.
+
+The recording's frames pass a time gate (``drivers.timegate``) before they are paced:
+one frame dated 2106 would otherwise make the radio wait eighty years for it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from drivers.timegate import TimeGate
 from drivers.timeline import Timeline
 from drivers.wifi.pcap import open_capture
 
@@ -40,11 +44,13 @@ class FileRadio:
         self._next: tuple[float, bytes] | None = None
         self._shift = 0.0
         self._last_event = self.timeline.start
+        self.gate = TimeGate(self.path.stem, str(self.path), "record")
+        """Frames of the recording left out for their time (counted over every loop)."""
         self._rewind(self.timeline.start)
 
     def _rewind(self, at: float) -> None:
         """Start the recording (again) so that its first frame happens at event time ``at``."""
-        self._frames = iter(open_capture(self.path))
+        self._frames = _believed(self.path, self.gate)
         first = next(self._frames, None)
         if first is None:
             self._next = None
@@ -82,3 +88,11 @@ class FileRadio:
 
     def close(self) -> None:
         self._next = None
+
+
+def _believed(path: Path, gate: TimeGate) -> Iterator[tuple[float, int, bytes]]:
+    """The recording's frames whose times the gate believes (a new pass: a new start)."""
+    gate.restart()
+    for batch in open_capture(path).batches():
+        yield from gate.admit(batch)
+    yield from gate.finish()

@@ -101,8 +101,11 @@ class CaptureReader:
                 eof = not more
                 buf = buf[pos:] + more
                 pos = 0
-            # Inner loop over what is buffered: one bounds check per record.
+            # Inner loop over what is buffered: one bounds check per record. It stops to
+            # refill once less than a largest record is left (not at a fixed offset: that
+            # made every batch after the first refill a single record).
             limit = len(buf) - 16
+            refill_at = len(buf) - 16 - _MAX_RECORD
             batch: list[tuple[float, int, bytes]] = []
             append = batch.append
             corrupt = 0
@@ -116,7 +119,7 @@ class CaptureReader:
                     break
                 append((sec + frac * tick, linktype, buf[pos + 16 : end]))
                 pos = end
-                if not eof and pos > _CHUNK - _MAX_RECORD:
+                if not eof and pos > refill_at:
                     break
             self.frames += len(batch)
             if batch:

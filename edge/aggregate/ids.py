@@ -12,6 +12,19 @@ Record = dict[str, Any]
 """A record in wire form (what is stored and published); ``edge.records`` validates it."""
 
 _MINUTE_PREFIX: dict[int, str] = {}
+_FIRST_T = -30_610_224_000.0  # 1000-01-01T00:00:00Z: strftime writes earlier years short
+_LAST_T = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last
+
+
+def _representable(t: float) -> float:
+    """``t`` clamped to what a datetime and a UUIDv7 can hold (NaN: the last instant).
+
+    Times are checked where they enter (``drivers.timegate``); this is the backstop that
+    keeps a record's id and date from raising if an absurd one ever gets this far.
+    """
+    if _FIRST_T <= t <= _LAST_T:
+        return t
+    return _FIRST_T if t < _FIRST_T else _LAST_T
 
 
 def iso(t: float) -> str:
@@ -19,9 +32,9 @@ def iso(t: float) -> str:
 
     Formatting a datetime costs a microsecond, and records are built tens of
     thousands of times a second in a replay: the date-hour-minute prefix is
-    cached per minute.
+    cached per minute. Never raises: a time no datetime can hold is clamped.
     """
-    minute, millis = divmod(round(t * 1000), 60_000)
+    minute, millis = divmod(round(_representable(t) * 1000), 60_000)
     prefix = _MINUTE_PREFIX.get(minute)
     if prefix is None:
         if len(_MINUTE_PREFIX) > 4096:
@@ -40,7 +53,7 @@ def record_id(t: float, natural_key: str) -> str:
     makes a re-send or a second replay harmless.
     """
     digest = hashlib.blake2b(natural_key.encode(), digest_size=10).digest()
-    millis = round(t * 1000) & 0xFFFF_FFFF_FFFF
+    millis = round(_representable(t) * 1000) & 0xFFFF_FFFF_FFFF
     raw = (
         millis.to_bytes(6, "big")
         + bytes((0x70 | (digest[0] & 0x0F), digest[1], 0x80 | (digest[2] & 0x3F)))

@@ -75,23 +75,28 @@ def decode_command(hex_data: str, as_json: bool) -> None:
     data = _hex_bytes(hex_data)
     decoded = decode_ad(data) if data is not None else None
     if data is None or decoded is None:
+        why = "; ".join(parse_ad(data).problems) if data is not None else ""
         raise click.BadParameter(
             f"{hex_data!r} is not an advertisement: expected hex digits holding at least one"
-            " AD structure (length, type, data)",
+            f" AD structure (length, type, data){f' ({why})' if why else ''}",
             param_hint="HEX",
         )
-    structures = parse_ad(data).structures
+    ad = parse_ad(data)
     if as_json:
-        rows = [{"type": t, "name": n, "data": d} for t, n, d in ad_rows(structures)]
-        print_json_line(to_json(decoded) | {"structures": rows})
+        rows = [{"type": t, "name": n, "data": d} for t, n, d in ad_rows(ad.structures)]
+        extra = {"structures": rows, "errors": ad.errors, "problems": list(ad.problems)}
+        print_json_line(to_json(decoded) | extra)
         return
     table = Table("type", "AD structure", "data", title="AD structures", title_justify="left")
-    for ad_type, name, body in ad_rows(structures):
+    for ad_type, name, body in ad_rows(ad.structures):
         table.add_row(f"0x{ad_type:02x}", name, body)
     console.print(table)
     for key, value in to_json(decoded).items():
         if value not in (None, [], ""):
             console.print(f"{key}: {value}", markup=False, highlight=False)
+    # Counted and explained: what was left out of the table above, and why.
+    for problem in ad.problems:
+        console.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _hex_bytes(text: str) -> bytes | None:

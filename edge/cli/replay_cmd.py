@@ -268,9 +268,11 @@ def _summary(pipeline: Pipeline, db: Path, elapsed: float, as_json: bool) -> Non
         if name in pipeline.ble:
             for line in ble_summary(name, s, rejected):
                 say(line)
-            continue
-        say(f"  sensor {name}: {s['probes']:,} probe requests, {s['ignored']:,} other frames"
-            f" ignored, rejected: {rejected}")  # fmt: skip
+        else:
+            say(f"  sensor {name}: {s['probes']:,} probe requests, {s['ignored']:,} other frames"
+                f" ignored, rejected: {rejected}")  # fmt: skip
+        for line in time_summary(s):
+            say(line)
     kinds = ", ".join(f"{n:,} {k}" for k, n in sorted(stats.records_by_kind.items())) or "none"
     produced = sum(stats.records_by_kind.values())
     new = "all new" if stats.records_added == produced else f"{stats.records_added:,} new"
@@ -299,6 +301,21 @@ def ble_summary(name: str, s: dict[str, Any], rejected: str) -> list[str]:
         f" grouped ({s.get('grouped_share', 0.0):.0%}): {s.get('devices', 0):,} devices"
     )
     return lines
+
+
+def time_summary(s: dict[str, Any]) -> list[str]:
+    """A sensor's frames left out for their time (``drivers.timegate``), with the reasons."""
+    rejected: dict[str, int] = s.get("time_rejected") or {}
+    lines: dict[str, int] = s.get("rejected") or {}  # BLE: lines the reader skipped
+    invalid = rejected.get("time_invalid", 0) + lines.get("line_time", 0)
+    jumps = rejected.get("time_jump", 0)
+    if not invalid and not jumps and not s.get("time_jumps"):
+        return []
+    out = [f"    times: {invalid:,} impossible, {jumps:,} far from their neighbours: skipped"]
+    if s.get("time_jumps"):
+        out[0] += f"; the clock moved {s['time_jumps']:,} times (believed once 8 frames agreed)"
+    out += [f"    warning: {problem}" for problem in s.get("time_problems", [])]
+    return out
 
 
 def register(cli: click.Group) -> None:

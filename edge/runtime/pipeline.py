@@ -14,6 +14,7 @@ from typing import Any
 
 from drivers.ble.adverts import AdvertBuilder
 from drivers.privacy import Pseudonymizer
+from drivers.timegate import TimeGate
 from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
 from edge.config.models import BleSensorConfig, Config, WifiSensorConfig
@@ -65,6 +66,8 @@ class Pipeline:
             for s in config.sensors
             if isinstance(s, BleSensorConfig)
         }
+        self.gates = _gates(config, {})
+        """Per radio sensor, the check of its event times (``drivers.timegate``)."""
         self.aggregator = Aggregator(config)
         self.kpi = KpiTracker(config)
         self._hours_written = -1
@@ -118,6 +121,7 @@ class Pipeline:
             for s in config.sensors
             if isinstance(s, BleSensorConfig)
         }
+        self.gates = _gates(config, self.gates)
         rebuild = _aggregation_inputs(self.config) != _aggregation_inputs(config)
         if rebuild:
             carried, _ = self.collect(checkpoint=False)
@@ -160,6 +164,12 @@ class Pipeline:
             snap["_hours_changed"] = changed
         return records, snap
 
+    def admit(self, sensor: str, observations: list[Any]) -> list[Any]:
+        """The observations of one radio sensor whose times are believed (its time gate);
+        the rest are counted and may come back with a later call (a confirmed jump)."""
+        gate = self.gates.get(sensor)
+        return observations if gate is None else gate.admit(observations)
+
     def add_records(self, records: list[Record]) -> None:
         """Queue records made by a sensor handler; written with the next flush."""
         self._extra.extend(records)
@@ -190,6 +200,9 @@ class Pipeline:
         stats = {name: parser.stats() for name, parser in self.parsers.items()}
         for name, builder in self.ble.items():
             stats[name] = builder.stats() | self.aggregator.ble_stats(name)
+        for name, gate in self.gates.items():
+            if name in stats:
+                stats[name] = stats[name] | gate.stats()
         return stats
 
     def write_sensor_stats(self, extra: dict[str, dict[str, object]], now: float) -> None:
@@ -204,9 +217,21 @@ class Pipeline:
 
 
 _KEPT_AT_RELOAD = frozenset(
-    {"config", "store", "stats", "parsers", "ble", "truncated", "_extra", "_carried"}
+    {"config", "store", "stats", "parsers", "ble", "gates", "truncated", "_extra", "_carried"}
 )
 """What a reload keeps of the running pipeline; everything else is built anew."""
+
+
+def _gates(config: Config, running: dict[str, TimeGate]) -> dict[str, TimeGate]:
+    """A time gate per radio sensor; the running ones kept (their present, their counts).
+    Set for a live radio (its first frame is believed); ``replay`` sets them for files."""
+    units = {s.name: "probe" for s in config.wifi_sensors()} | {
+        s.name: "advert" for s in config.sensors if isinstance(s, BleSensorConfig)
+    }
+    return {
+        name: running.get(name) or TimeGate(name, unit=unit, hold_start=False)
+        for name, unit in units.items()
+    }
 
 
 def _aggregation_inputs(config: Config) -> tuple[object, ...]:

@@ -4,6 +4,11 @@ Several recordings (one per sensor: pcap/pcapng for Wi-Fi, JSON lines for BLE)
 are merged in event-time order, so a zone heard by both radios gets its figures
 from both as it would live. With ``speed`` set, event time is paced against the
 wall clock (the demo uses this to show a shop's morning in a few seconds).
+
+Every recording's frames pass their sensor's time gate (``drivers.timegate``) before
+anything else, and before the merge: a frame dated 2106 in a 2022 capture is rejected
+and counted with the file and record number, instead of closing every window up to 2106
+(and holding the other recordings' frames back in the merge until it is passed).
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from drivers.ble.recording import BleRecord, RecordingFormatError, RecordingReader
+from drivers.timegate import TimeGate
 from drivers.wifi.pcap import CaptureFormatError, CaptureReader, open_capture
 from edge.config.models import BleSensorConfig, Config
 from edge.errors import CaptureError, ConfigError
@@ -27,6 +34,7 @@ __all__ = ["ReplayProgress", "replay"]
 
 _FLUSH_EVERY_FRAMES = 20_000
 _PROGRESS_EVERY_S = 0.1
+_BLE_BATCH = 256
 
 
 @dataclass
@@ -47,21 +55,30 @@ Frame = tuple[float, int, bytes | BleRecord, str]
 _BLE = -1
 
 
-def _frames(reader: CaptureReader, sensor: str) -> Iterator[Frame]:
-    for t, linktype, data in reader:
+def _frames(reader: CaptureReader, sensor: str, gate: TimeGate) -> Iterator[Frame]:
+    for batch in reader.batches():
+        for t, linktype, data in gate.admit(batch):
+            yield t, linktype, data, sensor
+    for t, linktype, data in gate.finish():
         yield t, linktype, data, sensor
 
 
-def _adverts(reader: RecordingReader, sensor: str) -> Iterator[Frame]:
-    for record in reader:
+def _adverts(reader: RecordingReader, sensor: str, gate: TimeGate) -> Iterator[Frame]:
+    records = iter(reader)
+    while batch := list(islice(records, _BLE_BATCH)):
+        for record in gate.admit(batch):
+            yield record.t, _BLE, record, sensor
+    for record in gate.finish():
         yield record.t, _BLE, record, sensor
 
 
 def _merged(
-    readers: dict[str, CaptureReader], ble_readers: dict[str, RecordingReader]
+    readers: dict[str, CaptureReader],
+    ble_readers: dict[str, RecordingReader],
+    gates: dict[str, TimeGate],
 ) -> Iterator[Frame]:
-    streams = [_frames(r, s) for s, r in readers.items()]
-    streams += [_adverts(r, s) for s, r in ble_readers.items()]
+    streams = [_frames(r, s, gates[s]) for s, r in readers.items()]
+    streams += [_adverts(r, s, gates[s]) for s, r in ble_readers.items()]
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda f: f[0])
@@ -117,6 +134,10 @@ def replay(
     ble_readers = _ble_readers(config, ble)
     total = sum(p.stat().st_size for p in [*captures.values(), *ble.values()])
     pipeline = Pipeline(config, key, store)
+    for sensor, path in [*captures.items(), *ble.items()]:
+        pipeline.gates[sensor].source = str(path)
+        pipeline.gates[sensor].unit = "record"
+        pipeline.gates[sensor].hold_start = True  # a file's first frame may be the absurd one
     watch = _Watch(pipeline, [*readers.values(), *ble_readers.values()], total, progress, speed)
     with _quiet_gc():
         try:
@@ -133,6 +154,7 @@ def replay(
     for sensor, reader in ble_readers.items():  # lines skipped count as rejected adverts
         for reason, count in reader.rejected.items():
             pipeline.ble[sensor].rejected[f"line_{reason}"] += count
+        pipeline.gates[sensor].problems.extend(reader.problems)
     watch.report(pipeline.aggregator.clock, done=True)
     return pipeline
 
@@ -142,13 +164,15 @@ def _run_single(pipeline: Pipeline, readers: dict[str, CaptureReader]) -> None:
     ((sensor, reader),) = readers.items()
     parse_batch = pipeline.parsers[sensor].parse_batch
     observe_batch = pipeline.aggregator.observe_batch
+    admit = pipeline.gates[sensor].admit
     frames = 0
     for batch in reader.batches():
-        observe_batch(parse_batch(batch))
+        observe_batch(parse_batch(admit(batch)))
         frames += len(batch)
         if frames >= _FLUSH_EVERY_FRAMES:
             pipeline.flush()
             frames = 0
+    observe_batch(parse_batch(pipeline.gates[sensor].finish()))
 
 
 def _run_merged(
@@ -160,7 +184,9 @@ def _run_merged(
     parsers, builders = pipeline.parsers, pipeline.ble
     observe = pipeline.aggregator.observe
     observe_adverts = pipeline.aggregator.observe_adverts
-    for frames, (t, linktype, data, sensor) in enumerate(_merged(readers, ble_readers), 1):
+    for frames, (t, linktype, data, sensor) in enumerate(
+        _merged(readers, ble_readers, pipeline.gates), 1
+    ):
         if isinstance(data, bytes):
             probe = parsers[sensor].parse(t, data, linktype)
             if probe is not None:

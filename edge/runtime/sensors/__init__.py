@@ -83,7 +83,9 @@ def radio_handler(
 
     def handle(batch: list[Any]) -> None:
         aggregator = pipeline.aggregator
-        observations = [item for item in batch if type(item) is kind]
+        observations: list[Any] = [item for item in batch if type(item) is kind]
+        if observations:  # one source per sensor: its time gate (drivers.timegate)
+            observations = pipeline.admit(observations[0].sensor, observations)
         if observations:
             fold(aggregator, observations)
         for item in batch:
