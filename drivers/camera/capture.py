@@ -16,12 +16,22 @@ comes on the timeline (``mallsense run --simulate``, a video file configured as
 a camera), and it may loop, its timestamps continuing.
 RTSP goes over TCP through FFmpeg's ``rtsp_transport`` option
 (``OPENCV_FFMPEG_CAPTURE_OPTIONS``, read by OpenCV when a capture opens).
+
+A failed ``read()`` is not the end of the stream: a damaged frame in a file
+(flipped bytes, a bad copy) or a corrupt packet on a camera's stream makes one
+read fail, and the next one decodes again. Sources read on past such frames,
+count them (``Frame.skipped``, ``CaptureStats.damaged``) and give up only after
+many failed reads in a row: at the end of a file, or when a camera's stream is
+broken (then the watchdog reconnects, as before). ``supervise`` logs damage
+once per burst. A file's frames keep the times of the file, so a skipped frame
+leaves a gap in time, as a frame the motion gate skips does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
 import random
@@ -40,9 +50,13 @@ from drivers.camera.urls import redact_url, with_credentials
 from drivers.timeline import Timeline
 
 __all__ = [
+    "DAMAGE_QUIET_S",
+    "FILE_BAD_RUN",
+    "LIVE_BAD_RUN",
     "CameraError",
     "CameraSpec",
     "CaptureStats",
+    "DamageLog",
     "Frame",
     "FrameSource",
     "OpenCVSource",
@@ -50,6 +64,7 @@ __all__ = [
     "ReplaySource",
     "StopSignal",
     "open_source",
+    "read_past_damage",
     "redact_url",
     "restarted",
     "supervise",
@@ -61,6 +76,15 @@ _LOOP_GAP_S = 0.1
 """Between a looped video's last frame and its first again (one frame at 10 fps)."""
 _RATE_SLACK = 0.01
 """Share of a frame period a timestamp may come early (float rounding of file times)."""
+FILE_BAD_RUN = 250
+"""Failed reads in a row after which a file has ended: past its end every read fails at
+once, and a damaged stretch longer than this (25 s at 10 fps) is lost anyway."""
+LIVE_BAD_RUN = 50
+"""Failed reads in a row after which a camera's stream counts as broken (reconnect)."""
+DAMAGE_QUIET_S = 60.0
+"""A burst of damaged frames ends after this long without one (one warning per burst)."""
+_MAX_FILE_JUMP_S = 3600.0
+"""A file timestamp further than this past the previous one is damage, not a pause."""
 
 
 class StopSignal(Protocol):
@@ -119,6 +143,30 @@ class Frame(NamedTuple):
     number: int
     """0 for the first frame of a connection."""
     image: npt.NDArray[np.uint8]
+    skipped: int = 0
+    """Damaged frames (failed reads) skipped just before this one."""
+
+
+def read_past_damage(
+    cap: cv2.VideoCapture, max_run: int, max_s: float = math.inf
+) -> tuple[npt.NDArray[np.uint8] | None, int]:
+    """The next picture ``cap`` can decode, and how many reads failed before it.
+
+    ``(None, failed)`` after ``max_run`` failed reads in a row or ``max_s`` seconds
+    without a picture: the end of a file, or a broken stream.
+    """
+    failed = 0
+    deadline = time.monotonic() + max_s
+    while True:
+        try:
+            ok, image = cap.read()
+        except cv2.error:  # a decoder that throws on one frame: that frame is damaged
+            ok, image = False, None
+        if ok and image is not None:
+            return np.asarray(image, np.uint8), failed
+        failed += 1
+        if failed >= max_run or time.monotonic() >= deadline:
+            return None, failed
 
 
 class FrameSource(Protocol):
@@ -135,7 +183,11 @@ class FrameSource(Protocol):
 
 
 class OpenCVSource:
-    """A live camera through ``cv2.VideoCapture``; frames stamped with ``clock``."""
+    """A live camera through ``cv2.VideoCapture``; frames stamped with ``clock``.
+
+    A failed read (a corrupt packet) is skipped and counted in ``damaged``; the stream
+    counts as broken after ``LIVE_BAD_RUN`` failed reads in a row or half the stall time.
+    """
 
     finite = False
 
@@ -143,14 +195,17 @@ class OpenCVSource:
         self.spec = spec
         self._clock = clock
         self._index = 0
+        self.damaged = 0
+        """Failed reads followed by a good frame, since this connection opened."""
         self._cap = _open_capture(spec)
 
     def read(self) -> Frame | None:
-        ok, image = self._cap.read()
-        if not ok or image is None:
+        image, failed = read_past_damage(self._cap, LIVE_BAD_RUN, self.spec.stall_s / 2)
+        if image is None:
             return None
+        self.damaged += failed
         self._index += 1
-        return Frame(self._clock(), self._index - 1, np.asarray(image, np.uint8))
+        return Frame(self._clock(), self._index - 1, image, failed)
 
     def close(self) -> None:
         self._cap.release()
@@ -169,27 +224,69 @@ class ReplaySource(OpenCVSource):
         self.finite = not spec.loop
         self._offset = 0.0
         self._last_t = start
+        self._file_t: float | None = None
+        """Time in the file of the last frame read (None before the first)."""
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.expected = int(count) if 0 < count < 1e8 else None
+        """Frames the file says it holds (None when it does not say)."""
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self._period = 1.0 / fps if 1.0 <= fps <= 1000.0 else 0.1
 
     def read(self) -> Frame | None:
-        ok, image = self._cap.read()
-        if (not ok or image is None) and self.spec.loop and self._index > 0:
+        image, failed = read_past_damage(self._cap, FILE_BAD_RUN)
+        if image is None and self.spec.loop and self._index > 0:
             self._cap.release()
             self._cap = _open_capture(self.spec)
             self._offset = self._last_t + _LOOP_GAP_S - self.start
-            ok, image = self._cap.read()
-        if not ok or image is None:
+            self._file_t = None
+            image, failed = read_past_damage(self._cap, FILE_BAD_RUN)
+        if image is None:
             return None
+        self.damaged += failed
         self._index += 1
-        t = self.start + self._offset + self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        t = self.start + self._offset + self._file_time(failed)
         self._last_t = t
         if self.spec.pace is not None:
             delay = self.spec.pace.wall_delay(t)
             if delay > 0:
                 time.sleep(delay)
-        return Frame(t, self._index - 1, np.asarray(image, np.uint8))
+        return Frame(t, self._index - 1, image, failed)
+
+    @property
+    def missing_at_end(self) -> int:
+        """Frames the file says it holds after the last one read (a file cut short)."""
+        if self.expected is None:
+            return 0
+        last = -1 if self._file_t is None else round(self._file_t / self._period)
+        return max(0, self.expected - 1 - last)
+
+    def _file_time(self, skipped: int) -> float:
+        """The frame's time in the file; counted from the frame rate where the file's
+        own time is damaged (not a number, going back, or leaping ahead)."""
+        raw = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        prev = self._file_t
+        if prev is None:
+            ok = math.isfinite(raw) and 0.0 <= raw <= _MAX_FILE_JUMP_S
+            fallback = skipped * self._period
+        else:
+            ok = math.isfinite(raw) and prev <= raw <= prev + _MAX_FILE_JUMP_S
+            fallback = prev + (skipped + 1) * self._period
+        self._file_t = raw if ok else fallback
+        return self._file_t
+
+
+def _quiet_decoder_logs() -> None:
+    """FFmpeg writes a line per damaged macroblock (hundreds per bad frame) and OpenCV a
+    warning per file it cannot open; sources count and report damage in plain words
+    instead. A technician can still set ``OPENCV_FFMPEG_LOGLEVEL`` (read by OpenCV at
+    its first FFmpeg capture) or ``OPENCV_LOG_LEVEL`` to see them."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _open_capture(spec: CameraSpec) -> cv2.VideoCapture:
+    _quiet_decoder_logs()
     url = spec.url
     if spec.rtsp_tcp and url.lower().startswith("rtsp"):
         os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "rtsp_transport;tcp"
@@ -256,8 +353,32 @@ class CaptureStats:
     frames: int = 0
     connects: int = 0
     reconnects: int = 0
+    damaged: int = 0
+    """Damaged frames skipped (failed reads followed by a good frame)."""
     last_error: str | None = None
     errors: list[str] = field(default_factory=list)
+
+
+class DamageLog:
+    """Logs damaged frames once per burst (a burst ends after ``quiet_s`` without one)."""
+
+    def __init__(self, where: str, quiet_s: float = DAMAGE_QUIET_S) -> None:
+        self.where = where
+        self.quiet_s = quiet_s
+        self._last = -math.inf
+
+    def note(self, skipped: int, total: int, now: float) -> bool:
+        """Count ``skipped`` more damaged frames; True when this logged a warning."""
+        first = now - self._last >= self.quiet_s
+        self._last = now
+        if first:
+            log.warning(
+                "%s: %d damaged frame%s skipped (corrupt data in the stream or file), %d so"
+                " far; reading goes on. If this repeats, check the cable, the network or"
+                " the file", self.where, skipped, "" if skipped == 1 else "s", total,
+                extra={"reason": "damaged_frame"},
+            )  # fmt: skip
+        return first
 
 
 _END = object()
@@ -304,6 +425,7 @@ def _pump(
     )
     thread.start()
     cap = RateCap(spec.fps_cap)
+    damage = DamageLog(spec.where)
     last = time.monotonic()
     try:
         while not stop.is_set():
@@ -321,6 +443,9 @@ def _pump(
             if item.number == 0 and stats.connects > 1:
                 log.info("%s: frames are coming in again", spec.where)
             last = time.monotonic()
+            if item.skipped:
+                stats.damaged += item.skipped
+                damage.note(item.skipped, stats.damaged, last)
             if cap.admit(item.t):
                 stats.frames += 1
                 on_frame(item)

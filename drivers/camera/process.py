@@ -77,6 +77,8 @@ class CameraHealth(NamedTuple):
     """(zone, people now, visits) since the process started."""
     last_t: float | None = None
     """Event time of the last frame analysed."""
+    damaged: int = 0
+    """Damaged frames skipped (read failures followed by a good frame)."""
 
 
 class CameraMessage(NamedTuple):
@@ -125,6 +127,7 @@ class _Reporter:
             self.stats.last_error, peak_rss_mb(), round(fps, 1),
             round(1000 * run.detect_s / run.detector_runs, 1) if run.detector_runs else 0.0,
             sum(1 for t in self.pipeline.tracks if t.confirmed), lines, zones, self.pipeline.last_t,
+            self.stats.damaged,
         )  # fmt: skip
 
 

@@ -73,21 +73,24 @@ class CameraStats:
     last_error: str | None = None
     lines: dict[str, dict[str, int]] = field(default_factory=dict)
     areas: dict[str, dict[str, int]] = field(default_factory=dict)
-    _before: list[int] = field(default_factory=lambda: [0, 0, 0])
-    """Frames, detector runs and reconnects of the children before the current one."""
-    _current: list[int] = field(default_factory=lambda: [0, 0, 0])
+    damaged: int = 0
+    """Damaged frames skipped (corrupt data in the stream or file), read on past."""
+    _before: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    """Frames, detector runs, reconnects and damaged frames of the children before the
+    current one."""
+    _current: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
     def child_started(self) -> None:
         """A new child counts from zero: keep what the previous ones counted."""
         self._before = [b + c for b, c in zip(self._before, self._current, strict=True)]
-        self._current = [0, 0, 0]
+        self._current = [0, 0, 0, 0]
 
     def update(self, health: CameraHealth) -> bool:
         """Take a child's report; True when it analysed frames since the previous one."""
         fresh = health.frames > self._current[0]
-        self._current = [health.frames, health.detector_runs, health.reconnects]
+        self._current = [health.frames, health.detector_runs, health.reconnects, health.damaged]
         total = [b + c for b, c in zip(self._before, self._current, strict=True)]
-        self.frames, self.detector_runs, self.reconnects = total
+        self.frames, self.detector_runs, self.reconnects, self.damaged = total
         self.fps, self.inference_ms, self.tracks = health.fps, health.detect_ms, health.tracks
         self.rss_mb = health.rss_mb
         self.last_error = health.last_error or self.last_error
@@ -106,6 +109,9 @@ class CameraStats:
             "child_restarts": self.child_restarts,
             "rss_mb": None if self.rss_mb is None else round(self.rss_mb, 1),
             "camera_error": self.last_error,
+            "damaged_frames": self.damaged,
+            # as the other sensors' rejected frames: `status` and mallsense_sensor_rejected
+            "rejected": {"damaged_frame": self.damaged},
         }
 
 

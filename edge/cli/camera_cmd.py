@@ -2,6 +2,11 @@
 
 OpenCV and onnxruntime are imported inside the command, so ``mallsense`` keeps
 working on a box installed without the camera extra (``pip install mallsense[camera]``).
+
+A damaged video is read on past its damaged frames; the command says how many
+frames it read of how many the file holds, and fails (exit 2, after printing the
+counts) when more than ``MAX_DAMAGED_SHARE`` of them could not be read, because
+its counts are then too low to use. A file with no decodable frame is an error.
 """
 
 from __future__ import annotations
@@ -12,16 +17,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
 from drivers.camera.count import Line, Point, Zone
-from edge.cli.common import console, fails_cleanly, json_option, print_json_line
+from edge.cli.common import console, err_console, fails_cleanly, json_option, print_json_line
 from edge.errors import CaptureError, SensorError
 
 if TYPE_CHECKING:
     from drivers.camera.detect import DetectorConfig
     from drivers.camera.pipeline import CameraPipeline, PipelineConfig
 
-__all__ = ["CountResult", "count_video", "parse_line", "parse_zone", "register"]
+__all__ = [
+    "MAX_DAMAGED_SHARE",
+    "CountResult",
+    "count_video",
+    "damage_report",
+    "parse_line",
+    "parse_zone",
+    "register",
+]
+
+MAX_DAMAGED_SHARE = 0.05
+"""Above this share of unreadable frames ``camera count`` fails: its counts are too low."""
 
 
 def _numbers(text: str, what: str) -> list[float]:
@@ -59,6 +76,12 @@ class CountResult:
     frames: int = 0
     detector_runs: int = 0
     seconds: float = 0.0
+    expected: int | None = None
+    """Frames the file says it holds (None when it does not say)."""
+    damaged: int = 0
+    """Frames that could not be decoded and were skipped (at the end of a cut file too)."""
+    missing_at_end: int = 0
+    """Of ``damaged``: the frames after the last one read (a file cut short)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -69,7 +92,31 @@ class CountResult:
             "frames": self.frames,
             "fps": round(self.frames / self.seconds, 1) if self.seconds > 0 else 0.0,
             "detector_runs": self.detector_runs,
+            "frames_expected": self.expected,
+            "damaged_frames": self.damaged,
         }
+
+    @property
+    def damaged_share(self) -> float:
+        """Share of the file's frames that could not be read."""
+        total = self.frames + self.damaged
+        return self.damaged / total if total else 0.0
+
+
+def damage_report(video: Path, result: CountResult) -> str | None:
+    """What a technician is told about a damaged video (None when every frame was read)."""
+    if not result.damaged:
+        return None
+    total = result.frames + result.damaged  # at least what the file says it holds
+    inside = result.damaged - result.missing_at_end
+    what = []
+    if inside:
+        what.append(f"{inside:,} damaged frame{'' if inside == 1 else 's'} skipped")
+    if result.missing_at_end:
+        what.append(f"the last {result.missing_at_end:,} missing")
+    why = "corrupt" if not result.missing_at_end else "cut short or corrupt"
+    lost = " and ".join(what)
+    return f"read {result.frames:,} of {total:,} frames; {lost} (file may be {why}: {video})"
 
 
 def count_video(
@@ -97,7 +144,13 @@ def count_video(
         source.close()
         if writer is not None:
             writer.close()
-    return _result(pipeline, time.perf_counter() - started)
+    result = _result(pipeline, time.perf_counter() - started)
+    result.expected = source.expected
+    # Frames the file holds but that never came: skipped ones, and those past a cut.
+    missing = (source.expected or 0) - result.frames
+    result.damaged = max(source.damaged, missing)
+    result.missing_at_end = min(source.missing_at_end, result.damaged)
+    return result
 
 
 def _annotated(pipeline: CameraPipeline, image: Any) -> Any:
@@ -180,15 +233,34 @@ def count(
     lines = (parse_line(line_text),) if line_text else ()
     zones = (parse_zone(zone_text),) if zone_text else ()
     result = _count(video, lines, zones, annotate, every_frame, model, kind, threads)
-    if as_json:
-        print_json_line(result.as_json())
-        return
+    if result.frames == 0:
+        raise CaptureError(
+            f"{video}: no frame of it could be decoded; is it a complete video file?"
+        )
     summary = result.as_json()
-    console.print(
-        f"{video.name}: in {summary['in']}, out {summary['out']}, visits {summary['visits']}"
-        f" (dwell s: {', '.join(str(d) for d in summary['dwell_s']) or '-'});"
-        f" {summary['frames']} frames at {summary['fps']} fps"
-    )
+    if as_json:
+        print_json_line(summary)
+    else:
+        dwell = ", ".join(str(d) for d in summary["dwell_s"]) or "-"
+        console.print(
+            f"{video.name}: in {summary['in']}, out {summary['out']}, visits"
+            f" {summary['visits']} (dwell s: {dwell}); {summary['frames']} frames at"
+            f" {summary['fps']} fps"
+        )
+    _judge_damage(video, result)
+
+
+def _judge_damage(video: Path, result: CountResult) -> None:
+    """Warn about skipped frames; fail when so many are missing that the counts are low."""
+    report = damage_report(video, result)
+    if report is None:
+        return
+    if result.damaged_share > MAX_DAMAGED_SHARE:
+        raise CaptureError(
+            f"{report}; more than {MAX_DAMAGED_SHARE:.0%} of the video is missing, so the"
+            " counts above are too low: copy the file again or record anew"
+        )
+    err_console.print(f"[bold yellow]warning:[/] {escape(report)}", soft_wrap=True)
 
 
 def _count(

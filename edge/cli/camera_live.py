@@ -164,6 +164,7 @@ def _summary(name: str, source: CameraSource) -> dict[str, Any]:
         "lines": stats.lines,
         "areas": stats.areas,
         "reconnects": stats.reconnects,
+        "damaged_frames": stats.damaged,
         "rss_mb": None if stats.rss_mb is None else round(stats.rss_mb, 1),
         "last_error": stats.last_error,
     }
@@ -179,6 +180,7 @@ def _table(s: dict[str, Any]) -> Table:
     for area, c in s["areas"].items():
         table.add_row(f"area {area}", f"now {c['now']}  visits {c['visits']}")
     table.add_row("reconnects", str(s["reconnects"]))
+    table.add_row("damaged frames", f"{s['damaged_frames']:,} skipped")
     table.add_row("memory", "-" if s["rss_mb"] is None else f"{s['rss_mb']:.0f} MB")
     table.add_row("last problem", s["last_error"] or "none")
     return table
