@@ -85,6 +85,10 @@ def reload_agent(agent: SyncAgent) -> Reloaded | None:
         error = exc if isinstance(exc, ConfigError) else ConfigError(str(exc))
         log.error("%s", refusal(error, SERVICE))
         return None
+    except Exception as exc:  # a bug in reading it must not end the agent either
+        log.error("config refused: cannot read it (%r); keeping the running config", exc)
+        log.debug("the reload failed here", exc_info=True)
+        return None
     old = agent.box_config
     change = compare(old, new, SYNC_RESTART_KEYS) if old is not None else None
     if change is not None and change.restart_needed:

@@ -158,6 +158,7 @@ def box_config(
     if password is not None:
         secret = directory / "mqtt-password"
         secret.write_text(password + "\n", encoding="utf-8")
+        secret.chmod(0o600)  # a password file others can read is refused
         lines += [f'username = "{USER}"', f'password_file = "{secret}"']
     if ca is not None:
         lines.append(f'ca_file = "{ca}"')

@@ -33,19 +33,28 @@ def config_group() -> None:
 @click.argument(
     "file", required=False, type=click.Path(dir_okay=False, path_type=Path), default=None
 )
-def validate(file: Path | None) -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check only the file itself, not the key, password and certificate files it names"
+    " (for a configuration written on a laptop for another box).",
+)
+def validate(file: Path | None, offline: bool) -> None:
     """Check FILE (default /etc/mallsense/mallsense.toml) and list every problem.
 
-    Each problem names the key path, the bad value and what is expected.
+    Each problem names the key path, the bad value and what is expected. The
+    files it names must exist, as the services will read them; the key and the
+    password file must be readable by their owner only (chmod 600).
     Exit status 0 when valid, 2 otherwise.
 
     \b
-    Example:
+    Examples:
       mallsense config validate /etc/mallsense/mallsense.toml
+      mallsense config validate --offline box-7.toml
     """
     path = file or DEFAULT_CONFIG_PATH
     try:
-        config = load_config(path)
+        config = load_config(path, check_files=not offline)
     except ConfigError as exc:
         err_console.print(f"[bold red]invalid:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(EXIT_ERROR)
@@ -57,6 +66,10 @@ def validate(file: Path | None) -> None:
         f"  sensors: {sensors}",
         f"  database: {config.store.path}; broker: {config.mqtt.url}",
     ]
+    if offline:
+        lines.append(
+            "  the key, password and certificate files it names were not checked (--offline)"
+        )
     for line in lines:
         console.print(line, markup=False, soft_wrap=True)
 

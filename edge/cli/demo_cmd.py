@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from edge.cli.common import console, fails_cleanly
-from edge.demo.run import DemoResult, run_demo
+from edge.demo.run import DemoResult, may_empty, run_demo
 
 __all__ = ["register"]
 
@@ -20,7 +20,13 @@ __all__ = ["register"]
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("demo-output"),
     show_default=True,
-    help="Folder for the database and the broker's files (emptied first).",
+    help="Folder for the database and the broker's files (emptied first: only a folder an"
+    " earlier demo made, or an empty one, unless --force).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Empty --out even though an earlier demo did not make it (its files are deleted).",
 )
 @click.option(
     "--speed",
@@ -30,7 +36,7 @@ __all__ = ["register"]
     help="How many times faster than real time the shop's two hours are replayed.",
 )
 @fails_cleanly
-def demo_command(out: Path, speed: float) -> None:
+def demo_command(out: Path, speed: float, force: bool) -> None:
     """Run the box on the bundled recordings of a simulated shop.
 
     Starts a local Mosquitto, the sync agent as its own process, and the edge
@@ -43,6 +49,11 @@ def demo_command(out: Path, speed: float) -> None:
     Example:
       mallsense demo --speed 1000
     """
+    if not force and not may_empty(out):
+        raise click.UsageError(
+            f"{out} is not empty and was not made by `mallsense demo`, which empties its"
+            " folder first: give another --out, or add --force to delete what is in it"
+        )
     result = run_demo(out, speed, console)
     _summary(result, out)
     sys.exit(0 if result.ok else 1)

@@ -13,7 +13,7 @@ import click
 
 from edge.cli.common import EXIT_ERROR, console, err_console, fails_cleanly
 from edge.cli.config_cmd import config_group
-from edge.config.load import parse_config
+from edge.config.load import parse_config, read_config_text
 from edge.config.models import DEFAULT_CONFIG_PATH
 from edge.config.upgrade import rewrite
 from edge.errors import ConfigError
@@ -107,10 +107,7 @@ def upgrade_command(file: Path | None, dry_run: bool) -> None:
       mallsense config upgrade /etc/mallsense/mallsense.toml
     """
     path = file or DEFAULT_CONFIG_PATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    text = read_config_text(path)  # size, UTF-8: one line naming the file, never a traceback
     result = rewrite(text, str(path))
     if not result.findings:
         console.print(f"{path} is up to date: nothing to change", markup=False)

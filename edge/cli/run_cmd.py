@@ -98,7 +98,7 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
       mallsense run --config box.toml --simulate shop=saturday.pcap
     """
     set_identifier("mallsense-edge")
-    config = load_config(config_path)
+    config = load_config(config_path, check_files=True)
     timeline = Timeline(simulate_speed)
     radios = _simulated_sources(simulate, timeline, config)
     # Simulated sources bring their own time; the daemon's clock must be the same.
@@ -111,7 +111,7 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
         )  # fmt: skip
         daemon = EdgeDaemon(
             config, key, store, radios=radios, clock=clock,
-            loader=lambda: load_config(config_path),
+            loader=lambda: load_config(config_path, check_files=True),
         )  # fmt: skip
         asyncio.run(_serve(daemon))
 

@@ -10,7 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge.config.limits import (
+    check_data_depth,
+    check_text_depth,
+    decode_config,
+    read_config_bytes,
+)
 from edge.config.models import DEFAULT_CONFIG_PATH, Config
+from edge.config.secrets import file_problems
 from edge.config.upgrade import upgraded
 from edge.errors import ConfigError
 
@@ -20,6 +27,7 @@ __all__ = [
     "describe_errors",
     "load_config",
     "parse_config",
+    "read_config_text",
     "replay_defaults",
 ]
 
@@ -28,37 +36,63 @@ _FRIENDLY = {
     " MQTT topics), or see `mallsense config schema` for this key's pattern",
     "missing": "required key is missing",
 }
+_MAX_PROBLEMS = 50
+_SHOWN_CHARS = 80
+_SHOWN_ZONES = 20
 _SECRET_KEYS = {"password", "key", "secret", "token", "pseudonymization_key"}
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate a configuration file; ``ConfigError`` lists every problem."""
+def load_config(path: str | Path | None = None, *, check_files: bool = False) -> Config:
+    """Read and validate a configuration file; ``ConfigError`` lists every problem.
+
+    Whatever the file holds, the only exception is ``ConfigError``, with a one-line
+    head naming the file (see ``edge.config.limits``). ``check_files`` also checks
+    the files the configuration names (key, password, certificates: see
+    ``edge.config.secrets.file_problems``), as the services need them.
+    """
     file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"configuration file {file} does not exist; check the path, or create it"
-            " (`mallsense config schema` and docs/configuration.md describe every key)"
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {file}: {exc.strerror}") from exc
-    return parse_config(text, str(file))
+    config = parse_config(read_config_text(file), str(file))
+    if check_files:
+        problems = file_problems(config)
+        if problems:
+            raise ConfigError(f"{file} has {len(problems)} problem(s):", problems)
+    return config
+
+
+def read_config_text(file: Path) -> str:
+    """The text of a configuration file: at most 1 MiB of UTF-8, else ``ConfigError``."""
+    return decode_config(read_config_bytes(file), str(file))
 
 
 def parse_config(text: str, origin: str = "<config>") -> Config:
     """Validate TOML text."""
+    check_text_depth(text, origin)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"{origin} is not valid TOML: {_one_line(str(exc))}") from exc
+    except RecursionError:  # the depth check should have caught it; never a traceback
+        raise ConfigError(f"{origin} nests arrays or tables too deep for the parser") from None
+    check_data_depth(data, origin)
     data = upgraded(data, origin)  # keys renamed or removed since the file was written
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         problems = describe_errors(exc, data)
         problems += [p for p in _reference_problems(data) if p not in problems]
-        raise ConfigError(f"{origin} has {len(problems)} problem(s):", problems) from exc
+        raise ConfigError(f"{origin} has {len(problems)} problem(s):", _capped(problems)) from exc
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _capped(problems: list[str]) -> list[str]:
+    """At most ``_MAX_PROBLEMS`` lines: a file with thousands of bad entries is one mistake."""
+    if len(problems) <= _MAX_PROBLEMS:
+        return problems
+    more = len(problems) - _MAX_PROBLEMS
+    return [*problems[:_MAX_PROBLEMS], f"... and {more} more (fix these first)"]
 
 
 def describe_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
@@ -81,10 +115,10 @@ def describe_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
             lines.append(_expected(err["msg"]))
             continue
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, dict) else f" (got {_short(value)})"
         expected = _FRIENDLY.get(err["type"], err["msg"])
         lines.append(f"{path}{shown}: {_expected(expected)}")
-    return lines
+    return [_printable(line) for line in lines]
 
 
 def _reference_problems(data: dict[str, Any]) -> list[str]:
@@ -98,15 +132,18 @@ def _reference_problems(data: dict[str, Any]) -> list[str]:
     if not isinstance(zones, list) or not isinstance(sensors, list):
         return []
     known = [z["id"] for z in zones if isinstance(z, dict) and isinstance(z.get("id"), str)]
+    listed = ", ".join(_short_key(k) for k in known[:_SHOWN_ZONES]) or "none"
+    if len(known) > _SHOWN_ZONES:
+        listed += f", and {len(known) - _SHOWN_ZONES} more"
     problems = []
     for index, sensor in enumerate(sensors):
         zone = sensor.get("zone") if isinstance(sensor, dict) else None
         if isinstance(zone, str) and zone not in known:
             problems.append(
-                f"sensors[{index}].zone (got {zone!r}): expected the id of a zone defined in"
-                f" [[zones]] (known: {', '.join(known) or 'none'})"
+                f"sensors[{index}].zone (got {_short(zone)}): expected the id of a zone defined"
+                f" in [[zones]] (known: {listed})"
             )
-    return problems
+    return [_printable(p) for p in problems]
 
 
 def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
@@ -118,18 +155,36 @@ def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
             parts.append(f"[{item}]")
             node = node[item] if isinstance(node, list) and item < len(node) else None
         elif isinstance(node, dict) and item in node:
-            parts.append(f".{item}" if parts else item)
+            parts.append(f".{_short_key(item)}" if parts else _short_key(item))
             node = node[item]
         elif isinstance(node, dict) and node.get("type") == item:
             continue  # the discriminated union's tag, not a key
         else:
-            parts.append(f".{item}" if parts else str(item))
+            parts.append(f".{_short_key(str(item))}" if parts else _short_key(str(item)))
             node = None
     return "".join(parts) or "(top level)"
 
 
 def _expected(msg: str) -> str:
     return msg.removeprefix("Value error, ")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to ``_SHOWN_CHARS``: a problem line stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _short_key(key: str) -> str:
+    """A key as written, cut like a value (a quoted TOML key may be any text)."""
+    return key if len(key) <= _SHOWN_CHARS else key[: _SHOWN_CHARS - 3] + "..."
+
+
+def _printable(line: str) -> str:
+    """Line breaks and other control characters (from quoted keys) as escapes."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 def config_hash(config: Config) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge.config.base import Slug, Strict
 from edge.config.metrics import MetricsConfig
@@ -187,10 +187,22 @@ class MqttConfig(Strict):
         " on mallsense/v1/STATE/<platform_id> (Sparkplug's primary host).",
     )
     require_platform: bool = Field(
-        False,
+        None,  # filled in by _platform_by_default
+        validate_default=True,
         description="Hold data batches until the platform says it is online, and stop sending"
-        " new ones while it says offline (status, telemetry and replies still flow).",
+        " new ones while it says offline (status, telemetry and replies still flow). Default:"
+        " true when platform_id is set, false otherwise.",
     )
+
+    @field_validator("require_platform", mode="before")
+    @classmethod
+    def _platform_by_default(cls, value: object, info: ValidationInfo) -> object:
+        # A named platform is waited for unless the file says otherwise: data sent while
+        # its consumer is away reaches nobody.
+        if value is None:
+            return info.data.get("platform_id") is not None
+        return value
+
     resend_window_s: float = Field(
         7 * 86_400,
         gt=0,

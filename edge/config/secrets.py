@@ -10,8 +10,10 @@ password never is).
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import secrets
+import stat
 from pathlib import Path
 
 from drivers.privacy import MIN_KEY_BYTES
@@ -23,6 +25,8 @@ __all__ = [
     "PASSWORD_ENV",
     "camera_password",
     "camera_password_sources",
+    "check_private",
+    "file_problems",
     "generate_key",
     "mqtt_password",
     "pseudonymization_key",
@@ -74,9 +78,12 @@ def pseudonymization_key(config: Config) -> bytes:
     value = os.environ.get(KEY_ENV)
     if value:
         return _decode_key(value.strip(), f"${KEY_ENV}")
-    for path in (_credential(_KEY_CREDENTIAL), config.privacy.key_file):
-        if path is not None:
-            return read_key_file(path)
+    credential = _credential(_KEY_CREDENTIAL)
+    if credential is not None:  # systemd's private copy: its mode is systemd's affair
+        return read_key_file(credential)
+    if config.privacy.key_file is not None:
+        check_private(config.privacy.key_file, "privacy.key_file", "pseudonymization key")
+        return read_key_file(config.privacy.key_file)
     raise SecretError(
         "no pseudonymization key: set MALLSENSE_KEY, load the systemd credential"
         f" '{_KEY_CREDENTIAL}', or set privacy.key_file; all boxes of one mall must share it"
@@ -93,10 +100,75 @@ def mqtt_password(config: Config) -> str | None:
     value = os.environ.get(PASSWORD_ENV)
     if value:
         return value
-    for path in (_credential(_PASSWORD_CREDENTIAL), config.mqtt.password_file):
-        if path is not None:
-            return _read(path, "broker password")
+    credential = _credential(_PASSWORD_CREDENTIAL)
+    if credential is not None:
+        return _read(credential, "broker password")
+    if config.mqtt.password_file is not None:
+        check_private(config.mqtt.password_file, "mqtt.password_file", "broker password")
+        return _read(config.mqtt.password_file, "broker password")
     return None
+
+
+def check_private(path: Path, key: str, what: str) -> None:
+    """``SecretError`` unless ``path`` is a regular file only its owner may read.
+
+    The key links pseudonyms back to devices and the password lets anybody publish
+    as this box; a copy readable by the group or every user of the box is a leak.
+    """
+    problem = _file_problem(path, key, what, private=True)
+    if problem is not None:
+        raise SecretError(problem)
+
+
+def file_problems(config: Config) -> list[str]:
+    """What is wrong with the files the configuration names, one line each.
+
+    The pseudonymization key and the broker password must be regular files that
+    only their owner may read (mode 0600 or 0400); the TLS files must exist. A
+    file that cannot be looked at (a directory the user may not enter) is a
+    problem too: the check must run as the service user or root.
+    """
+    named = [
+        (config.privacy.key_file, "privacy.key_file", "pseudonymization key", True),
+        (config.mqtt.password_file, "mqtt.password_file", "broker password", True),
+        (config.mqtt.ca_file, "mqtt.ca_file", "CA bundle", False),
+        (config.mqtt.cert_file, "mqtt.cert_file", "client certificate", False),
+        (config.mqtt.key_file, "mqtt.key_file", "client certificate's private key", False),
+    ]
+    found = [_file_problem(p, key, what, private=pv) for p, key, what, pv in named if p]
+    return [problem for problem in found if problem is not None]
+
+
+def _file_problem(path: Path, key: str, what: str, *, private: bool) -> str | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (
+            f"{key} (got '{path}'): the file does not exist; put the {what} there or correct"
+            " the path"
+        )
+    except OSError as exc:
+        return (
+            f"{key} (got '{path}'): cannot be checked as user {_me()} ({exc.strerror}); run"
+            " the check as the service user or root"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return f"{key} (got '{path}'): not a regular file; put the {what} in a file there"
+    mode = stat.S_IMODE(info.st_mode)
+    if private and mode & 0o077:
+        who = "every user of the box" if mode & 0o007 else "its group"
+        return (
+            f"{key} (got '{path}'): mode {mode:04o} lets {who} read the {what};"
+            f" run `chmod 600 {path}`"
+        )
+    return None
+
+
+def _me() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
 
 
 def camera_password_sources(camera: str) -> tuple[str, str]:

@@ -20,6 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from edge.config.limits import check_data_depth, check_text_depth
 from edge.errors import ConfigError
 
 __all__ = [
@@ -196,10 +197,12 @@ def rewrite(text: str, origin: str) -> Rewrite:
     read back as exactly the upgraded configuration (an inline table, say): then
     the error lists the changes to make by hand.
     """
+    check_text_depth(text, origin)  # tomllib recurses per level; find_changes copies
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML: {exc}") from exc
+    check_data_depth(data, origin)
     expected, findings = find_changes(data)
     refused = [f.message for f in findings if f.refused]
     if refused:

@@ -33,8 +33,10 @@ from edge.records import iso
 from edge.runtime.replay import ReplayProgress, replay
 from edge.store import Store
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DEMO_MARKER", "DemoResult", "may_empty", "run_demo"]
 
+DEMO_MARKER = ".mallsense-demo"
+"""Written into the output folder, so a later run knows it may empty the folder."""
 _SENSORS = ("entrance", "shop")
 _DRAIN_TIMEOUT_S = 60.0
 
@@ -67,6 +69,10 @@ def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    (out / DEMO_MARKER).write_text(
+        "made by `mallsense demo`, which empties this folder when it runs again\n",
+        encoding="utf-8",
+    )
     config = load_config(config_path)
     config = config.model_copy(
         update={"store": config.store.model_copy(update={"path": out / "mallsense.db"})}
@@ -85,6 +91,15 @@ def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
             consumer.close()
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     return _result(config, pipeline.stats.records_by_kind, consumer, captures, truth, delivered_ok)
+
+
+def may_empty(out: Path) -> bool:
+    """Whether the demo may empty ``out``: absent, empty, or made by an earlier demo."""
+    if not out.exists():
+        return True
+    if not out.is_dir() or out.is_symlink():
+        return False
+    return (out / DEMO_MARKER).is_file() or not any(out.iterdir())
 
 
 def _start_sync(config_path: Path, db: Path, url: str, out: Path) -> subprocess.Popen[bytes]:

@@ -60,7 +60,8 @@ async def _reload(daemon: EdgeDaemon, loader: Callable[[], Config]) -> bool:
         log.error("%s", refusal(exc, SERVICE))
         return False
     except Exception as exc:  # anything else must not end the daemon either
-        log.exception("config refused: cannot read it (%r); keeping the running config", exc)
+        log.error("config refused: cannot read it (%r); keeping the running config", exc)
+        log.debug("the reload failed here", exc_info=True)
         return False
     change = compare(daemon.config, new, EDGE_RESTART_KEYS)
     if change.restart_needed:
