@@ -7,6 +7,10 @@ arguments and a rate-limited command get an error reply saying what was wrong,
 so the platform's operator is never left guessing. A handler's exception becomes
 an error reply too; nothing a command does can stop the uplink.
 
+Size and nesting depth are checked before the JSON parser runs
+(``sync.payload_limits``): a payload of nested brackets once ended the agent with
+``RecursionError``. Every refusal is counted in ``rejected`` by kind.
+
 This module only parses, limits and answers; what each command does is the
 agent's (``sync.control``), run on the agent's thread (the SQLite rule).
 """
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from edge.errors import MallsenseError
 from edge.messages import COMMANDS, CommandReply, CommandRequest, ResendArgs
 from sync.envelope import TOPIC_ROOT, reply_topic
+from sync.payload_limits import MAX_COMMAND_BYTES, PayloadRejected, loads_limited
 
 __all__ = [
     "ARGUMENTS",
@@ -41,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger("mallsense.sync")
 
-MAX_COMMAND_BYTES = 16 * 1024  # a command is a few dozen bytes; more is not a command
+_SHOWN_PROBLEMS = 5  # validation problems named in an error reply
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class NoArgs(BaseModel):
@@ -110,21 +118,27 @@ class TokenBucket:
 def explain_validation(exc: ValidationError, prefix: str = "") -> str:
     """A pydantic error in words: ``args.from_seq: Input should be ... (got 0)``."""
     problems = []
-    for error in exc.errors():
-        where = prefix + ".".join(str(part) for part in error["loc"])
+    errors = exc.errors()
+    for error in errors[:_SHOWN_PROBLEMS]:
+        where = (prefix + ".".join(str(part) for part in error["loc"]))[:60]
         shown = json.dumps(error["input"], default=repr)[:60]
         got = "" if error["type"] == "missing" else f" (got {shown})"
         problems.append(f"{where or 'payload'}: {error['msg']}{got}")
+    if len(errors) > _SHOWN_PROBLEMS:  # a reply must not be bigger than the request
+        problems.append(f"and {len(errors) - _SHOWN_PROBLEMS} more")
     return "; ".join(problems)
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters shown escaped: a reply's error is one line."""
+    return _CONTROL.sub(lambda m: json.dumps(m.group())[1:-1], text)
+
+
 def _loads(payload: bytes) -> object:
-    """The parsed payload, or None when it is too large or not JSON."""
-    if len(payload) > MAX_COMMAND_BYTES:
-        return None
+    """The parsed payload, or None when it is too large, too deep or not JSON."""
     try:
-        return json.loads(payload)
-    except ValueError:
+        return loads_limited(payload, max_bytes=MAX_COMMAND_BYTES)
+    except PayloadRejected:
         return None
 
 
@@ -156,6 +170,8 @@ class Commands:
         self._accepted = TokenBucket(rate_per_min, clock)
         # Refusals are answered too, but a flood must not become a flood of replies.
         self._refusals = TokenBucket(rate_per_min, clock)
+        self.rejected: Counter[str] = Counter()
+        """Refused commands by kind (``too_large``, ``too_deep``, ``not_json``, ...)."""
 
     def name_of(self, topic: str) -> str | None:
         """The command name if ``topic`` is one of this box's command topics."""
@@ -165,13 +181,28 @@ class Commands:
         return name if name and "/" not in name else None
 
     def handle(self, topic: str, payload: bytes, correlation_data: bytes | None) -> Reply | None:
-        """The reply to a message on a command topic (None: no reply now, or none at all)."""
+        """The reply to a message on a command topic (None: no reply now, or none at all).
+
+        Never raises: whatever arrives, the uplink goes on.
+        """
+        try:
+            return self._handle(topic, payload, correlation_data)
+        except Exception as exc:  # a bug must not stop the uplink; the sender hears of it
+            self.rejected["internal"] += 1
+            log.error("a message on %s could not be handled (%s); ignored it", topic, exc)
+            name = self.name_of(topic)
+            if name is None:
+                return None
+            return self._error(name, None, correlation_data, f"internal error: {exc}")
+
+    def _handle(self, topic: str, payload: bytes, correlation_data: bytes | None) -> Reply | None:
         name = self.name_of(topic)
         if name is None:
             # The subscription is this box's cmd/+ only; anything else is never executed.
             log.warning("ignored a message on %s: not a command topic of this box", topic)
             return None
         if not self._accepted.take():
+            self.rejected["rate_limited"] += 1
             if not self._refusals.take():
                 return None
             log.warning("refused command %s: more than %d a minute", name, self.rate_per_min)
@@ -197,28 +228,32 @@ class Commands:
         )
 
     def _parse(self, name: str, payload: bytes, correlation: bytes | None) -> Request | Reply:
-        if len(payload) > MAX_COMMAND_BYTES:
-            why = f"payload of {len(payload)} bytes is too large (at most {MAX_COMMAND_BYTES})"
-            return self._error(name, None, correlation, why)
         try:
-            data = json.loads(payload)
-        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-            return self._error(name, None, correlation, f"payload is not JSON: {exc}")
+            data = loads_limited(payload, max_bytes=MAX_COMMAND_BYTES)
+        except PayloadRejected as exc:  # size and depth are checked before parsing
+            return self._refuse(exc.kind, name, None, correlation, str(exc))
         rid = _readable_id(data)
         if name not in self.handlers:
             known = ", ".join(self.handlers)
-            return self._error(name, rid, correlation, f"unknown command {name!r}; known: {known}")
+            why = f"unknown command {name!r}; known: {known}"
+            return self._refuse("unknown", name, rid, correlation, why)
         try:
             request = CommandRequest.model_validate(data)
         except ValidationError as exc:
             why = f"not a command request: {explain_validation(exc)}"
-            return self._error(name, rid, correlation, why)
+            return self._refuse("invalid", name, rid, correlation, why)
         try:
             args = ARGUMENTS[name].model_validate(request.args)
         except ValidationError as exc:
             why = f"invalid arguments: {explain_validation(exc, 'args.')}"
-            return self._error(name, rid, correlation, why)
+            return self._refuse("invalid", name, rid, correlation, why)
         return Request(name, request.id, args, correlation)
+
+    def _refuse(
+        self, kind: str, name: str, rid: str | None, correlation: bytes | None, why: str
+    ) -> Reply:
+        self.rejected[kind] += 1
+        return self._error(name, rid, correlation, why)
 
     def _run(self, request: Request) -> Reply | None:
         try:
@@ -233,6 +268,7 @@ class Commands:
         return self.reply(request, result)
 
     def _error(self, name: str, rid: str | None, correlation: bytes | None, why: str) -> Reply:
+        why = _one_line(why)
         log.info("command %s (id %s) refused: %s", name, rid, why)
         body = CommandReply(id=rid, command=name, ok=False, error=why)
         return self._reply(name, body, correlation)

@@ -11,11 +11,17 @@ payload is checked against the JSON Schemas generated from the models
 
 ``mallsense subscribe`` prints what this folds (``on_event``); the demo and the
 tests read ``stats``.
+
+Whatever arrives, paho's network thread goes on: a payload is size- and
+depth-checked before it is parsed (``sync.payload_limits``; nested brackets once
+killed the thread with ``RecursionError``), every callback catches what it raises,
+counts it in ``stats.errors`` and logs it in one line, and the connection
+announces a Maximum Packet Size so the broker drops anything larger than the
+largest batch a box sends.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import ssl
@@ -24,11 +30,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
 from pathlib import Path
 from typing import Any, Literal
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -37,6 +45,7 @@ from edge.config.urls import parse_broker_url
 from edge.contract import check_message
 from edge.errors import UplinkError
 from sync.envelope import TOPIC_ROOT
+from sync.payload_limits import CONSUMER_MAX_PACKET_BYTES, PayloadRejected, loads_limited
 
 __all__ = ["Consumer", "ConsumerStats", "Event", "EventType"]
 
@@ -82,6 +91,11 @@ class ConsumerStats:
     telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Box -> its latest telemetry message."""
     messages: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Payloads refused before parsing, by kind (``too_large``, ``too_deep``, ``not_json``)."""
+    errors: int = 0
+    """Messages or events whose handling failed (a bug); each logged in one line."""
+    last_error: str | None = None
 
     def by_kind(self) -> Counter[str]:
         return Counter(self.kinds)
@@ -101,7 +115,24 @@ class ConsumerStats:
             "gaps": [{"box": b, "from_seq": f, "to_seq": t} for b, f, t in self.gaps],
             "missing": {box: [list(r) for r in ranges] for box, ranges in self.missing.items()},
             "invalid": self.invalid,
+            "rejected": dict(sorted(self.rejected.items())),
+            "errors": self.errors,
+            "last_error": self.last_error,
         }
+
+
+def _guarded(callback: Callable[..., None]) -> Callable[..., None]:
+    """A paho callback that never raises: paho's network thread dies of an exception in a
+    callback, and the consumer would then receive nothing more without a word."""
+
+    @wraps(callback)
+    def guarded(self: Consumer, *args: Any) -> None:
+        try:
+            callback(self, *args)
+        except Exception as exc:
+            self._failed_callback(callback.__name__, exc)
+
+    return guarded
 
 
 def _take(ranges: list[tuple[int, int]], seq: int) -> bool:
@@ -138,8 +169,11 @@ class Consumer:
         username: str | None = None,
         password: str | None = None,
         start: bool = True,
+        max_packet_bytes: int = CONSUMER_MAX_PACKET_BYTES,
     ) -> None:
         self.url = parse_broker_url(broker_url)
+        self.max_packet_bytes = max_packet_bytes
+        """The MQTT 5 Maximum Packet Size announced on CONNECT; also the payload limit."""
         self.topic_filter = f"{TOPIC_ROOT}/{mall}/{box}/#" if box else f"{TOPIC_ROOT}/{mall}/#"
         self.stats = ConsumerStats()
         self.validate = validate
@@ -156,6 +190,8 @@ class Consumer:
             client_id=f"mallsense-consumer-{os.getpid()}-{id(self):x}",
             protocol=MQTTProtocolVersion.MQTTv5,
         )
+        # Our callbacks catch everything themselves; this covers paho's own code around them.
+        self._client.suppress_exceptions = True
         if self.url.tls:
             self._client.tls_set(
                 ca_certs=_path(ca_file), certfile=_path(cert_file), keyfile=_path(key_file)
@@ -167,7 +203,9 @@ class Consumer:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         if start:
-            self._client.connect_async(self.url.host, self.url.port, keepalive=30)
+            self._client.connect_async(
+                self.url.host, self.url.port, keepalive=30, properties=self._connect_properties()
+            )
             self._client.loop_start()
 
     # -- connection ---------------------------------------------------------------------------
@@ -175,7 +213,9 @@ class Consumer:
     def connect(self, timeout: float = 10.0) -> None:
         """Connect and subscribe now; ``UplinkError`` says what failed and what to check."""
         try:
-            self._client.connect(self.url.host, self.url.port, keepalive=30)
+            self._client.connect(
+                self.url.host, self.url.port, keepalive=30, properties=self._connect_properties()
+            )
         except ssl.SSLCertVerificationError as exc:
             raise UplinkError(
                 f"the certificate of the broker at {self.url} could not be verified"
@@ -199,6 +239,25 @@ class Consumer:
                     f" the subscription within {timeout:g} s; is it an MQTT 5 broker?"
                 )
 
+    def _connect_properties(self) -> Properties:
+        # The broker must drop, not deliver, a message larger than this (MQTT 5).
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.MaximumPacketSize = self.max_packet_bytes
+        return props
+
+    def network_alive(self) -> bool:
+        """False once paho's network thread has ended without ``close``."""
+        thread = getattr(self._client, "_thread", None)  # paho keeps it private
+        return self._closing or thread is None or thread.is_alive()
+
+    def _failed_callback(self, name: str, exc: BaseException) -> None:
+        """Count and tell a failure in a callback, in one line; the thread carries on."""
+        what = f"{type(exc).__name__}: {exc}"[:300]
+        with self._lock:
+            self.stats.errors += 1
+            self.stats.last_error = what
+        log.error("could not handle a message (%s failed: %s); carrying on", name, what)
+
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self._subscribed.wait(timeout)
 
@@ -220,6 +279,7 @@ class Consumer:
         with self._lock:
             return self.stats.summary()
 
+    @_guarded
     def _on_connect(
         self, client: Client, _userdata: Any, _flags: ConnectFlags, reason: ReasonCode,
         _properties: Properties | None,
@@ -229,6 +289,7 @@ class Consumer:
             return
         client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
 
+    @_guarded
     def _on_subscribe(
         self, _client: Client, _userdata: Any, _mid: int, reasons: list[ReasonCode],
         _properties: Properties | None,
@@ -240,6 +301,7 @@ class Consumer:
         self.last_activity = time.monotonic()
         self._subscribed.set()
 
+    @_guarded
     def _on_disconnect(
         self, _client: Client, _userdata: Any, _flags: DisconnectFlags, reason: ReasonCode,
         _properties: Properties | None,
@@ -251,6 +313,7 @@ class Consumer:
 
     # -- folding messages ---------------------------------------------------------------------
 
+    @_guarded
     def _on_message(self, _client: Client, _userdata: Any, msg: MQTTMessage) -> None:
         self.last_activity = time.monotonic()
         if not msg.payload:
@@ -262,15 +325,16 @@ class Consumer:
         for event in events:
             try:
                 self._on_event(event)
-            except Exception:  # a printing error must not kill paho's network thread
-                log.exception("handling %s from %s failed", event.type, event.topic)
+            except Exception as exc:  # a printing error must not stop the other events
+                self._failed_callback(f"handling {event.type} from {event.topic}", exc)
 
     def _fold(self, topic: str, raw: bytes) -> list[Event]:
         self.stats.messages += 1
         try:
-            payload = json.loads(raw)
-        except ValueError as exc:
-            return [self._invalid(topic, f"not JSON ({exc})")]
+            payload = loads_limited(raw, max_bytes=self.max_packet_bytes)
+        except PayloadRejected as exc:  # size and depth are checked before parsing
+            self.stats.rejected[exc.kind] += 1
+            return [self._invalid(topic, _not_json(str(exc)))]
         if self.validate:
             reasons = check_message(topic, payload)
             if reasons:
@@ -355,6 +419,12 @@ class Consumer:
             del stats.missing[box]
         data = {"box": box, "seq": seq, "last_seq": last, "filled_gap": filled}
         return [Event("resend", topic, box, data)]
+
+
+def _not_json(reason: str) -> str:
+    """``payload is not JSON: X`` as ``not JSON (X)``, the consumer's wording; others kept."""
+    prefix = "payload is not JSON: "
+    return f"not JSON ({reason.removeprefix(prefix)})" if reason.startswith(prefix) else reason
 
 
 def _path(value: Path | None) -> str | None:

@@ -4,31 +4,48 @@ STATE, telemetry, and the bookkeeping of ``resend``.
 It runs on the agent's thread (it reads SQLite) and publishes through the
 agent's current link. Replies wait in ``outgoing`` while there is no link, so a
 command received just before a drop is still answered after the reconnect.
+
+Anyone who can publish on this box's ``cmd/`` topics reads the replies, so the
+replies name no place: ``config`` and ``status`` leave out the broker URL, user name,
+client id, file and device paths and any URL (``redacted_config``, ``redacted_status``),
+and ``resend`` spends from a budget per rolling window (``sync.resend.ResendBudget``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 import edge
 from edge.store import OutboxRow, Store
 from edge.store.status import collect_status
 from edge.store.uplink import SentBatch, batch_rows, prune_sent
 from sync.commands import Commands, Handler, Reply, Request
-from sync.envelope import Envelope, command_filter, iso_utc, telemetry_topic
+from sync.envelope import (
+    Envelope,
+    command_filter,
+    envelope_overhead,
+    iso_utc,
+    record_size,
+    telemetry_topic,
+)
 from sync.link import Link, Received, Subscribed
 from sync.platform import PlatformGate
-from sync.resend import ResendJob, plan_resend
+from sync.resend import ResendBudget, ResendJob, plan_resend
 from sync.telemetry import clock_synced, telemetry_payload
 
 if TYPE_CHECKING:
     from sync.agent import SyncAgent
 
-__all__ = ["CONTROL_SLOTS", "Control", "redacted_config"]
+__all__ = ["CONTROL_SLOTS", "REJECTED_KEY", "Control", "redacted_config", "redacted_status"]
 
 log = logging.getLogger("mallsense.sync")
 
@@ -38,20 +55,86 @@ CONTROL_SLOTS = 2
 the broker's Receive Maximum minus these, so together they never exceed it."""
 _REDACTED = "<redacted>"
 _GONE = "its records were deleted by local retention (store.max_mb, store.max_age_days)"
+REJECTED_KEY = "sync.commands_rejected"
+"""kv key: refused commands by kind since the agent started (JSON object)."""
+_SAVE_REJECTED_EVERY_S = 5.0  # a flood of refusals must not become a flood of writes
+# Where the box is and how it logs in: what a command reply must not tell whoever sent it.
+_IDENTITY_FIELDS = frozenset({"url", "username", "client_id", "platform_id"})
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+")
+_ADDRESS = re.compile(
+    r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f]*::[0-9A-Fa-f:.]*"
+    r"|[A-Za-z][\w.-]*(?=:\d))(?::\d{1,5})?"
+)
+_PATH = re.compile(r"(?<![\w.~-])(?:~|\.{1,2})?(?:/[\w.@%+~-]+)+/?")
+
+
+def _location(text: str) -> bool:
+    """True for a string that is a file or device path, a URL or a network address."""
+    return (
+        "://" in text
+        or text.startswith(("/", "~/", "./", "../", "\\"))
+        or _ADDRESS.fullmatch(text) is not None
+    )
+
+
+def _redact(name: str, value: object, dumped: Any) -> Any:
+    """``dumped`` (the JSON form of ``value``) without identities, paths and URLs."""
+    if value is None:
+        return None
+    if name in _IDENTITY_FIELDS or isinstance(value, Path):
+        return _REDACTED
+    if isinstance(value, BaseModel) and isinstance(dumped, dict):
+        return _redact_model(value, dumped)
+    if isinstance(value, list | tuple) and isinstance(dumped, list):
+        return [_redact(name, v, d) for v, d in zip(value, dumped, strict=False)]
+    if isinstance(value, dict) and isinstance(dumped, dict):
+        return {k: _redact(str(k), value.get(k), d) for k, d in dumped.items()}
+    if isinstance(value, str) and _location(value):
+        return _REDACTED
+    return dumped
+
+
+def _redact_model(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
+    # Walks the model beside its dump, so a Path is known by its type, not by its text.
+    return {key: _redact(key, getattr(model, key, None), d) for key, d in dumped.items()}
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with every path and URL inside its strings replaced (free text too)."""
+    if isinstance(value, str):
+        return _PATH.sub(_REDACTED, _URL.sub(_REDACTED, value))
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    return value
+
+
+def redacted_status(status: dict[str, Any]) -> dict[str, Any]:
+    """What ``mallsense status`` shows, for the ``status`` command: no database path, and
+    no path or URL in any message (a sensor's or a quarantined record's error)."""
+    scrubbed: dict[str, Any] = _scrub(status)
+    if "db" in scrubbed:
+        scrubbed["db"] = _REDACTED
+    return scrubbed
 
 
 def redacted_config(agent: SyncAgent) -> dict[str, Any]:
     """The running configuration for the ``config`` command, without any secret.
 
     Secrets never are in the configuration (only the paths of the files holding
-    them); the broker password is shown as present or not, never its value.
+    them); the broker password is shown as present or not, never its value. Whoever
+    may publish a command reads the reply, so what says where the box, its broker
+    and its files are (URLs, user name, client id, every path) is left out too;
+    a technician reads those on the box, in its configuration file.
     """
-    mqtt = agent.config.model_dump(mode="json")
+    mqtt = _redact_model(agent.config, agent.config.model_dump(mode="json"))
     mqtt["password"] = _REDACTED if agent.password is not None else None
     if agent.box_config is None:
         config: dict[str, Any] = {"mall": agent.mall, "box": agent.box, "mqtt": mqtt}
     else:
-        config = agent.box_config.model_dump(mode="json") | {"mqtt": mqtt}
+        box_config = agent.box_config
+        config = _redact_model(box_config, box_config.model_dump(mode="json")) | {"mqtt": mqtt}
     return {
         "config_hash": agent.config_hash,
         "from_file": agent.box_config is not None,
@@ -82,6 +165,9 @@ class Control:
             "config": self._config,
         }
         self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, handlers)
+        self.budget = ResendBudget()
+        self.rejected_saved: dict[str, int] = {}
+        self.rejected_due = time.monotonic()
         self.jobs: deque[ResendJob] = deque()
         self.outgoing: deque[Reply] = deque()
         self.labels: dict[int, str] = {}  # message id -> what it is, for a refusal's log line
@@ -98,8 +184,9 @@ class Control:
         if (cfg.platform_id, cfg.require_platform) != (self.gate.platform_id, self.gate.required):
             self.gate = PlatformGate(cfg.platform_id, cfg.require_platform)
         if cfg.command_rate_per_min != self.commands.rate_per_min:
-            agent, handlers = self.agent, self.commands.handlers
-            self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, handlers)
+            agent, old = self.agent, self.commands
+            self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, old.handlers)
+            self.commands.rejected = old.rejected  # counters run since the agent started
 
     # -- connection ---------------------------------------------------------------------
 
@@ -131,7 +218,11 @@ class Control:
     def received(self, event: Received) -> None:
         """A message on a subscribed topic: the platform's STATE, or a command."""
         if event.topic == self.gate.topic:
-            state = self.gate.update(event.payload)
+            try:
+                state = self.gate.update(event.payload)
+            except Exception as exc:  # whatever the platform's STATE holds, the uplink goes on
+                log.error("ignored an unreadable platform state on %s (%s)", event.topic, exc)
+                return
             self.store.put("sync.platform", state)
             return
         if event.retain:  # Retain Handling 2 should prevent it; never run a stale command
@@ -146,6 +237,9 @@ class Control:
     def tick(self, link: Link | None) -> None:
         """Send waiting replies and due telemetry; prune the resend window now and then."""
         now = time.monotonic()
+        if now >= self.rejected_due:
+            self.rejected_due = now + _SAVE_REJECTED_EVERY_S
+            self._save_rejected()
         if now >= self.prune_due:
             self.prune_due = now + _PRUNE_EVERY_S
             cfg = self.agent.config
@@ -164,6 +258,15 @@ class Control:
             # to catch up after a time without a connection.
             self.telemetry_due = max(self.telemetry_due + interval, now + interval / 2)
             self._send_telemetry(link)
+
+    def _save_rejected(self) -> None:
+        """Write the refusal counters (kv ``sync.commands_rejected``) when they changed."""
+        counts = dict(self.commands.rejected)
+        if self.budget.refused:
+            counts["resend_budget"] = self.budget.refused
+        if counts != self.rejected_saved:
+            self.store.put(REJECTED_KEY, json.dumps(counts, sort_keys=True))
+            self.rejected_saved = counts
 
     def _send_telemetry(self, link: Link) -> None:
         agent = self.agent
@@ -197,11 +300,30 @@ class Control:
             while job.batches:
                 batch = job.batches.popleft()
                 rows = batch_rows(self.store, batch)
-                if rows:
+                if not rows:
+                    job.skipped.append({"seq": batch.seq, "reason": _GONE})
+                elif self._affordable(job, batch, rows):
                     return job, batch, rows
-                job.skipped.append({"seq": batch.seq, "reason": _GONE})
             self._finish()
         return None
+
+    def _affordable(self, job: ResendJob, batch: SentBatch, rows: list[OutboxRow]) -> bool:
+        """Charge the batch to the resend budget; when it does not fit, skip it and the
+        rest of its job, saying when to ask again."""
+        agent, now = self.agent, self.agent.clock()
+        size = envelope_overhead(agent.mall, agent.box, batch.kind)
+        size += sum(record_size(row.body) for row in rows)  # an upper bound of the payload
+        if self.budget.fits(size, now):
+            self.budget.charge(size, now)
+            return True
+        reason = self.budget.skip_reason(size, now)
+        log.warning(
+            "resend (id %s): skipped batch %d and after: %s", job.request.id, batch.seq, reason
+        )
+        job.skipped.append({"seq": batch.seq, "reason": reason})
+        while job.batches:
+            job.skipped.append({"seq": job.batches.popleft().seq, "reason": reason})
+        return False
 
     def resent(self, job: ResendJob, batch: SentBatch, envelope: Envelope) -> None:
         """A batch of ``job`` went out again under ``envelope.seq``."""
@@ -236,7 +358,7 @@ class Control:
         }
 
     def _status(self, request: Request) -> dict[str, Any]:
-        return collect_status(self.store, self.agent.clock())
+        return redacted_status(collect_status(self.store, self.agent.clock()))
 
     def _config(self, request: Request) -> dict[str, Any]:
         return redacted_config(self.agent)
@@ -244,7 +366,7 @@ class Control:
     def _resend(self, request: Request) -> dict[str, Any] | None:
         last_seq = int(self.store.get("sync.seq", "0") or 0)
         queued = sum(len(job.batches) for job in self.jobs)
-        job = plan_resend(self.store, request, last_seq, queued)
+        job = plan_resend(self.store, request, last_seq, queued, self.budget, self.agent.clock())
         if not job.batches:
             return job.result()  # nothing to send: answer at once
         self.jobs.append(job)

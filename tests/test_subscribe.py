@@ -275,7 +275,7 @@ class Folded:
 
         msg: Any = Msg()
         msg.topic, msg.payload = topic, payload
-        self.consumer._on_message(None, None, msg)  # type: ignore[arg-type]
+        self.consumer._on_message(None, None, msg)
         return self.events[before:]
 
 

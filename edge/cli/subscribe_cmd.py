@@ -4,6 +4,10 @@ stdout carries only records (a line each), so ``| jq`` or ``> records.jsonl``
 gets nothing else; everything about the stream (status, telemetry, commands,
 gaps, re-sends, invalid payloads, the closing summary) goes to stderr, as
 short lines or, with ``--json``, as JSON objects with a ``message`` field.
+
+Whatever a publisher sends, the listening goes on: an unreadable payload is an
+``invalid`` event and a count, a failure while handling one is counted as an error
+and told in one line, and both make the exit status 1.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = ["register"]
 
 _CONNECT_TIMEOUT_S = 10.0
 _TICK_S = 0.1
+_MIN_PACKET_BYTES = 64 * 1024  # below a status or telemetry message with its header
 
 
 def _topic_level(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -152,6 +157,13 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         f" {summary['resends']} re-sent; {len(summary['gaps'])} gaps;"
         f" {summary['invalid']} invalid payloads"
     ]
+    if summary.get("rejected"):
+        kinds = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in summary["rejected"].items())
+        lines.append(f"refused before parsing: {kinds}")
+    if summary.get("errors"):
+        lines.append(
+            f"{summary['errors']} messages could not be handled (last: {summary['last_error']})"
+        )
     for box, ranges in summary["missing"].items():
         seqs = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in ranges)
         lines.append(f"still missing from {box}: batches {seqs}")
@@ -159,18 +171,23 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
 
 
 def _exit_code(summary: dict[str, Any]) -> int:
-    return 1 if summary["invalid"] or summary["missing"] else 0
+    return 1 if summary["invalid"] or summary["missing"] or summary.get("errors") else 0
 
 
-def _listen(consumer: Consumer, stop: threading.Event, idle_exit: float | None) -> None:
+def _listen(consumer: Consumer, stop: threading.Event, idle_exit: float | None) -> str | None:
+    """Wait for a signal or the idle time; the reason if the listening broke down instead."""
+
     def on_signal(_sig: int, _frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while not stop.wait(_TICK_S):
+        if not consumer.network_alive():  # never wait on, receiving nothing, and exit 0
+            return "the MQTT network thread stopped; nothing more can be received"
         if idle_exit is not None and consumer.idle_for() >= idle_exit:
-            return
+            return None
+    return None
 
 
 @click.command("subscribe")
@@ -194,6 +211,13 @@ def _listen(consumer: Consumer, stop: threading.Event, idle_exit: float | None) 
 @click.option("--key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The client certificate's private key.")  # fmt: skip
 @click.option("--username", help=f"Broker user; the password is read from ${PASSWORD_ENV}.")
+@click.option(
+    "--max-packet-bytes",
+    type=click.IntRange(min=_MIN_PACKET_BYTES, max=256 * 1024 * 1024),
+    metavar="BYTES",
+    help="Largest MQTT packet accepted; the broker drops bigger ones (they show as a gap)."
+    " Default 8454144: the largest mqtt.batch_max_bytes a box allows (8 MiB) plus 64 KiB.",
+)
 @fails_cleanly
 def subscribe_command(
     broker: str,
@@ -206,6 +230,7 @@ def subscribe_command(
     cert_file: Path | None,
     key_file: Path | None,
     username: str | None,
+    max_packet_bytes: int | None,
 ) -> None:
     """Listen to a mall's boxes as the central platform does: the reference consumer.
 
@@ -231,6 +256,7 @@ def subscribe_command(
           --validate --json --idle-exit 30 > records.jsonl
     """
     from sync.consumer import Consumer  # lazy: paho only for the commands that talk MQTT
+    from sync.payload_limits import CONSUMER_MAX_PACKET_BYTES
 
     if not broker.strip().lower().startswith("mqtts://") and (ca_file or cert_file or key_file):
         raise click.UsageError("--ca-file, --cert-file and --key-file need an mqtts:// --broker")
@@ -241,15 +267,19 @@ def subscribe_command(
             broker, mall, box=box, validate=validate, on_event=printer, keep_records=False,
             ca_file=ca_file, cert_file=cert_file, key_file=key_file, username=username,
             password=os.environ.get(PASSWORD_ENV) or None, start=False,
+            max_packet_bytes=max_packet_bytes or CONSUMER_MAX_PACKET_BYTES,
         )  # fmt: skip
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--broker") from exc
     try:
         consumer.connect(_CONNECT_TIMEOUT_S)
         _announce(printer, consumer, validate, idle_exit)
-        _listen(consumer, stop, idle_exit)
+        broken = _listen(consumer, stop, idle_exit)
     finally:
         consumer.close()
+    if broken is not None:
+        printer.err(_json({"message": "error", "reason": broken}) if as_json else broken)
+        consumer.stats.errors += 1
     summary = consumer.summary()
     if as_json:
         printer.err(_json({"message": "summary", **summary}))
