@@ -33,6 +33,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config.urls import BrokerUrl
 from edge.errors import UplinkError
+from sync.payload_limits import AGENT_MAX_PACKET_BYTES
 from sync.tlsinfo import (
     explain_refusal,
     explain_verification,
@@ -61,6 +62,8 @@ log = logging.getLogger("mallsense.sync")
 # MQTT 5 reason codes: 0x04 asks the broker to publish our will (after its delay) even
 # though we disconnect on purpose, because we mean to come back.
 _DISCONNECT_WITH_WILL = 0x04
+# DISCONNECT from the broker: another connection with the same client id replaced this one.
+_SESSION_TAKEN_OVER = 0x8E
 _CONNACK_HINTS = {
     0x85: "; check mqtt.client_id",
     0x86: "; check mqtt.username and the password (MALLSENSE_MQTT_PASSWORD or mqtt.password_file)",
@@ -87,9 +90,14 @@ class Connected:
 
 @dataclass(frozen=True, slots=True)
 class Disconnected:
-    """The connection is gone (``reason`` in plain words)."""
+    """The connection is gone (``reason`` in plain words).
+
+    ``taken_over`` is MQTT 5's DISCONNECT reason 0x8E "Session taken over": another
+    client connected with this box's client id, and the broker closed this one.
+    """
 
     reason: str
+    taken_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +179,16 @@ def _properties(packet_type: int) -> Properties:
     return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
 
 
-def _connect_properties(will_delay_s: int) -> Properties | None:
+def _connect_properties(will_delay_s: int) -> Properties:
+    props = _properties(PacketTypes.CONNECT)
+    # The broker must not send us a packet larger than this: it drops an oversized
+    # "command" instead of making the agent read 200 MB into memory to refuse it. The
+    # value holds the largest message the agent subscribes to (see the constant).
+    props.MaximumPacketSize = AGENT_MAX_PACKET_BYTES
     # Per MQTT 5 the will is published when the session ends if that comes before the
     # will delay; a session lasting as long as the delay makes the delay effective.
-    if will_delay_s <= 0:
-        return None
-    props = _properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = will_delay_s
+    if will_delay_s > 0:
+        props.SessionExpiryInterval = will_delay_s
     return props
 
 
@@ -257,6 +268,9 @@ class Link:
         properties: Properties | None,
     ) -> None:
         self._up.clear()
+        if flags.is_disconnect_packet_from_server and reason.value == _SESSION_TAKEN_OVER:
+            self.events.put(Disconnected(self._taken_over_words(), taken_over=True))
+            return
         if flags.is_disconnect_packet_from_server:
             text = f"the broker closed the connection: {reason} (reason 0x{reason.value:02X})"
         elif self._socket_error is not None and (why := tls_reason(self._socket_error)):
@@ -271,6 +285,13 @@ class Link:
                 " network down or keepalive timeout)"
             )
         self.events.put(Disconnected(text))
+
+    def _taken_over_words(self) -> str:
+        return (
+            f"another client took this id: the broker closed this connection because a client"
+            f" connected with the same client id '{self.settings.client_id}' (DISCONNECT reason"
+            f" 0x{_SESSION_TAKEN_OVER:02X}, session taken over)"
+        )
 
     def _on_log(self, client: Client, userdata: Any, level: int, text: str) -> None:
         if level == LogLevel.MQTT_LOG_ERR and "socket" in text and self._socket_error is None:

@@ -27,7 +27,8 @@ from edge.store import OutboxRow, Store
 from edge.store.uplink import SentBatch, acknowledge
 from sync.backoff import Backoff
 from sync.control import CONTROL_SLOTS, Control
-from sync.envelope import TOPIC_ROOT, Envelope, build_envelope, data_topic, status_topic
+from sync.delivery import HELD_KEY, TAKEOVERS_KEY, bump, on_ack, republish_held
+from sync.envelope import Envelope, build_envelope, data_topic, status_topic
 from sync.link import (
     Acked,
     Connected,
@@ -38,8 +39,9 @@ from sync.link import (
     Received,
     Subscribed,
 )
-from sync.quarantine import RejectionPolicy, advice
+from sync.quarantine import RejectionPolicy
 from sync.reload import reload_agent
+from sync.untaken import Untaken
 from sync.window import OutboxWindow
 
 if TYPE_CHECKING:
@@ -95,12 +97,16 @@ class AgentRun:
         self.last_error: str | None = None
         self.latency = LatencyHistogram()
         """Seconds from a batch's PUBLISH to its PUBACK (for the metrics endpoint)."""
+        self.untaken = Untaken(agent.backoff_initial_s, agent.backoff_max_s)
+        self.held_reason: str | None = None  # why data batches are held, as last stored
+        self.taken_over = False  # the broker said another client took this client id
 
     def execute(self) -> int:
         # A database written by another box must not be published under this one's name.
         self.store.claim_identity(self.agent.mall, self.agent.box)
         self.store.put("sync.connected", "0")
         self.store.put("sync.reconnects", "0")
+        self.store.put(HELD_KEY, "")
         self.notifier.ready(self._summary())
         try:
             code = self._loop()
@@ -130,9 +136,25 @@ class AgentRun:
                 )
                 return 0
             self._pump(block=not published)
+        if self.drain:
+            self._not_drained()
         return 1 if self.drain else 0
 
+    def _not_drained(self) -> None:
+        """A drain that stopped with rows left: say how many, and why they were held."""
+        waiting, _oldest = self.store.outbox_depth()
+        log.warning(
+            "outbox not drained: %d records still waiting, kept in the outbox (%d acknowledged"
+            " by %s this run)%s",
+            waiting,
+            self.records_this_run,
+            self.agent.url,
+            f"; held: {self.held_reason}" if self.held_reason else "",
+        )
+
     def _drained(self) -> bool:
+        if self.untaken.busy:  # held rows are in the outbox, behind the window's cursor
+            return False
         return self.window.drained() and not self.control.jobs and not self.control.outgoing
 
     def _should_stop(self) -> bool:
@@ -158,7 +180,14 @@ class AgentRun:
             state = f"connected to {self.agent.url}"
         else:
             state = f"not connected ({self.last_error or 'connecting to ' + str(self.agent.url)})"
-        return f"{state}; {self.records_sent} records sent"
+        held = f"; data held: {self.held_reason}" if self.held_reason else ""
+        return f"{state}; {self.records_sent} records sent{held}"
+
+    def set_held(self, reason: str | None) -> None:
+        """Say in the store (for ``status`` and ``doctor``) why data is held, or that it flows."""
+        if reason != self.held_reason:
+            self.held_reason = reason
+            self.store.put(HELD_KEY, reason or "")
 
     # -- reloading (SIGHUP) ---------------------------------------------------------------
 
@@ -227,9 +256,9 @@ class AgentRun:
             timeout = min(timeout, max(0.1, self.deadline - time.monotonic()))
         return timeout
 
-    def _failed(self, what: str) -> None:
+    def _failed(self, what: str, delay: float | None = None) -> None:
         """Log a failure in plain words and schedule the next attempt."""
-        self.retry_delay = self.backoff.next_delay()
+        self.retry_delay = self.backoff.next_delay() if delay is None else delay
         log.warning(
             "%s; retrying in %.1f s (failure %d in a row)",
             what,
@@ -273,9 +302,32 @@ class AgentRun:
         if link is not None:
             link.abandon()
         unacked = self.window.forget()
+        self.untaken.forget()
         if time.monotonic() - self.connected_since >= self.backoff.maximum:
             self.backoff.reset()  # after a long healthy connection, try again soon
-        self._failed(f"{why}; {unacked} unacknowledged batch(es) will be sent again")
+        delay = self._yield_id() if self.taken_over else None
+        self._failed(f"{why}; {unacked} unacknowledged batch(es) will be sent again", delay)
+
+    def _yield_id(self) -> float:
+        """Another client took this client id: count it, say what to check, and wait the
+        longest back-off instead of taking the id back at once (two boxes sharing an id
+        would knock each other off in a loop)."""
+        self.taken_over = False
+        count = bump(self.store, TAKEOVERS_KEY)
+        delay = max(self.backoff.maximum, self.backoff.next_delay())
+        log.error(
+            "another client took this id: a client connected to %s with this box's client id"
+            " '%s' and the broker closed this box's connection (%d time(s) so far); check"
+            " that no other box uses this box's client id (mqtt.client_id) or its"
+            " certificate, and that the broker binds client ids to certificates"
+            " (use_username_as_clientid, docs/broker/mosquitto.conf). Not fighting for it:"
+            " waiting %.1f s before connecting again",
+            self.agent.url,
+            self.agent.client_id,
+            count,
+            delay,
+        )
+        return delay
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -291,15 +343,36 @@ class AgentRun:
             if again is not None:
                 job, batch, old_rows = again
                 self.control.resent(job, batch, self._publish(self.link, old_rows, batch.seq))
-            elif self.control.gate.open:
-                rows = self.window.take()
-                if rows is None:
-                    break
-                self._publish(self.link, rows, None)
+            elif self._data_may_flow():
+                if not republish_held(self):
+                    rows = self.window.take()
+                    if rows is None:
+                        break
+                    self._publish(self.link, rows, None)
             else:
                 break
             published = True
         return published
+
+    def _data_may_flow(self) -> bool:
+        """The platform's gate (``sync.platform``), then the hold on data nobody took
+        (``sync.untaken``): while holding, one batch at a time once its back-off passed."""
+        gate = self.control.gate
+        if not gate.open:
+            self.set_held(
+                f"waiting for platform {gate.platform_id} to say it is online on {gate.topic}"
+                " (mqtt.require_platform)"
+            )
+            return False
+        if not self.untaken.holding:
+            self.set_held(None)
+            return True
+        self.set_held(self.untaken.held_words())
+        if not self.untaken.may_send(self.window.in_flight, time.monotonic()):
+            return False
+        if not self.untaken.held:
+            self.window.forget()  # nothing held on this link: start again at the first row
+        return True
 
     def _publish(self, link: Link, rows: list[OutboxRow], resent_from: int | None) -> Envelope:
         agent = self.agent
@@ -348,9 +421,10 @@ class AgentRun:
 
     def _handle(self, event: LinkEvent) -> None:
         if isinstance(event, Disconnected):
+            self.taken_over = self.taken_over or event.taken_over
             self.broken = self.broken or f"lost the connection to {self.agent.url}: {event.reason}"
         elif isinstance(event, Acked):
-            self._on_ack(event)
+            on_ack(self, event)
         elif isinstance(event, Received):
             # A command must see every PUBACK that arrived before it (``resend`` of a batch
             # just acknowledged, ``status`` counters): commit them first.
@@ -359,74 +433,6 @@ class AgentRun:
             self.control.received(event)
         elif isinstance(event, Subscribed):
             self.control.subscribed(event)
-
-    def _on_ack(self, event: Acked) -> None:
-        envelope = self.window.acked(event.mid)
-        reason = event.reason
-        refusal = f"{reason} (PUBACK reason 0x{reason.value:02X})" if reason.is_failure else None
-        if envelope is None:  # status, telemetry or a reply
-            self.control.acked(event.mid, refusal)
-        elif refusal is not None:
-            self._on_refusal(envelope, reason.value, refusal)
-        else:
-            self.acked.extend(envelope.row_ids)
-            self.latency.observe(max(self.agent.clock() - envelope.sent_at, 0.0))
-            self.sent.append(
-                SentBatch(
-                    envelope.seq,
-                    envelope.kind,
-                    envelope.records,
-                    envelope.sent_at,
-                    envelope.resent_from,
-                )
-            )
-            self.rejections.accepted()
-            self.backoff.reset()
-
-    def _on_refusal(self, envelope: Envelope, code: int, refusal: str) -> None:
-        what = f"batch seq {envelope.seq} ({len(envelope.records)} {envelope.kind} records)"
-        if envelope.resent_from is not None:
-            log.warning(
-                "%s refused %s, re-sent from seq %d: %s; not retried (ask again)",
-                self.agent.url,
-                what,
-                envelope.resent_from,
-                refusal,
-            )
-            return
-        verdict = self.rejections.verdict(code, len(envelope.row_ids))
-        if verdict == "split":
-            n = self.window.split(envelope)
-            log.warning(
-                "%s refused %s: %s; sending its %d records again in halves to find the one(s)"
-                " it refuses",
-                self.agent.url,
-                what,
-                refusal,
-                n,
-            )
-        elif verdict == "quarantine":
-            self._quarantine(envelope, refusal)
-        else:
-            # Not the records' fault (access rules, a quota, a broken broker): keep the rows,
-            # reconnect after a back-off rather than hammering the broker with them.
-            prefix = f"{TOPIC_ROOT}/{self.agent.mall}/{self.agent.box}"
-            hint = advice(code, prefix, verdict)
-            self.broken = self.broken or f"{self.agent.url} refused {what}: {refusal}; {hint}"
-
-    def _quarantine(self, envelope: Envelope, refusal: str) -> None:
-        reason = f"refused by {self.agent.url}: {refusal}"
-        moved = self.window.quarantine_rows(envelope.row_ids, reason)
-        log.error(
-            "%s refused outbox record %s (%s) for good: %s; moved %d record(s) to the"
-            " quarantine table (counted as drops.quarantined.%s), not retried",
-            self.agent.url,
-            ", ".join(map(str, envelope.row_ids)),
-            envelope.kind,
-            refusal,
-            moved,
-            envelope.kind,
-        )
 
     def _commit_acks(self) -> None:
         if not self.acked and not self.sent:

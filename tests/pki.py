@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Authority", "Identity", "Pki"]
+__all__ = ["SHIPPED_BROKER", "Authority", "Identity", "Pki", "shipped_broker_config"]
 
 _EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 _CA_CONFIG = """\
@@ -135,3 +135,31 @@ class Pki:
             "-keyfile", ca.identity.key, "-in", csr, "-out", cert, "-extfile", ext, *validity,
         )  # fmt: skip
         return Identity(name, cert, key)
+
+
+SHIPPED_BROKER = Path(__file__).resolve().parent.parent / "docs" / "broker"
+"""The broker configuration and ACL the project ships (``docs/broker/``)."""
+
+
+def shipped_broker_config(ca: Authority, server: Identity, acl: Path | None = None) -> str:
+    """``docs/broker/mosquitto.conf`` for a test broker: its settings as shipped, with this
+    PKI's files and ``acl`` (default: the shipped ACL file) in place of the paths.
+
+    The ``listener`` line is left out: the test broker has its own loopback listener, and
+    the settings that follow apply to it.
+    """
+    paths = {
+        "cafile": ca.cert,
+        "certfile": server.cert,
+        "keyfile": server.key,
+        "acl_file": acl or SHIPPED_BROKER / "mallsense.acl",
+    }
+    lines = []
+    for line in (SHIPPED_BROKER / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        if key == "listener":
+            continue
+        lines.append(f"{key} {paths.get(key, value)}")
+    return "\n".join(lines) + "\n"

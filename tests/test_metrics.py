@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broker import Broker, free_port
+from broker import Broker, Subscriber, free_port
 from cli_helpers import DEMO_CONFIG, KEY, MALLSENSE, SAMPLES, invoke
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -259,13 +259,18 @@ def test_the_sync_daemon_serves_the_uplink_and_its_latency(
         argv = [*MALLSENSE, "sync", "--config", str(config)]
         sync = subprocess.Popen(argv, env=service_env(), stdout=out, stderr=subprocess.STDOUT)
     stopped.append(sync)
+    # The platform is there: the box keeps what nobody took.
+    platform = Subscriber(broker.host, broker.port, "mallsense/v1/+/+/data/+")
 
     def drained(got: Scrape) -> bool:
         depth = got.get("mallsense_outbox_depth")
         done = depth is not None and len(depth) == 1 and depth[0].value == 0
         return done and "mallsense_uplink_records_sent" in got
 
-    got = scrape_until(port, drained, sync, log)
+    try:
+        got = scrape_until(port, drained, sync, log)
+    finally:
+        platform.close()
     sent = value(got["mallsense_uplink_records_sent"])
     assert sent > 100
     assert value(got["mallsense_uplink_connected"]) == 1

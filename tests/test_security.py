@@ -1,9 +1,11 @@
 """Security of the uplink: mutual TLS and per-box access rules on a real mosquitto.
 
-The broker here is set up the way a mall's platform team would: its own CA, a
-server certificate, one client certificate per box whose common name is the box
-id (``use_identity_as_username``), ``require_certificate``, and an ACL file in
-which a box may write only under its own prefix and read only its own ``cmd/``.
+The broker here is set up the way a mall's platform team would, with the settings
+and ACL the project ships in ``docs/broker/``: its own CA, a server certificate, one
+client certificate per box whose common name is the box id
+(``use_identity_as_username``, and ``use_username_as_clientid`` so the client id is
+that name too), ``require_certificate``, and an ACL file in which a box may write
+only its own topics and read only its own ``cmd/``.
 A rogue CA stands for an attacker's certificates. The certificates are made with
 the openssl command (``tests/pki.py``).
 
@@ -37,7 +39,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from pki import Authority, Identity, Pki
+from pki import Authority, Identity, Pki, shipped_broker_config
 
 from edge.config.models import MqttConfig
 from edge.records import Presence, Record, record_id, utc
@@ -49,17 +51,6 @@ pytestmark = pytest.mark.broker
 MALL = "mall-1"
 T0 = 1_780_000_000.0
 DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
-ACL = """\
-# The platform reads every box's topics and sends commands.
-user platform
-topic read mallsense/v1/#
-topic write mallsense/v1/+/+/cmd/#
-
-# A box (user name = its certificate's CN) writes only under its own prefix and reads
-# only its own commands.
-pattern write mallsense/v1/mall-1/%u/#
-pattern read mallsense/v1/mall-1/%u/cmd/#
-"""
 READ_ONLY_ACL = "pattern read mallsense/v1/mall-1/%u/cmd/#\n"
 
 
@@ -122,9 +113,9 @@ def write_acl(directory: Path, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def mtls(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterator[Broker]:
-    """The platform's broker: mutual TLS and the per-box ACL."""
+    """The platform's broker as shipped (docs/broker/): mutual TLS and the per-box ACL."""
     work = tmp_path_factory.mktemp("mtls")
-    extra = mtls_config(certs, write_acl(work, ACL))
+    extra = shipped_broker_config(certs.ca, certs.server)
     with running_broker(work / "mq", extra_config=extra) as broker:
         yield broker
 
@@ -571,6 +562,8 @@ def test_check_reports_a_wrong_password(tmp_path: Path) -> None:
     wrong, right = tmp_path / "wrong", tmp_path / "right"
     wrong.write_text("not-the-password\n", encoding="utf-8")
     right.write_text("s3cret\n", encoding="utf-8")
+    for secret in (wrong, right):
+        secret.chmod(0o600)  # a password file others can read is refused
     with running_broker(tmp_path / "mq", extra_config=extra) as broker:
         refused = check_config(tmp_path, broker.url, username="box-7", password_file=wrong)
         code, steps = check(refused)

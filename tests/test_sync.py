@@ -460,10 +460,19 @@ def test_mqtts_verifies_the_broker_with_ca_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     certs = make_certificates(tmp_path / "tls")
-    tls = f"certfile {certs['server']}\nkeyfile {tmp_path / 'tls' / 'server.key'}\n"
+    # A plain listener next to the TLS one, for the platform's consumer (data nobody
+    # takes stays in the outbox).
+    plain = free_port()
+    tls = (
+        f"certfile {certs['server']}\nkeyfile {tmp_path / 'tls' / 'server.key'}\n"
+        f"listener {plain} 127.0.0.1\n"
+    )
     db = tmp_path / "box.db"
     ids = write(db, [presence(i) for i in range(10)])
-    with running_broker(tmp_path / "mq", extra_config=tls) as broker:
+    with (
+        running_broker(tmp_path / "mq", extra_config=tls) as broker,
+        Subscriber(broker.host, plain, f"{ROOT}/data/#"),
+    ):
         url = f"mqtts://{broker.host}:{broker.port}"
         with caplog.at_level(logging.WARNING, logger="mallsense.sync"):
             assert make_agent(db, url, ca_file=certs["other"]).run(drain=True, timeout=0.5) == 1

@@ -134,7 +134,7 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
     from sync.metrics import sync_registry
 
     set_identifier("mallsense-sync")
-    config = load_config(config_path) if config_path else None
+    config = load_config(config_path, check_files=True) if config_path else None
     db_path = db or (config.store.path if config else None)
     if db_path is None:
         raise click.UsageError("give --db FILE or --config FILE")
@@ -147,7 +147,7 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
         mqtt_password(config) if config else None,
         config_hash(config) if config else "none",
         box_config=config,
-        loader=(lambda: load_config(config_path)) if config_path else None,
+        loader=(lambda: load_config(config_path, check_files=True)) if config_path else None,
     )
     agent.broker_override = broker
     stop = threading.Event()

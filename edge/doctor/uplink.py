@@ -3,19 +3,23 @@
 The steps (DNS, TCP, TLS, MQTT CONNECT, SUBSCRIBE to the box's ``cmd/+``, a QoS 1
 test message to its ``check`` topic) are ``sync.check``'s; here they become one
 line: the first failed step, in its own words and with its advice, or a pass.
-A broker reached without TLS is a warning. ``sync`` is imported inside the check
-(the edge side of the box does not need paho).
+A broker reached without TLS is a warning, and so is data the sync agent holds
+(no platform consumer subscribed, or the platform not online: read from the
+database, where the agent says why). ``sync`` is imported inside the check (the
+edge side of the box does not need paho).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 from edge.config import Config
 from edge.config.secrets import mqtt_password
 from edge.doctor.host import Host, credential_file
 from edge.doctor.result import Check
-from edge.errors import SecretError
+from edge.errors import MallsenseError, SecretError
+from edge.store import Store
 
 if TYPE_CHECKING:
     from sync.check import Step
@@ -23,6 +27,12 @@ if TYPE_CHECKING:
 __all__ = ["check_broker"]
 
 _PASSWORD_CREDENTIAL = "mqtt-password"
+_HELD_FIX = (
+    "nothing is lost: the records wait in the outbox. Start the platform's consumer (its"
+    " retained online state on mallsense/v1/STATE/<platform_id>, and a subscription to every"
+    " box's data/+ with a persistent session or a shared subscription: docs/platform.md,"
+    " 'Receiving without loss')"
+)
 _STEP_WORDS = {
     "dns": "name lookup",
     "tcp": "connection",
@@ -61,8 +71,23 @@ def check_broker(config: Config, host: Host) -> Check:
         detail = f"{config.mqtt.url}: {who} logged in, subscribed and published, without TLS"
         return Check("broker", "warn", detail, tls.advice, facts)
     detail = f"{config.mqtt.url}: {_tls_words(steps)}; {who} logged in, subscribed and published"
+    held = _held(config)
+    if held is not None:
+        facts["held"] = held
+        return Check("broker", "warn", f"{detail}; but data is held: {held}", _HELD_FIX, facts)
     advice = _advice(steps)  # e.g. the broker's certificate expires soon
     return Check("broker", "warn" if advice else "pass", detail, advice, facts)
+
+
+def _held(config: Config) -> str | None:
+    """Why the sync agent last held data batches (with the records waiting), if it did."""
+    try:
+        with Store(config.store.path, readonly=True) as store:
+            reason = store.get("sync.held")
+            depth, _oldest = store.outbox_depth()
+    except (MallsenseError, sqlite3.Error, OSError):
+        return None  # no database yet, or one the storage check reports
+    return f"{reason} ({depth:,} records kept in the outbox)" if reason else None
 
 
 def _password(config: Config, host: Host) -> str | None:
