@@ -11,6 +11,7 @@ may fit where one large transaction did not) and the rest is reported lost.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from edge.errors import StoreError
 from edge.store import Store
 
 __all__ = ["DEFAULT_BOUND", "EXIT_PART", "UNWRITTEN_DROP", "Backlog"]
+
+log = logging.getLogger("mallsense.edge")
 
 DEFAULT_BOUND = 200_000
 EXIT_PART = 200
@@ -57,8 +60,48 @@ class Backlog:
             store.count_drop(f"{UNWRITTEN_DROP}.{kind}", n)
             del self._uncounted[kind]
 
-    def write_at_exit(self, persist: Callable[[list[Any]], None]) -> tuple[int, int, str]:
-        """Write what waits in parts until one fails; (written, lost, the error)."""
+    def failed(self, records: list[Any], exc: StoreError, *, stopping: bool) -> None:
+        """A write of ``records`` failed: keep them up to the bound, and say so."""
+        excess = self.keep(records)
+        if excess:
+            log.error(
+                "%d oldest records dropped to keep at most %d waiting in memory for the"
+                " database (%d lost so far)",
+                excess, self.bound, self.lost,
+            )  # fmt: skip
+        retry = "at exit" if stopping else "retrying"
+        log.error(
+            "cannot write %d records (kept in memory, %s; %d lost so far): %s",
+            len(self.records), retry, self.lost, exc,
+        )  # fmt: skip
+
+    def write_at_exit(self, persist: Callable[[list[Any]], None], store: Store) -> None:
+        """At stop: write what waits in parts (a few may fit where one large transaction
+        did not), report the rest lost, and count the loss in ``store`` if it can."""
+        if not self.records:
+            earlier = f" ({self.lost} lost earlier)" if self.lost else ""
+            log.info("at exit: every record held in memory was written%s", earlier)
+            return
+        waiting = len(self.records)
+        written, error = self._write_in_parts(persist)
+        if written == waiting:
+            log.info("at exit: all %d records held in memory were written, in parts", written)
+            return
+        log.error(
+            "at exit: %d records held in memory could not be written and are lost (%d of %d"
+            " written in smaller parts; %d lost since start): %s",
+            waiting - written, written, waiting, self.lost, error,
+        )  # fmt: skip
+        try:
+            self.count_losses(store)
+        except StoreError as exc:
+            log.error(
+                "the loss could not be counted in the database either (%s); `mallsense status`"
+                " does not show it, this log does", exc,
+            )  # fmt: skip
+
+    def _write_in_parts(self, persist: Callable[[list[Any]], None]) -> tuple[int, str]:
+        """Write what waits in parts until one fails; (written, the error)."""
         waiting, written, error = self.records, 0, ""
         for start in range(0, len(waiting), EXIT_PART):
             try:
@@ -69,4 +112,4 @@ class Backlog:
             written = min(start + EXIT_PART, len(waiting))
         self.records = []
         self.lose(waiting[written:])
-        return written, len(waiting) - written, error
+        return written, error

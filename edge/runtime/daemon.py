@@ -34,7 +34,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.wifi.live import Radio
@@ -44,10 +43,11 @@ from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
 from edge.runtime.backlog import Backlog
 from edge.runtime.backoff import Backoff
+from edge.runtime.health import SensorHealth
 from edge.runtime.metrics import MetricsEndpoint, edge_registry
 from edge.runtime.pipeline import CHECKPOINT_NAME, SLOW_CHECKPOINT_NAME, Pipeline
 from edge.runtime.reload import reload_config
-from edge.runtime.sdnotify import Notifier
+from edge.runtime.sdnotify import Notifier, feed_watchdog
 from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
@@ -63,19 +63,6 @@ _WATCHDOG_POLL_S = 1.0
 _RETENTION_GRACE_S = 600.0
 """A retention pass (which holds the store and so delays flushes) may run this long
 before the systemd watchdog treats the waiting flushes as a hang."""
-
-
-@dataclass
-class SensorHealth:
-    """What `mallsense status` shows for one sensor."""
-
-    state: str = "starting"
-    restarts: int = 0
-    restarts_by_reason: Counter[str] = field(default_factory=Counter)
-    """``silence`` (the watchdog found no data) or ``failure`` (the source failed or ended)."""
-    last_error: str = ""
-    frames_at_last_report: int = 0
-    reported_at: float = field(default_factory=time.time)
 
 
 class EdgeDaemon:
@@ -184,7 +171,9 @@ class EdgeDaemon:
             consumer = group.create_task(self._consume(), name="aggregate")
             flusher = group.create_task(self._flush_loop(), name="flush")
             keeper = group.create_task(self._retention_loop(), name="retention")
-            watchdog = group.create_task(self._watchdog_loop(), name="watchdog")
+            watchdog = group.create_task(
+                feed_watchdog(self._notifier, self._unhealthy, self.summary), name="watchdog"
+            )
             reloader = group.create_task(self._reload_loop(), name="reload")
             self._notifier.ready(self.summary())
             await self._stop.wait()
@@ -200,11 +189,7 @@ class EdgeDaemon:
         self._drain_queue()
         self.pipeline.aggregator.flush_partial()
         await self._flush()
-        if self.backlog.records:
-            await asyncio.to_thread(self._write_at_exit)
-        else:
-            earlier = f" ({self.records_lost} lost earlier)" if self.records_lost else ""
-            log.info("at exit: every record held in memory was written%s", earlier)
+        await asyncio.to_thread(self._write_at_exit)
         log.info("stopped; open sessions written as partial records")
 
     # -- sensors ------------------------------------------------------------------------
@@ -394,28 +379,6 @@ class EdgeDaemon:
 
     # -- systemd --------------------------------------------------------------------------
 
-    async def _watchdog_loop(self) -> None:
-        """Ping systemd's watchdog every half interval, only while ``_unhealthy`` is None.
-
-        This task runs on the event loop, so a blocked loop stops the pings too.
-        """
-        notifier = self._notifier
-        if not notifier.enabled:
-            return
-        stalled = False
-        while True:
-            await asyncio.sleep(notifier.period)
-            problem = self._unhealthy(notifier.period)
-            if problem is None:
-                notifier.watchdog(self.summary())
-                if stalled:
-                    log.info("healthy again; feeding the systemd watchdog")
-            else:
-                notifier.status(f"unhealthy: {problem}")
-                if not stalled:
-                    log.error("%s; not feeding the systemd watchdog", problem)
-            stalled = problem is not None
-
     def _unhealthy(self, period: float) -> str | None:
         """Why the daemon is not making progress, or None.
 
@@ -481,18 +444,7 @@ class EdgeDaemon:
         except StoreError as exc:
             self.store_failures += 1
             self._forget.update(forget)
-            excess = self.backlog.keep(records)
-            if excess:
-                log.error(
-                    "%d oldest records dropped to keep at most %d waiting in memory for the"
-                    " database (%d lost so far)",
-                    excess, self.backlog.bound, self.records_lost,
-                )  # fmt: skip
-            retry = "at exit" if self._stop.is_set() else "retrying"
-            log.error(
-                "cannot write %d records (kept in memory, %s; %d lost so far): %s",
-                len(self.backlog), retry, self.records_lost, exc,
-            )  # fmt: skip
+            self.backlog.failed(records, exc, stopping=self._stop.is_set())
         else:
             self.backlog.records = []
 
@@ -512,47 +464,21 @@ class EdgeDaemon:
                 self.store.forget_sensor_stats(forget)
 
     def _write_at_exit(self) -> None:
-        """At stop, after the last flush failed: write what fits in parts; report the rest lost."""
+        """At stop: what the last flush could not write, in parts; the rest reported lost."""
         now = self._clock()
-        waiting = len(self.backlog)
         with self._store_lock:
-            written, lost, error = self.backlog.write_at_exit(
-                lambda part: self.pipeline.persist(part, None, now)
+            self.backlog.write_at_exit(
+                lambda part: self.pipeline.persist(part, None, now), self.store
             )
-        if not lost:
-            log.info("at exit: all %d records held in memory were written, in parts", written)
-            return
-        log.error(
-            "at exit: %d records held in memory could not be written and are lost (%d of %d"
-            " written in smaller parts; %d lost since start): %s",
-            lost, written, waiting, self.records_lost, error,
-        )  # fmt: skip
-        try:
-            with self._store_lock:
-                self.backlog.count_losses(self.store)
-        except StoreError as exc:
-            log.error(
-                "the loss could not be counted in the database either (%s); `mallsense status`"
-                " does not show it, this log does", exc,
-            )  # fmt: skip
 
     def _health_report(self, now: float) -> dict[str, dict[str, object]]:
         report: dict[str, dict[str, object]] = {}
         for sensor in self.config.sensors:
-            health = self.health[sensor.name]
             plugin = self._plugins.get(sensor.name)
             source = self._sources.get(sensor.name)
             counters = plugin.counters(sensor, self.pipeline, source) if plugin else {}
-            frames = int(str(counters.get("frames", 0)))
-            elapsed = max(now - health.reported_at, 1e-6)
-            rate = (frames - health.frames_at_last_report) / elapsed
-            health.frames_at_last_report, health.reported_at = frames, now
-            report[sensor.name] = counters | {
-                "state": health.state,
-                "rate_per_s": round(max(rate, 0.0), 2),
-                "last_frame_at": getattr(source, "last_frame_at", None),
-                "restarts": health.restarts,
-                "last_error": health.last_error,
-                "dropped_batches": self.dropped_batches,
-            }
+            last_frame_at = getattr(source, "last_frame_at", None)
+            report[sensor.name] = self.health[sensor.name].report(
+                counters, now, last_frame_at, self.dropped_batches
+            )
         return report

@@ -39,7 +39,8 @@ from edge.store import Store
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
-    from edge.runtime.daemon import EdgeDaemon, SensorHealth
+    from edge.runtime.daemon import EdgeDaemon
+    from edge.runtime.health import SensorHealth
 
 __all__ = [
     "EdgeCollector",

@@ -17,6 +17,7 @@ run the same from a shell or a test.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
-__all__ = ["STATUS_PERIOD_S", "Notifier"]
+__all__ = ["STATUS_PERIOD_S", "Notifier", "feed_watchdog"]
 
 log = logging.getLogger("mallsense.systemd")
 
@@ -154,3 +155,28 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+async def feed_watchdog(
+    notifier: Notifier, problem: Callable[[float], str | None], summary: Callable[[], str]
+) -> None:
+    """Ping systemd's watchdog every half interval, only while ``problem(period)`` is None.
+
+    Run as a task on the daemon's event loop, so a blocked loop stops the pings too;
+    the status line says what is wrong while the pings are held back.
+    """
+    if not notifier.enabled:
+        return
+    stalled = False
+    while True:
+        await asyncio.sleep(notifier.period)
+        why = problem(notifier.period)
+        if why is None:
+            notifier.watchdog(summary())
+            if stalled:
+                log.info("healthy again; feeding the systemd watchdog")
+        else:
+            notifier.status(f"unhealthy: {why}")
+            if not stalled:
+                log.error("%s; not feeding the systemd watchdog", why)
+        stalled = why is not None

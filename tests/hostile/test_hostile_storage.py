@@ -343,7 +343,9 @@ def check_full_disk_run(tmp: Path, db: Path, run: EdgeRun) -> None:
     assert "SQLITE_FULL" in run.text() and "disk full:" in run.text()
     assert "no transaction is active" not in run.text()
     assert run.metric("mallsense_records_unwritten") >= 1
-    assert int(failures[-1]) >= int(failures[0])  # still sensing: the backlog grows
+    # Still sensing and flushing: three failed flushes, each keeping what it could not
+    # write (their sizes need not grow: one may get through when SQLite finds a page).
+    assert len(failures) >= 3 and all(int(n) > 0 for n in failures)
     text = run.stop()
     lost = re.search(r"at exit: (\d+) records held in memory could not be written", text)
     assert lost or re.search(r"at exit: all \d+ records held in memory were written", text), text
