@@ -25,6 +25,7 @@ Refusal = Callable[[str, bytes], int | None]
 """(topic, whole PUBLISH packet body) -> a PUBACK reason code to refuse with, or None."""
 
 _PUBLISH = 3
+_SESSION_TAKEN_OVER = 0x8E
 
 
 def _read_exactly(sock: socket.socket, n: int) -> bytes | None:
@@ -124,6 +125,16 @@ class RefusingProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    def take_over(self) -> None:
+        """Close every relayed connection the way a broker does when another client
+        connects with the same client id: MQTT 5 DISCONNECT, reason 0x8E "Session taken
+        over" (Mosquitto 2.0 closes without saying why; EMQX and HiveMQ say it)."""
+        sockets, self._sockets = self._sockets, []
+        for client in sockets[0::2]:  # (client, broker) pairs
+            with contextlib.suppress(OSError):
+                client.sendall(bytes([0xE0, 2, _SESSION_TAKEN_OVER, 0]))
+        self._close(*sockets)
 
     def close(self) -> None:
         self._closed = True

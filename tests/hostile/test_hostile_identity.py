@@ -7,14 +7,19 @@ project ships (``docs/broker/``: ``use_identity_as_username`` and
 ``use_username_as_clientid``) the client id is the certificate's name, so the
 impostor never gets box-7's id; with the ACL alone (a broker set up without
 ``use_username_as_clientid``) it can still take the id over, but it cannot publish
-as box-7 or read box-7's commands, and box-7 says in plain words that another client
-took its id, counts it and backs off instead of fighting.
+as box-7 or read box-7's commands.
+
+A broker that says why it closed a connection (MQTT 5 DISCONNECT 0x8E "Session taken
+over"; Mosquitto 2.0 closes silently) makes box-7 say in plain words that another
+client took its id, count it and back off instead of fighting: that case runs through
+``RefusingProxy`` in front of the real broker, which sends that DISCONNECT.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +34,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pki import SHIPPED_BROKER, Authority, Identity, Pki, shipped_broker_config
-from uplink_helpers import agent_running, presence, wait_until, write
+from refusing_proxy import RefusingProxy
+from uplink_helpers import agent_running, make_agent, presence, wait_until, write
 
 from edge.config.models import MqttConfig
 from edge.store import Store
@@ -234,3 +240,23 @@ def test_without_the_binding_the_acl_still_stops_the_impostor(
     watcher.close()
     assert "as mallsense-mall-1-box-7 (p5, c1, k10, u'box-8')" in broker.log()
     wait_until(lambda: uplink(db)["connected"], what="box-7 connected again")
+
+
+def test_a_session_taken_over_is_named_counted_and_not_fought_for(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "box.db"
+    write(db, [presence(i) for i in range(3)], now=time.time())
+    with RefusingProxy((broker.host, broker.port), lambda topic, body: None) as proxy:
+        agent = make_agent(db, proxy.url)  # back-off from 0.1 s up to 0.5 s
+        with caplog.at_level(logging.INFO), agent_running(agent):
+            wait_until(lambda: "connected to" in caplog.text, what="the agent connects")
+            proxy.take_over()
+            wait_until(lambda: "another client took this id" in caplog.text, what="named")
+            wait_until(lambda: caplog.text.count("connected to") == 2, what="back later")
+    line = next(r.getMessage() for r in caplog.records if "took this id" in r.getMessage())
+    assert agent.client_id in line and "certificate" in line
+    # Not fighting for it: the longest back-off, not the first one (0.1 s).
+    assert re.search(r"waiting 0\.5 s before connecting again", line), line
+    with Store(db) as store:
+        assert collect_status(store, time.time())["uplink"]["takeovers"] == 1
