@@ -60,6 +60,10 @@ shows up at the consumer as a gap in that box's ``seq``."""
 # A JSON string once its escaped backslashes and quotes are gone: no backtracking, and an
 # unterminated one costs one scan to the end, not one per quote.
 _STRING = re.compile(rb'"[^"]*"')
+_HUGE_EXPONENT = re.compile(rb"[eE]\+?0*[1-9][0-9]{2}")
+"""An exponent of 100 or more: only then can a number overflow to infinity."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""An escaped UTF-16 surrogate: rare in real data, so only then is the value re-encoded."""
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 # +1 for an opening bracket, -1 for a closing one (the only bytes left after the strip).
 _STEP = tuple(1 if b in b"[{" else -1 for b in range(256))
@@ -109,10 +113,39 @@ def loads_limited(payload: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH)
             "too_deep", f"payload is nested {depth} levels deep (at most {max_depth})"
         )
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:  # also a number too long to convert
         raise PayloadRejected("not_json", f"payload is not JSON: {exc}") from None
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise PayloadRejected(
             "too_deep", f"payload is nested too deep to parse (at most {max_depth})"
         ) from None
+    if _HUGE_EXPONENT.search(payload) and not _finite(value):
+        # ``1e999`` parses as infinity, which no JSON we write can carry.
+        raise PayloadRejected("not_json", "payload is not JSON: a number is too large")
+    if _SURROGATE_ESCAPE.search(payload) and not _encodable(value):
+        # A lone surrogate (``"\\ud800"``) parses, but no UTF-8 reply, log line or
+        # database row can carry it: refuse it here, not wherever it is written.
+        raise PayloadRejected("not_json", "payload is not JSON: a string has a lone surrogate")
+    return value
+
+
+def _refuse_constant(name: str) -> object:
+    """``NaN``, ``Infinity``: Python's parser takes them, JSON (RFC 8259) does not."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(value: object) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _encodable(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

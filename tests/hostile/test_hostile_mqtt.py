@@ -433,3 +433,27 @@ def test_any_payload_on_any_topic_is_folded_without_an_error(
     assert time.monotonic() - started < 2.0
     assert consumer.stats.errors == 0, consumer.stats.last_error
     assert all(isinstance(e.data, dict) for e in seen)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b'{"id": "a", "n": NaN}', id="nan"),
+        pytest.param(b'{"id": "a", "n": -Infinity}', id="infinity"),
+        pytest.param(b'{"id": "a", "n": 1e999}', id="overflow"),
+        pytest.param(b'{"id": "\\ud800"}', id="lone-surrogate"),
+    ],
+)
+def test_json_that_no_reply_or_row_could_carry_is_refused_in_one_line(payload: bytes) -> None:
+    """Python's parser takes these, but no UTF-8 reply, log line or database row (nor
+    a JSON consumer) can carry them: refused at the door, not wherever they are written."""
+    with pytest.raises(PayloadRejected) as refused:
+        loads_limited(payload, max_bytes=MAX_COMMAND_BYTES)
+    assert refused.value.kind == "not_json" and "\n" not in str(refused.value)
+    reply = Commands(MALL, BOX, 6000, {}).handle(f"{ROOT}/cmd/ping", payload, b"c")
+    assert reply is not None and "internal error" not in json.loads(reply.payload)["error"]
+
+
+def test_an_escaped_emoji_and_a_large_exponent_string_are_still_json() -> None:
+    parsed = loads_limited(b'{"a": "\\ud83d\\ude00", "b": "1e999", "c": 1e300}', max_bytes=99)
+    assert parsed == {"a": "\U0001f600", "b": "1e999", "c": 1e300}
