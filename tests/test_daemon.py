@@ -200,6 +200,30 @@ def test_a_broken_sensor_does_not_stop_the_others(tmp_path: Path, caplog: Any) -
     )
 
 
+def test_more_sensors_than_the_default_thread_pool_all_run_and_flushes_go_on(
+    tmp_path: Path,
+) -> None:
+    """Every sensor's source blocks a thread for as long as it runs. On asyncio's default
+    executor (min(32, cores + 4) threads: 6 on a 2-core box) the seventh sensor never
+    started and the flushes waited behind the sources; each now has its own thread."""
+    db = tmp_path / "edge.db"
+    count = (os.cpu_count() or 1) + 6
+    radios = [QueueRadio() for _ in range(count)]
+    with Store(db) as store:
+        factories = {f"s{i}": r.factory for i, r in enumerate(radios)}
+        daemon = EdgeDaemon(config(db, sensors=count), KEY, store, radios=factories)
+
+        async def body() -> None:
+            for radio in radios:
+                radio.send(2)
+            await until(lambda: all(p.probes == 2 for p in daemon.pipeline.parsers.values()))
+            flushed = store.load_checkpoint("edge")
+            await until(lambda: store.load_checkpoint("edge") != flushed)
+
+        asyncio.run(run_daemon(daemon, body))
+    assert len(daemon.pipeline.parsers) == count
+
+
 RUN_CONFIG = """
 mall = "m1"
 box = "b1"

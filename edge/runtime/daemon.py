@@ -49,6 +49,7 @@ from edge.runtime.pipeline import CHECKPOINT_NAME, SLOW_CHECKPOINT_NAME, Pipelin
 from edge.runtime.reload import reload_config
 from edge.runtime.sdnotify import Notifier, feed_watchdog
 from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
+from edge.runtime.threads import on_own_thread
 from edge.store import Store
 from edge.store.retention import enforce
 
@@ -307,15 +308,14 @@ class EdgeDaemon:
     ) -> str:
         """Run the source until it fails, falls silent or is retired; why it ended."""
         stop = threading.Event()
-        thread = asyncio.create_task(asyncio.to_thread(source.run, emit, stop))
+        thread = on_own_thread(f"sensor {sensor.name}", source.run, emit, stop)
         health.state = "running"
         started = self._clock()
         reason = ""
         stopping = asyncio.create_task(retired.wait())
+        either: set[asyncio.Future[Any]] = {thread, stopping}
         while not thread.done():
-            await asyncio.wait(
-                {thread, stopping}, timeout=_WATCHDOG_POLL_S, return_when="FIRST_COMPLETED"
-            )
+            await asyncio.wait(either, timeout=_WATCHDOG_POLL_S, return_when="FIRST_COMPLETED")
             if retired.is_set():
                 break
             last = max(source.last_frame_at or started, started)  # not a previous run's frame
