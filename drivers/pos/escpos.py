@@ -16,16 +16,11 @@ Identical output for any split of the input is by construction:
   (``printed.PrintedText``);
 - the size bound cuts at an exact byte offset, never at a chunk boundary.
 
-A declared size is trusted only as far as a printer would: an image claiming
-more than any receipt printer prints (``payloads.MAX_IMAGE_BYTES``), or whose
-data runs over a receipt cut followed by a printer reset (``GS V`` then
-``ESC @``: how every POS program starts the next receipt, and a sequence no
-bitmap holds by chance), or past the end of the data or an idle gap (a POS
-sends an image in one burst), is rejected: counted in ``rejected_images``,
-warned about in one line ("ESC/POS image header claims 16,777,216 bytes at
-offset N; skipped, decoding resumed"), and decoding resumes right after its
-header, so the receipts after it are read. The data of an image that spans
-chunks is kept (at most ``MAX_IMAGE_BYTES`` x 4) until its end proves it.
+A declared size is trusted only as far as a printer would: an image that is
+too big, or whose data runs over a receipt cut and printer reset, or past the
+end of the data or an idle gap, is rejected (``rejected_images``), warned about
+in one line, and decoding resumes right after its header, so the receipts after
+it are read (``image_guard`` says why).
 
 Speed: one regular-expression match takes a whole stretch of text and of
 commands that only need skipping (bold, size, alignment...), and one ``subn``
@@ -57,7 +52,7 @@ from drivers.pos.commands import (
     fs_params,
     gs_params,
 )
-from drivers.pos.image_guard import CutFinder, DataCommand, warn_rejected
+from drivers.pos.image_guard import DataCommand, DataGuard, warn_rejected
 from drivers.pos.payloads import (
     BAND,
     CODE,
@@ -86,12 +81,11 @@ _SPAN: Final = re.compile(rb"(?:[^\x00-\x08\x0b\x0c\x0e-\x1f]+|" + SIMPLE_COMMAN
 _SIMPLE: Final = re.compile(SIMPLE_COMMAND)
 _KANJI_SWITCH: Final = re.compile(rb"\x1c([&.])")
 _MAX_RESUMES: Final = 64
-"""Rejected images whose data is interpreted again, per chunk fed: nested lying headers
-cannot make the interpreter go over the same bytes more often than this."""
+"""Images cut short by one idle gap whose data is interpreted again: nested lying headers
+cannot make ``close`` go over the same bytes more often than this. (``feed`` reads bytes
+again at most once a chunk: an image in them that goes on waits for the next chunk.)"""
+_OVER_CUT: Final = "running over a receipt cut"
 
-
-_Restart = tuple[bytes, int] | None
-"""Bytes to interpret again from a stream offset, after rejecting an image that lied."""
 Special = Callable[[bytes, int, int, int], int]
 """Handler of a command needing code: (buffer, start, buffer end, second byte) -> end."""
 
@@ -123,13 +117,9 @@ class EscPosInterpreter:
         self.bytes_in = 0
         self._base = 0
         self._data: DataCommand | None = None
-        self._held: bytearray | None = None
-        """Data of the open image that spans chunks, kept until its end proves it."""
-        self._pending: DataCommand | None = None
-        self._cuts = CutFinder()
+        """The data-carrying command the last ``_command`` measured (taken by ``_run``)."""
+        self._guard = DataGuard()
         self._stash = b""
-        self._skip = 0
-        self._resumes = 0
         self._t = 0.0
         self._cut = False
         self._out = PrintedText(self._tables.decoder())
@@ -171,7 +161,6 @@ class EscPosInterpreter:
         if not data:
             return []
         self._t = t
-        self._resumes = 0
         if self._t_start is None:
             self._t_start = t
         done: list[Segment] = []
@@ -179,50 +168,48 @@ class EscPosInterpreter:
         base = self.bytes_in - len(self._stash)
         self._stash = b""
         self.bytes_in += len(data)
-        self._run(buf, base, done)
+        pos = 0
+        if self._guard.missing:  # the rest of an image or code: its size check waits for its end
+            buf, base, pos = self._skipped(buf, base, done)
+        self._run(buf, base, pos, done)
         return done
 
     def close(self, boundary: str) -> list[Segment]:
         """End the open segment between chunks (idle gap, end of input)."""
         done: list[Segment] = []
-        self._resumes = 0
-        while self._skip and self._pending is not None and self._held is not None:
-            if self._resumes >= _MAX_RESUMES:
-                break  # counted as truncated below
+        for _ in range(_MAX_RESUMES):  # past it, counted as truncated below
             # A POS sends an image in one burst: one cut short by a pause or the end of
             # the data was a damaged header, and what it swallowed is read again.
-            data, base = bytes(self._held), self._pending.start
-            self._skip = 0
+            resume = self._guard.cut_short()
+            if resume is None:
+                break
             self._truncated += 1  # cut short, as a command cut by the end always is
             self.malformed_commands["truncated"] += 1
-            self._reject(self._pending, "running past the end of the data")
-            self._held = self._pending = None
-            self._resumes += 1
-            self._run(data, base, done)
-        if self._stash or self._skip:
+            self._reject(resume.image, "running past the end of the data")
+            self._run(resume.data, resume.image.start, 0, done)
+        if self._stash or self._guard.missing:
             self._truncated += 1
             self.malformed_commands["truncated"] += 1
         self._stash = b""
-        self._skip = 0
-        self._held = self._pending = None
+        self._guard.drop()
         self._finish(boundary, self.bytes_in, done)
         return done
 
-    def _run(self, buf: bytes, base: int, done: list[Segment]) -> None:
-        restart: _Restart = (buf, base)
-        while restart is not None:
-            restart = self._run_once(*restart, done)
+    def _skipped(self, buf: bytes, base: int, done: list[Segment]) -> tuple[bytes, int, int]:
+        """Skip the rest of a command's data at the start of ``buf``: the bytes to interpret,
+        their stream offset and where to start (an image's data again if it lied)."""
+        pos, resume = self._guard.skip(buf)
+        if resume is not None:
+            self._reject(resume.image, _OVER_CUT)
+            return resume.data, resume.image.start, 0
+        if not self._guard.missing and base + pos - self._start - self._payload >= self._max:
+            self._finish("size", base + pos, done)
+        return buf, base, pos
 
-    def _run_once(self, buf: bytes, base: int, done: list[Segment]) -> _Restart:
-        """Interpret ``buf`` (at stream offset ``base``); bytes to interpret again instead
-        of the rest when an image spanning chunks turns out to have swallowed a receipt."""
+    def _run(self, buf: bytes, base: int, pos: int, done: list[Segment]) -> None:
+        """Interpret ``buf`` (at stream offset ``base``) from ``pos``."""
         self._base = base
-        pos = 0
         n = len(buf)
-        if self._skip:  # the rest of an image or code: its size check waits for its end
-            pos, restart = self._skipped(buf, base, done)
-            if restart is not None:
-                return restart
         span = _SPAN.match
         while pos < n:
             found = span(buf, pos)
@@ -234,74 +221,29 @@ class EscPosInterpreter:
                     self._bounded(buf, pos, end, base, done)
                 pos = end
                 if pos == n:
-                    return None
+                    return
             self._out.image_line = False
             end = self._command(buf, pos, n)
-            data = self._take_data()
+            data, self._data = self._data, None
             if end == NEED_MORE:
                 self._stash = buf[pos:]
-                return None
+                return
             self._commands += 1
-            if (
-                data is not None
-                and end <= n
-                and self._cuts.spans(buf, base, data.start, base + end)
-            ):
-                self._reject(data, "running over a receipt cut")
+            if end > n:
+                self._guard.wait(buf, base, end - n, data)
+                return
+            if data is not None and self._guard.swallowed(buf, base, data, base + end):
+                self._reject(data, _OVER_CUT)
                 pos = data.start - base
                 continue
-            if end > n:
-                self._await(buf, base, end - n, data)
-                return None
             pos = end
             if self._cut:
                 self._cut = False
                 self._finish("cut", base + pos, done)
             elif base + pos - self._start - self._payload >= self._max:
                 self._finish("size", base + pos, done)
-        return None
 
-    def _skipped(self, buf: bytes, base: int, done: list[Segment]) -> tuple[int, _Restart]:
-        """Skip the rest of an image's data at the start of ``buf``: where text resumes,
-        or the bytes to interpret again when the image turns out to have lied."""
-        pos = min(self._skip, len(buf))
-        self._skip -= pos
-        if self._held is not None:
-            self._held += buf[:pos]
-            if not self._skip:
-                restart = self._held_ended(buf, pos)
-                if restart is not None:
-                    return pos, restart
-        if not self._skip and base + pos - self._start - self._payload >= self._max:
-            self._finish("size", base + pos, done)
-        return pos, None
-
-    # -- images that lie about their size ------------------------------------------------
-
-    def _await(self, buf: bytes, base: int, missing: int, data: DataCommand | None) -> None:
-        """A command's data goes on in the next chunks: skip it, keeping an image's bytes."""
-        self._skip = missing
-        if data is not None:
-            self._held, self._pending = bytearray(buf[data.start - base :]), data
-
-    def _take_data(self) -> DataCommand | None:
-        """The data-carrying command the last ``_command`` measured, if any (then cleared)."""
-        data, self._data = self._data, None
-        return data
-
-    def _held_ended(self, buf: bytes, pos: int) -> _Restart:
-        """An image spanning chunks is complete: what to interpret again if it swallowed a cut."""
-        held, data = self._held, self._pending
-        self._held = self._pending = None
-        if held is None or data is None:
-            return None
-        if self._resumes >= _MAX_RESUMES:
-            return None
-        if not self._cuts.spans(bytes(held), data.start, data.start, data.start + len(held)):
-            return None
-        self._resumes += 1
-        self._reject(data, "running over a receipt cut")
-        return bytes(held) + buf[pos:], data.start
+    # -- images that lie about their size (``image_guard``) --------------------------
 
     def _reject(self, data: DataCommand, why: str) -> None:
         """Undo what an image's header counted; count and warn about the rejection."""
