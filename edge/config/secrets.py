@@ -26,6 +26,7 @@ __all__ = [
     "camera_password",
     "camera_password_sources",
     "check_private",
+    "current_user",
     "file_problems",
     "generate_key",
     "mqtt_password",
@@ -149,8 +150,8 @@ def _file_problem(path: Path, key: str, what: str, *, private: bool) -> str | No
         )
     except OSError as exc:
         return (
-            f"{key} (got '{path}'): cannot be checked as user {_me()} ({exc.strerror}); run"
-            " the check as the service user or root"
+            f"{key} (got '{path}'): cannot be checked as user {current_user()}"
+            f" ({exc.strerror}); run the check as the service user or root"
         )
     if not stat.S_ISREG(info.st_mode):
         return f"{key} (got '{path}'): not a regular file; put the {what} in a file there"
@@ -164,7 +165,8 @@ def _file_problem(path: Path, key: str, what: str, *, private: bool) -> str | No
     return None
 
 
-def _me() -> str:
+def current_user() -> str:
+    """This process's user name (its uid when the name is unknown), for messages."""
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:

@@ -17,7 +17,7 @@ import stat
 from pathlib import Path
 
 from edge.config import Config, load_config
-from edge.config.secrets import KEY_ENV, pseudonymization_key, read_key_file
+from edge.config.secrets import KEY_ENV, current_user, pseudonymization_key, read_key_file
 from edge.doctor.host import Host, credential_file
 from edge.doctor.result import Check
 from edge.errors import ConfigError, SecretError
@@ -67,7 +67,9 @@ def check_key(config: Config, host: Host) -> Check:
     try:
         credential = credential_file(host, KEY_CREDENTIAL)
     except PermissionError:
-        detail = f"cannot look into {host.credentials_dir} (where the key is) as user {_me()}"
+        detail = (
+            f"cannot look into {host.credentials_dir} (where the key is) as user {current_user()}"
+        )
         return Check("key", "warn", detail, _SUDO)
     if credential is not None:
         return _key_file(credential, host, by_systemd=True)
@@ -106,7 +108,7 @@ def _key_file(path: Path, host: Host, *, by_systemd: bool) -> Check:
     try:
         info = path.stat()
     except PermissionError:
-        return Check("key", "warn", f"cannot inspect {path} as user {_me()}", _SUDO)
+        return Check("key", "warn", f"cannot inspect {path} as user {current_user()}", _SUDO)
     except OSError as exc:
         fix = "correct privacy.key_file, or remove it to use the installed credential"
         return Check("key", "fail", f"privacy.key_file {path}: {exc.strerror}", fix)
@@ -116,7 +118,7 @@ def _key_file(path: Path, host: Host, *, by_systemd: bool) -> Check:
     if problem is not None and problem.status == "fail":
         return Check("key", "fail", problem.detail, problem.fix, facts)
     if not os.access(path, os.R_OK):
-        return Check("key", "warn", f"{path} cannot be read as user {_me()}", _SUDO, facts)
+        return Check("key", "warn", f"{path} cannot be read as user {current_user()}", _SUDO, facts)
     try:
         read_key_file(path)
     except SecretError as exc:
@@ -184,10 +186,3 @@ def _uid(user: str) -> int | None:
         return pwd.getpwnam(user).pw_uid
     except KeyError:
         return None
-
-
-def _me() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())

@@ -35,6 +35,7 @@ from cli_helpers import ROOT, run_mallsense
 from hostile_settings import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
+from test_daemon import RUN_CONFIG as DAEMON_CONFIG
 from uplink_helpers import BOX, MALL, presence
 
 from edge.config import parse_config
@@ -253,26 +254,15 @@ def test_any_bytes_in_a_sent_batch_are_set_aside_for_resend(runs: bytes | str, c
 
 # -- case 4: a full disk -----------------------------------------------------------------------
 
-RUN_CONFIG = """
-mall = "m1"
-box = "b1"
-[[zones]]
-id = "shop"
-visitor_rssi_dbm = -70
-[[sensors]]
-type = "wifi"
-name = "shop"
-zone = "shop"
-interface = "wlan9mon"
-[aggregation]
-flush_interval_s = 0.2
-[store]
-path = "{db}"
-[metrics]
+# The daemon test's box, with the metrics endpoint on.
+RUN_CONFIG = (
+    DAEMON_CONFIG
+    + """[metrics]
 enabled = true
 listen = "127.0.0.1:{port}"
 sync_listen = "127.0.0.1:{sync_port}"
 """
+)
 
 LAUNCHER = """
 import sys
