@@ -165,9 +165,10 @@ def failed_cleanly(result: Result, *needles: str) -> str:
 
 
 def problem_line(stderr: str, key_path: str) -> str:
-    """The one ``  - KEY_PATH ...`` line of a ``config validate`` problem list."""
-    lines = [
-        line for line in stderr.splitlines() if re.match(rf"\s*- {re.escape(key_path)}[ :]", line)
-    ]
+    """The one ``  - [sensor 'NAME': ]KEY_PATH ...`` line of a ``config validate`` problem
+    list (an entry of [[sensors]] or [[zones]] is named before its key path)."""
+    named = r"(?:(?:sensor|zone) '[^']*': )?"
+    pattern = rf"\s*- {named}{re.escape(key_path)}[ :]"
+    lines = [line for line in stderr.splitlines() if re.match(pattern, line)]
     assert len(lines) == 1, f"no single problem line for {key_path!r} in:\n{stderr}"
     return lines[0]

@@ -110,7 +110,7 @@ def test_validate_lists_every_field_problem_with_path_value_and_expectation(
     assert "expected lower-case letters, digits, '-' and '_'" in box
     rssi = problem_line(stderr, "zones[0].visitor_rssi_dbm")
     assert "(got 20)" in rssi
-    assert "less than or equal to 0" in rssi
+    assert "expected a number of at most 0" in rssi
     url = problem_line(stderr, "mqtt.url")
     assert "(got 'http://x')" in url
     assert "scheme 'http'" in url

@@ -40,7 +40,7 @@ from edge.cli.pos_view import (
     receipt_json,
 )
 from edge.config import load_config
-from edge.config.load import describe_errors
+from edge.config.explain import describe_errors
 from edge.config.sensors import PosSensorConfig
 from edge.errors import CaptureError, ConfigError
 from edge.store import Store
@@ -106,7 +106,7 @@ def sensor_for(
     try:
         return PosSensorConfig.model_validate(base)
     except ValidationError as exc:
-        raise click.UsageError("; ".join(describe_errors(exc, base))) from None
+        raise click.UsageError("; ".join(describe_errors(exc, base, PosSensorConfig))) from None
 
 
 def _configured(

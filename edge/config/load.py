@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from edge.config.explain import describe_errors, printable, short, short_key
 from edge.config.limits import (
     check_data_depth,
     check_text_depth,
@@ -31,15 +32,8 @@ __all__ = [
     "replay_defaults",
 ]
 
-_FRIENDLY = {
-    "string_pattern_mismatch": "expected lower-case letters, digits, '-' and '_' (an id used in"
-    " MQTT topics), or see `mallsense config schema` for this key's pattern",
-    "missing": "required key is missing",
-}
 _MAX_PROBLEMS = 50
-_SHOWN_CHARS = 80
 _SHOWN_ZONES = 20
-_SECRET_KEYS = {"password", "key", "secret", "token", "pseudonymization_key"}
 
 
 def load_config(path: str | Path | None = None, *, check_files: bool = False) -> Config:
@@ -78,8 +72,8 @@ def parse_config(text: str, origin: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = describe_errors(exc, data)
-        problems += [p for p in _reference_problems(data) if p not in problems]
+        problems = describe_errors(exc, data, Config)
+        problems = _with_references(problems, _reference_problems(data))
         raise ConfigError(f"{origin} has {len(problems)} problem(s):", _capped(problems)) from exc
 
 
@@ -95,33 +89,19 @@ def _capped(problems: list[str]) -> list[str]:
     return [*problems[:_MAX_PROBLEMS], f"... and {more} more (fix these first)"]
 
 
-def describe_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
-    """One line per error: key path, the bad value, what is expected."""
-    lines = []
-    for err in exc.errors(include_url=False):
-        path = _key_path(err["loc"], data)
-        leaf = str(err["loc"][-1]) if err["loc"] else ""
-        if err["type"] == "extra_forbidden" and leaf.lower() in _SECRET_KEYS:
-            lines.append(
-                f"{path}: secrets are never read from the configuration file; use the"
-                " MALLSENSE_KEY / MALLSENSE_MQTT_PASSWORD environment variables or a"
-                " credentials file (privacy.key_file, mqtt.password_file)"
-            )
-            continue
-        if err["type"] == "extra_forbidden":
-            lines.append(f"{path}: unknown key (check the spelling; see `mallsense config schema`)")
-            continue
-        if not err["loc"]:
-            lines.append(_expected(err["msg"]))
-            continue
-        value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {_short(value)})"
-        expected = _FRIENDLY.get(err["type"], err["msg"])
-        lines.append(f"{path}{shown}: {_expected(expected)}")
-    return [_printable(line) for line in lines]
+def _with_references(problems: list[str], references: list[tuple[str, str]]) -> list[str]:
+    """``problems`` and each (plain, named) zone reference problem once, by its sensor's name
+    (the model's own check, when it ran, said the plain one)."""
+    problems = list(problems)
+    for plain, named in references:
+        if plain in problems:
+            problems[problems.index(plain)] = named
+        elif named not in problems:
+            problems.append(named)
+    return problems
 
 
-def _reference_problems(data: dict[str, Any]) -> list[str]:
+def _reference_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     """Zone references checked on the raw data.
 
     The model checks them only once every field is valid; a technician fixing a
@@ -132,59 +112,24 @@ def _reference_problems(data: dict[str, Any]) -> list[str]:
     if not isinstance(zones, list) or not isinstance(sensors, list):
         return []
     known = [z["id"] for z in zones if isinstance(z, dict) and isinstance(z.get("id"), str)]
-    listed = ", ".join(_short_key(k) for k in known[:_SHOWN_ZONES]) or "none"
+    listed = ", ".join(short_key(k) for k in known[:_SHOWN_ZONES]) or "none"
     if len(known) > _SHOWN_ZONES:
         listed += f", and {len(known) - _SHOWN_ZONES} more"
     problems = []
     for index, sensor in enumerate(sensors):
         zone = sensor.get("zone") if isinstance(sensor, dict) else None
         if isinstance(zone, str) and zone not in known:
-            problems.append(
-                f"sensors[{index}].zone (got {_short(zone)}): expected the id of a zone defined"
+            plain = printable(
+                f"sensors[{index}].zone (got {short(zone)}): expected the id of a zone defined"
                 f" in [[zones]] (known: {listed})"
             )
-    return [_printable(p) for p in problems]
+            problems.append((plain, printable(_sensor_name(sensor)) + plain))
+    return problems
 
 
-def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
-    """``sensors[0].zone`` from pydantic's location tuple (dropping union tags)."""
-    parts: list[str] = []
-    node: Any = data
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-            node = node[item] if isinstance(node, list) and item < len(node) else None
-        elif isinstance(node, dict) and item in node:
-            parts.append(f".{_short_key(item)}" if parts else _short_key(item))
-            node = node[item]
-        elif isinstance(node, dict) and node.get("type") == item:
-            continue  # the discriminated union's tag, not a key
-        else:
-            parts.append(f".{_short_key(str(item))}" if parts else _short_key(str(item)))
-            node = None
-    return "".join(parts) or "(top level)"
-
-
-def _expected(msg: str) -> str:
-    return msg.removeprefix("Value error, ")
-
-
-def _short(value: Any) -> str:
-    """``repr(value)``, cut to ``_SHOWN_CHARS``: a problem line stays one readable line."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
-
-
-def _short_key(key: str) -> str:
-    """A key as written, cut like a value (a quoted TOML key may be any text)."""
-    return key if len(key) <= _SHOWN_CHARS else key[: _SHOWN_CHARS - 3] + "..."
-
-
-def _printable(line: str) -> str:
-    """Line breaks and other control characters (from quoted keys) as escapes."""
-    if line.isprintable():
-        return line
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+def _sensor_name(sensor: dict[str, Any]) -> str:
+    name = sensor.get("name")
+    return f"sensor {short(name)}: " if isinstance(name, str) else ""
 
 
 def config_hash(config: Config) -> str:
