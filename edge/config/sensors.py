@@ -84,10 +84,10 @@ class BleSensorConfig(_Sensor):
         " a row brought no advertisement back.",
     )
     publish_classes: list[DeviceClass] = Field(
-        default_factory=list,
+        default_factory=lambda: ["phone", "wearable"],
         description="Device classes counted in dwell, visit and presence records (phone,"
-        " wearable, earbuds, beacon, tag, computer, unknown). None until configured: no BLE"
-        " records at all, as room-assistant does.",
+        " wearable, earbuds, beacon, tag, computer, unknown). By default phones and"
+        " wearables: what a visitor carries; an empty list counts nothing.",
     )
     fixed_beacons: list[str] = Field(
         default_factory=list,
