@@ -43,6 +43,7 @@ __all__ = [
     "RecordingFormatError",
     "RecordingReader",
     "RecordingWriter",
+    "bounded_lines",
     "parse_record",
     "record_line",
 ]
@@ -183,7 +184,7 @@ class RecordingReader:
 
     def __iter__(self) -> Iterator[BleRecord]:
         try:
-            for line in self._file:
+            for line in bounded_lines(self._file, _MAX_LINE):
                 self.lines += 1
                 self.bytes_read += len(line)
                 record = self._record(line)
@@ -261,3 +262,14 @@ class RecordingWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def bounded_lines(file: IO[bytes], limit: int) -> Iterator[bytes]:
+    """The lines of ``file``; a line longer than ``limit`` is read in parts and given as
+    ``limit + 1`` bytes of it (for the caller to count as too long), so one line with no
+    newline in a huge file never sits in memory whole."""
+    while line := file.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := file.readline(limit)) and not rest.endswith(b"\n"):
+                pass  # the rest of the over-long line, dropped part by part
+        yield line

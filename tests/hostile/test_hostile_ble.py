@@ -8,7 +8,9 @@ structures, counted errors and one explanation per error, never an exception.
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 from cli_helpers import invoke
 from hostile_settings import FUZZ
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from drivers.ble import parse_ad
 from drivers.ble.ad import encode_ad
+from drivers.ble.recording import RecordingReader, bounded_lines
 
 IBEACON = "0201061aff4c000215e2c56db5dffb48d2b060d0f5a71096e000010002c5"
 """Flags, then Apple's iBeacon (30 bytes: the next structure starts at byte 30)."""
@@ -75,3 +78,22 @@ def test_any_bytes_give_structures_and_one_explanation_per_error(good: bytes, ta
     # What comes before the damage is decoded as if the damage were not there.
     clean = parse_ad(good)
     assert ad.structures[: len(clean.structures)] == clean.structures
+
+
+def test_a_line_without_end_is_read_in_parts_and_the_lines_after_it_are_read() -> None:
+    """A recording with one 8 MB line and no newline in it: never held whole in memory;
+    counted as too long, and the next lines are read."""
+    huge = b'{"t": 1, "pad": "' + b"x" * (8 * 1024 * 1024)
+    good = b'{"t": 1773482401.5, "address": "D7:64:C4:98:0B:B8", "rssi": -58}\n'
+    lines = list(bounded_lines(io.BytesIO(good + huge + b"\n" + good), 16_384))
+    assert [len(line) <= 16_385 for line in lines] == [True, True, True]
+    assert lines[0] == good and lines[-1] == good and len(lines) == 3
+
+
+def test_a_recording_with_an_endless_line_counts_it_and_goes_on(tmp_path: Path) -> None:
+    good = b'{"t": 1773482401.5, "address": "D7:64:C4:98:0B:B8", "rssi": -58}\n'
+    path = tmp_path / "ble.jsonl"
+    path.write_bytes(good + b"[" * (2 * 1024 * 1024) + b"\n" + good)
+    reader = RecordingReader(path)
+    assert len(list(reader)) == 2
+    assert reader.rejected["too_long"] == 1
