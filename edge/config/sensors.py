@@ -31,6 +31,8 @@ __all__ = [
 
 DeviceClass = Literal["phone", "wearable", "earbuds", "beacon", "tag", "computer", "unknown"]
 Point = tuple[float, float]
+VISITOR_CLASSES: tuple[DeviceClass, ...] = ("phone", "wearable")
+"""What a visitor carries: the classes a BLE sensor counts unless told otherwise."""
 
 
 class _Sensor(Strict):
@@ -84,7 +86,7 @@ class BleSensorConfig(_Sensor):
         " a row brought no advertisement back.",
     )
     publish_classes: list[DeviceClass] = Field(
-        default_factory=lambda: ["phone", "wearable"],
+        default_factory=lambda: list(VISITOR_CLASSES),
         description="Device classes counted in dwell, visit and presence records (phone,"
         " wearable, earbuds, beacon, tag, computer, unknown). By default phones and"
         " wearables: what a visitor carries; an empty list counts nothing.",
