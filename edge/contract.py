@@ -16,6 +16,16 @@ be left out (status ``reason``), and times must be the box's format (UTC, three
 decimals, ``Z``). What the box *reads* (commands, platform state) keeps the
 model's leniency.
 
+They are also *open*, as the versioning rule in docs/records.md says: a reader
+must accept a field it does not know (a later minor version added it), so no
+schema of what the box writes has ``additionalProperties: false``, and a field a
+minor version added (``added_in`` of its model) is not required, since boxes of
+the earlier minor version do not write it. The models themselves keep
+``extra="forbid"``: what this box writes is checked exactly by its own tests.
+A record kind's schema also names what travels with a record but is not stored
+with it: ``historical`` (added when it is published) and ``seq`` and ``stream``
+(its envelope's, which ``mallsense subscribe --json`` copies onto each record).
+
 ``check_message`` validates one MQTT message (topic and payload) against the
 same in-memory schemas; ``mallsense subscribe --validate`` uses it.
 """
@@ -29,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, relevance
@@ -38,8 +48,9 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 import edge
-from edge.asyncapi import Channel, build_document, dump_yaml
+from edge.asyncapi import Channel, build_document, dump_yaml, example_payloads
 from edge.messages import (
+    STREAM_PATTERN,
     TOPIC_ROOT,
     AttributionOnWire,
     Batch,
@@ -130,6 +141,35 @@ def _batch_model(kind: str, record: type[BaseModel]) -> type[BaseModel]:
     )
 
 
+class _FromEnvelope(BaseModel):
+    """What a record carries on its way that is not stored with it (never required)."""
+
+    optional_fields: ClassVar[frozenset[str]] = frozenset({"historical", "seq", "stream"})
+
+    historical: bool = Field(
+        description="Added when the record is published: it waited in the outbox longer than"
+        " mqtt.historical_after_s, or was sent again on request. Not in stored records."
+    )
+    seq: int = Field(
+        ge=1,
+        description="Its envelope's seq, copied onto the record by a consumer that flattens"
+        " batches (`mallsense subscribe --json`). Not on the wire inside records.",
+    )
+    stream: str = Field(
+        pattern=STREAM_PATTERN,
+        description="Its envelope's stream, copied like seq (absent from boxes before"
+        " contract 1.1).",
+    )
+
+
+def _record_model(record: type[BaseModel]) -> type[BaseModel]:
+    """A record kind as a reader meets it: the stored record, plus ``_FromEnvelope``.
+
+    It keeps the record model's name, so the schema's title and component are the kind's.
+    """
+    return create_model(record.__name__, __base__=(_FromEnvelope, record), __doc__=record.__doc__)
+
+
 def _schema_specs() -> tuple[SchemaSpec, ...]:
     if set(_ON_WIRE) != set(RECORD_MODELS):
         raise RuntimeError(
@@ -137,7 +177,7 @@ def _schema_specs() -> tuple[SchemaSpec, ...]:
             " add the new kind's *OnWire model in edge/messages.py and to edge/contract.py"
         )
     kinds = sorted(RECORD_MODELS)
-    specs = [SchemaSpec(kind, RECORD_MODELS[kind], True) for kind in kinds]
+    specs = [SchemaSpec(kind, _record_model(RECORD_MODELS[kind]), True) for kind in kinds]
     specs += [SchemaSpec(f"batch-{k}", _batch_model(k, _ON_WIRE[k]), True) for k in kinds]
     specs += [
         SchemaSpec("status", Status, True),
@@ -174,6 +214,17 @@ class _WrittenJsonSchema(GenerateJsonSchema):
 
     def datetime_schema(self, schema: core_schema.DatetimeSchema) -> JsonSchemaValue:
         return {**super().datetime_schema(schema), "pattern": UTC_TIME_PATTERN}
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        """Open to added fields; a field a minor version added is not required."""
+        body = super().model_schema(schema)
+        if body.get("additionalProperties") is False:
+            del body["additionalProperties"]
+        cls = schema["cls"]
+        optional = set(getattr(cls, "added_in", {})) | set(getattr(cls, "optional_fields", ()))
+        if optional and "required" in body:
+            body["required"] = [name for name in body["required"] if name not in optional]
+        return body
 
 
 def _generator(spec: SchemaSpec) -> type[GenerateJsonSchema]:
@@ -224,9 +275,10 @@ def _data_channel(kind: str) -> Channel:
         retain=False,
         summary=f"A batch of {kind} records.",
         description=(
-            f"Envelope `{{schema, mall, box, kind, seq, batch_id, sent_at, records[]}}` of"
-            f" {kind} records; each record has `historical` appended. QoS 1, not retained;"
-            " a batch may arrive twice (de-duplicate records on `id`)."
+            "Envelope `{schema, mall, box, kind, stream, seq, batch_id, sent_at, records[]}`"
+            f" of {kind} records; each record has `historical` appended. QoS 1, not"
+            " retained; a batch may arrive twice: (box, stream, seq) names it, and records"
+            " are de-duplicated on `id`."
         ),
     )
 
@@ -241,9 +293,9 @@ def _channels() -> tuple[Channel, ...]:
             action="send", operation="sendStatus", qos=1, retain=True,
             summary="The box's uplink availability (retained).",
             description=(
-                "`online` with version, config hash, reconnect counter and start time at every"
-                " connect; `offline` at a clean stop, and as the MQTT 5 Last Will with a will"
-                " delay, so a short network drop does not flap."
+                "`online` with version, config hash, reconnect counter, start time and stream"
+                " at every connect; `offline` at a clean stop, and as the MQTT 5 Last Will"
+                " with a will delay, so a short network drop does not flap."
             ),
         ),
         _channel(
@@ -251,7 +303,8 @@ def _channels() -> tuple[Channel, ...]:
             schema="telemetry", action="send", operation="sendTelemetry",
             qos=1, retain=False, summary="Box health, every minute.",
             description="Outbox depth and oldest age, records sent, drops by reason,"
-            " per-sensor rates and last-seen, disk free, clock sync state.",
+            " per-sensor rates and last-seen, disk free, clock sync state; the stream and"
+            " its last seq given and acknowledged, so a missing last batch is seen.",
         ),
         _channel(
             key="command", address=f"{box}/cmd/{{name}}", message="commandRequest",
@@ -362,7 +415,7 @@ def check_message(topic: str, payload: Any) -> list[str]:
 
 def asyncapi_document() -> dict[str, Any]:
     """The AsyncAPI 3.0 document as plain data."""
-    return build_document(edge.__version__, CHANNELS, component_schemas())
+    return build_document(edge.__version__, CHANNELS, component_schemas(), example_payloads())
 
 
 def render() -> dict[str, str]:

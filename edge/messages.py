@@ -14,7 +14,7 @@ The platform's own retained ``mallsense/v1/STATE/<platform>`` is a ``PlatformSta
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,9 @@ from edge.records import (
 
 __all__ = [
     "COMMANDS",
+    "CONTRACT_VERSION",
+    "SEQ_TEXT",
+    "STREAM_PATTERN",
     "TOPIC_ROOT",
     "AttributionOnWire",
     "Batch",
@@ -55,10 +58,27 @@ __all__ = [
 
 TOPIC_ROOT = "mallsense/v1"
 COMMANDS = ("ping", "status", "resend", "config")
+CONTRACT_VERSION = "1.1"
+"""The contract's version (docs/records.md, "Versioning"): the major is the ``v1`` of
+``TOPIC_ROOT`` and of every ``schema`` (``dwell/1``, ``envelope/1``); the minor counts
+additions (1.1: ``stream`` and the last seqs). Bump the minor when a field is added, and
+name the field in ``added_in`` of its model."""
+STREAM_PATTERN = r"^[0-9a-f]{32}$"
+"""A stream id: 32 lowercase hex digits (a random UUIDv4), made with the box's database."""
+
+_STREAM_TEXT = (
+    "Id of the box's database the seq belongs to (32 hex digits, random, made with the"
+    " database): a new or replaced database is a new stream and numbers from 1 again."
+    " (box, stream, seq) names one batch."
+)
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    added_in: ClassVar[dict[str, str]] = {}
+    """Field -> the contract minor version that added it. The published schemas do not
+    require these: a box of an earlier minor version of the same major does not write them."""
 
 
 class _OnWire(BaseModel):
@@ -118,26 +138,41 @@ RecordOnWire = Annotated[
 ]
 
 
+SEQ_TEXT = (
+    "The batch's number in its stream: one more for every new batch, never reused, kept"
+    " across restarts; (box, stream, seq) names the batch. A batch published again (nobody"
+    " took it, a reconnect while it was unacknowledged, a `resend` command) keeps its seq;"
+    " a seq at or below the highest seen is such a batch. A seq missing between two seen"
+    " is a gap: ask for it with `resend`."
+)
+"""The one meaning of ``seq``, written once and used by the models and the documents."""
+
+
 class Batch(_Message):
     """One publish on ``data/<kind>``: records of one kind, in outbox order."""
+
+    added_in: ClassVar[dict[str, str]] = {"stream": "1.1"}
 
     schema_: Literal["envelope/1"] = Field("envelope/1", alias="schema")
     mall: str
     box: str
     kind: str = Field(description="The kind of every record in the batch.")
-    seq: int = Field(
-        ge=1,
-        description="Grows by one per batch and survives restarts: a jump is a gap (a batch"
-        " the box sent but the platform did not get). A batch re-sent after a reconnect"
-        " carries a new seq; its records keep their ids.",
+    stream: str = Field(pattern=STREAM_PATTERN, description=_STREAM_TEXT)
+    seq: int = Field(ge=1, description=SEQ_TEXT)
+    batch_id: str = Field(
+        description="Id of the batch as published: kept when the box publishes it again from"
+        " its outbox (nobody took it, a reconnect), new for a `resend`, which builds it"
+        " again from the database. De-duplicate batches on (box, stream, seq), records"
+        " on `id`."
     )
-    batch_id: str = Field(description="Unique id of this publish.")
     sent_at: UtcTime
     records: list[RecordOnWire]
 
 
 class Status(_Message):
     """Retained availability of a box's uplink (MQTT 5 Last Will when offline)."""
+
+    added_in: ClassVar[dict[str, str]] = {"stream": "1.1"}
 
     state: Literal["online", "offline"]
     mall: str
@@ -147,6 +182,7 @@ class Status(_Message):
     reconnects: int = Field(ge=0, description="Connections after the first since start.")
     started_at: UtcTime
     reason: str | None = Field(None, description="Why offline: 'stopped' or 'connection lost'.")
+    stream: str = Field(pattern=STREAM_PATTERN, description=_STREAM_TEXT)
 
 
 class SensorHealth(_Message):
@@ -163,6 +199,12 @@ class SensorHealth(_Message):
 class Telemetry(_Message):
     """Box health, every minute on ``telemetry``."""
 
+    added_in: ClassVar[dict[str, str]] = {
+        "stream": "1.1",
+        "last_seq": "1.1",
+        "last_acked_seq": "1.1",
+    }
+
     schema_: Literal["telemetry/1"] = Field("telemetry/1", alias="schema")
     mall: str
     box: str
@@ -174,13 +216,35 @@ class Telemetry(_Message):
     sensors: list[SensorHealth]
     disk_free_bytes: int = Field(ge=0)
     clock_synced: bool | None = Field(description="NTP synchronized; null if unknown.")
+    stream: str = Field(pattern=STREAM_PATTERN, description=_STREAM_TEXT)
+    last_seq: int | None = Field(
+        ge=1,
+        description="The highest seq given to a batch in this stream (published, in flight"
+        " or held); null before the first batch.",
+    )
+    last_acked_seq: int | None = Field(
+        ge=1,
+        description="The highest seq the broker acknowledged as delivered to a subscriber;"
+        " null before the first. A platform whose highest seq for (box, stream) stays below"
+        " it lost the batches in between (a consumer session that expired): ask with"
+        " `resend`.",
+    )
 
 
 class ResendArgs(_Message):
     """Arguments of ``resend``: batches ``from_seq``..``to_seq`` (inclusive)."""
 
+    added_in: ClassVar[dict[str, str]] = {"stream": "1.1"}
+
     from_seq: int = Field(ge=1)
     to_seq: int = Field(ge=1)
+    stream: str | None = Field(
+        None,
+        pattern=STREAM_PATTERN,
+        description="The stream the seqs are of; refused when it is not the box's current"
+        " one (its database was replaced: those batches are gone). Without it, the box's"
+        " current stream.",
+    )
 
 
 class CommandRequest(_Message):
@@ -201,7 +265,14 @@ class CommandReply(_Message):
 
 
 class PlatformState(_Message):
-    """The platform's retained ``mallsense/v1/STATE/<platform>`` (Sparkplug primary host)."""
+    """The platform's retained ``mallsense/v1/STATE/<platform>`` (Sparkplug primary host).
+
+    The platform's own message, for it to evolve: a field the box does not know is
+    ignored (not a reason to keep the gate as it was), as the versioning rule asks of
+    every reader.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     online: bool
     timestamp: UtcTime | None = None

@@ -30,6 +30,7 @@ from edge.config.urls import BrokerUrl, parse_broker_url
 from edge.errors import UplinkError
 from edge.runtime.metrics import MetricsEndpoint
 from edge.store import Store
+from edge.store.uplink import stream_id
 from sync.control import CONTROL_SLOTS
 from sync.envelope import status_payload, status_topic
 from sync.link import LinkSettings
@@ -101,6 +102,8 @@ class SyncAgent:
         self.reload_wanted = threading.Event()
         """Set by SIGHUP; the loop reloads at its next pass."""
         self.reloads: Counter[str] = Counter()
+        self.stream: str | None = None
+        """The database's stream id (``edge.store.uplink.stream_id``), read at ``run``."""
 
     def run(
         self,
@@ -116,6 +119,7 @@ class SyncAgent:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with Store(self.db_path) as store:
+            self.stream = stream_id(store)
             self.active = AgentRun(self, store, drain, stop or threading.Event(), deadline)
             return self.active.execute()
 
@@ -140,6 +144,7 @@ class SyncAgent:
             reconnects=reconnects,
             started_at=started_at,
             reason=reason,
+            stream=self.stream,
         )
 
     def link_settings(self, reconnects: int, started_at: float) -> LinkSettings:

@@ -1,11 +1,18 @@
 """A consumer of the mallsense MQTT contract: what the central platform does.
 
 Subscribes to a mall's topics (or one box's), de-duplicates records by id (the
-uplink is at-least-once), and watches each box's batch ``seq``: a jump is a
-gap (batches the platform never got; the ``resend`` command can fetch them), a
-smaller or repeated number is a batch sent again (after a reconnect, a resend
-or a broker redelivery), which is harmless because its records are duplicates.
-A re-sent batch that falls inside a gap fills it. With ``validate`` every
+uplink is at-least-once), and watches the batch ``seq`` of each box and
+``stream`` (the box's database; ``edge.messages.SEQ_TEXT`` is the one meaning
+of seq): a jump is a gap (batches the platform never got; the ``resend``
+command can fetch them), a smaller or repeated number is a batch sent again
+(nobody took it, a reconnect, a resend or a broker redelivery), which is
+harmless because its records are duplicates. A re-sent batch that falls inside
+a gap fills it. A box that starts a new stream (its database was replaced)
+numbers from 1 again: that is a new stream, told as such, not a replay. A
+telemetry message whose ``last_acked_seq`` is above the highest seq seen of
+its stream shows the last batches missing, before any later batch would. A
+box before contract 1.1 sends no stream: its seqs are tracked per box. With
+``validate`` every
 payload is checked against the JSON Schemas generated from the models
 (``edge.contract``), as the platform's ingestion should.
 
@@ -51,7 +58,9 @@ __all__ = ["Consumer", "ConsumerStats", "Event", "EventType"]
 
 log = logging.getLogger("mallsense.consumer")
 
-EventType = Literal["record", "status", "telemetry", "command", "reply", "gap", "resend", "invalid"]
+EventType = Literal[
+    "record", "status", "telemetry", "command", "reply", "gap", "resend", "stream", "invalid"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +71,10 @@ class Event:
     topic: str
     box: str | None
     data: dict[str, Any]
-    """``record``: the record with the envelope's ``seq`` added; ``status``, ``telemetry``,
-    ``command``, ``reply``: the payload; ``gap``: box, from_seq, to_seq; ``resend``: box,
-    seq, last_seq, filled_gap; ``invalid``: topic, reason."""
+    """``record``: the record with the envelope's ``seq`` and ``stream`` added; ``status``,
+    ``telemetry``, ``command``, ``reply``: the payload; ``gap``: box, stream, from_seq,
+    to_seq, seen_in (``batch`` or ``telemetry``); ``resend``: box, stream, seq, last_seq,
+    filled_gap; ``stream``: box, stream, previous, seq; ``invalid``: topic, reason."""
 
 
 @dataclass
@@ -80,12 +90,18 @@ class ConsumerStats:
     historical: int = 0
     invalid: int = 0
     gaps: list[tuple[str, int, int]] = field(default_factory=list)
-    """Every gap seen: (box, first missing seq, last missing seq)."""
+    """Every gap seen: (stream key, first missing seq, last missing seq)."""
     missing: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
-    """Box -> seq ranges still missing (gaps not filled by a re-sent batch)."""
+    """Stream key -> seq ranges still missing (gaps not filled by a re-sent batch). A
+    stream key is ``box/stream`` (``stream_key``), or the box alone before contract 1.1."""
     resends: int = 0
-    """Batches whose seq was not above the box's highest so far."""
+    """Batches whose seq was not above the highest so far of their stream."""
     last_seq: dict[str, int] = field(default_factory=dict)
+    """Stream key -> the highest seq seen."""
+    streams: dict[str, str] = field(default_factory=dict)
+    """Box -> the newest stream its batches named."""
+    new_streams: int = 0
+    """Boxes seen to start a new stream (a new database) after an earlier one."""
     status: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Box -> its latest status message."""
     telemetry: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -112,7 +128,8 @@ class ConsumerStats:
             "historical": self.historical,
             "envelopes": self.envelopes,
             "resends": self.resends,
-            "gaps": [{"box": b, "from_seq": f, "to_seq": t} for b, f, t in self.gaps],
+            "new_streams": self.new_streams,
+            "gaps": [{**_split_key(k), "from_seq": f, "to_seq": t} for k, f, t in self.gaps],
             "missing": {box: [list(r) for r in ranges] for box, ranges in self.missing.items()},
             "invalid": self.invalid,
             "rejected": dict(sorted(self.rejected.items())),
@@ -133,6 +150,17 @@ def _guarded(callback: Callable[..., None]) -> Callable[..., None]:
             self._failed_callback(callback.__name__, exc)
 
     return guarded
+
+
+def stream_key(box: str, stream: object) -> str:
+    """``box/stream`` (a box id is one topic level: no ``/``), or the box alone when an
+    envelope names no stream (a box before contract 1.1)."""
+    return f"{box}/{stream}" if isinstance(stream, str) and stream else box
+
+
+def _split_key(key: str) -> dict[str, str | None]:
+    box, _, stream = key.partition("/")
+    return {"box": box, "stream": stream or None}
 
 
 def _take(ranges: list[tuple[int, int]], seq: int) -> bool:
@@ -357,7 +385,8 @@ class Consumer:
             return [Event("status", topic, box, payload)]
         if what == ["telemetry"]:
             self.stats.telemetry[box] = payload
-            return [Event("telemetry", topic, box, payload)]
+            events = [Event("telemetry", topic, box, payload)]
+            return events + self._acked_beyond(topic, box, payload)
         if len(what) == 2 and what[0] == "cmd":
             return [Event("command", topic, box, payload)]
         if len(what) == 3 and what[0] == "cmd" and what[2] == "reply":
@@ -373,8 +402,9 @@ class Consumer:
     def _fold_envelope(self, topic: str, box: str, envelope: dict[str, Any]) -> list[Event]:
         stats = self.stats
         stats.envelopes += 1
-        seq = envelope.get("seq")
-        events = self._track_seq(topic, box, seq) if type(seq) is int else []
+        seq, stream = envelope.get("seq"), envelope.get("stream")
+        stream = stream if isinstance(stream, str) else None
+        events = self._track_seq(topic, box, stream, seq) if type(seq) is int else []
         records = envelope.get("records")
         if not isinstance(records, list):
             return [*events, self._invalid(topic, "the envelope has no records list")]
@@ -385,11 +415,11 @@ class Consumer:
             elif rid in stats.ids:
                 stats.duplicates += 1
             else:
-                events += self._new_record(topic, box, rid, record, seq)
+                events += self._new_record(topic, box, rid, record, (seq, stream))
         return events
 
     def _new_record(
-        self, topic: str, box: str, rid: str, record: dict[str, Any], seq: object
+        self, topic: str, box: str, rid: str, record: dict[str, Any], batch: tuple[object, ...]
     ) -> list[Event]:
         stats = self.stats
         stats.ids.add(rid)
@@ -400,25 +430,61 @@ class Consumer:
             stats.records[rid] = record
         if self._on_event is None:
             return []
-        return [Event("record", topic, box, {**record, "seq": seq, "historical": historical})]
+        seq, stream = batch
+        # The envelope's seq and stream (as the record schemas name them), for a reader of
+        # flat records; a box before contract 1.1 names no stream.
+        added = {"seq": seq, "historical": historical}
+        if stream is not None:
+            added["stream"] = stream
+        return [Event("record", topic, box, {**record, **added})]
 
-    def _track_seq(self, topic: str, box: str, seq: int) -> list[Event]:
+    def _track_seq(self, topic: str, box: str, stream: str | None, seq: int) -> list[Event]:
         stats = self.stats
-        last = stats.last_seq.get(box)
-        stats.last_seq[box] = seq if last is None else max(seq, last)
+        key = stream_key(box, stream)
+        events = self._new_stream(topic, box, stream, seq)
+        last = stats.last_seq.get(key)
+        stats.last_seq[key] = seq if last is None else max(seq, last)
         if last is None or seq == last + 1:
-            return []
+            return events
         if seq > last + 1:
-            stats.gaps.append((box, last + 1, seq - 1))
-            stats.missing.setdefault(box, []).append((last + 1, seq - 1))
-            data = {"box": box, "from_seq": last + 1, "to_seq": seq - 1}
-            return [Event("gap", topic, box, data)]
+            return [*events, self._gap(topic, box, key, (last + 1, seq - 1), "batch")]
         stats.resends += 1
-        filled = _take(stats.missing.get(box, []), seq)
-        if box in stats.missing and not stats.missing[box]:
-            del stats.missing[box]
-        data = {"box": box, "seq": seq, "last_seq": last, "filled_gap": filled}
-        return [Event("resend", topic, box, data)]
+        filled = _take(stats.missing.get(key, []), seq)
+        if key in stats.missing and not stats.missing[key]:
+            del stats.missing[key]
+        data = {"box": box, "stream": stream, "seq": seq, "last_seq": last, "filled_gap": filled}
+        return [*events, Event("resend", topic, box, data)]
+
+    def _new_stream(self, topic: str, box: str, stream: str | None, seq: int) -> list[Event]:
+        """A box whose batch names a stream not seen before, after another: a new database.
+        (A late batch of an earlier stream is only late.)"""
+        if stream is None or stream_key(box, stream) in self.stats.last_seq:
+            return []
+        previous = self.stats.streams.get(box)
+        self.stats.streams[box] = stream
+        if previous is None:
+            return []
+        self.stats.new_streams += 1
+        data = {"box": box, "stream": stream, "previous": previous, "seq": seq}
+        return [Event("stream", topic, box, data)]
+
+    def _gap(self, topic: str, box: str, key: str, seqs: tuple[int, int], seen_in: str) -> Event:
+        first, last = seqs
+        self.stats.gaps.append((key, first, last))
+        self.stats.missing.setdefault(key, []).append((first, last))
+        data = {**_split_key(key), "from_seq": first, "to_seq": last, "seen_in": seen_in}
+        return Event("gap", topic, box, data)
+
+    def _acked_beyond(self, topic: str, box: str, telemetry: dict[str, Any]) -> list[Event]:
+        """Telemetry saying the broker took batches above the highest seen: the last
+        batches of the stream are missing (they count as a gap until they arrive)."""
+        acked, stream = telemetry.get("last_acked_seq"), telemetry.get("stream")
+        key = stream_key(box, stream)
+        last = self.stats.last_seq.get(key)
+        if type(acked) is not int or not isinstance(stream, str) or last is None or acked <= last:
+            return []
+        self.stats.last_seq[key] = acked
+        return [self._gap(topic, box, key, (last + 1, acked), "telemetry")]
 
 
 def _not_json(reason: str) -> str:

@@ -145,6 +145,7 @@ def republish_held(run: AgentRun) -> bool:
             batch_id=held.batch_id,
             now=agent.clock(),
             historical_after_s=run.cfg.historical_after_s,
+            stream=run.window.stream,
         )
         topic = data_topic(agent.mall, agent.box, envelope.kind)
         run.window.sent(link.publish(topic, envelope.payload), envelope)

@@ -6,6 +6,11 @@ re-serializing them: on a box with a week of backlog that is most of the
 uplink's CPU. Each record gets ``"historical": true|false`` appended, decided
 at send time, so a record re-sent after an outage is flagged by how long it
 really waited.
+
+An envelope names its batch by ``stream`` (the database's id, ``edge.store.uplink
+.stream_id``) and ``seq``; what seq means is written once, in
+``edge.messages.SEQ_TEXT``, and the agent keeps to it: a new batch takes the next
+seq, a batch published again keeps its own.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ _RECORD_EXTRA = len(',"historical":false') + 1
 # its byte limit once the sequence number, batch id and time are filled in.
 _WIDEST_SEQ = 10**19
 _WIDEST_BATCH_ID = "0" * 36
+_WIDEST_STREAM = "0" * 32
 _WIDEST_SENT_AT = "2000-01-01T00:00:00.000Z"
 
 
@@ -98,11 +104,16 @@ class Envelope:
     """For a batch re-sent by ``resend``: the seq it was first sent under."""
 
 
-def _prefix(*, mall: str, box: str, kind: str, seq: int, batch_id: str, sent_at: str) -> str:
+def _prefix(
+    *, mall: str, box: str, kind: str, stream: str | None, seq: int, batch_id: str, sent_at: str
+) -> str:
     dumps = json.dumps
+    # The stream goes next to the seq it qualifies; only a caller without a database
+    # (a simulation) leaves it out, as a box before contract 1.1 did.
+    named = "" if stream is None else f'"stream":{dumps(stream)},'
     return (
         f'{{"schema":"{ENVELOPE_SCHEMA}","mall":{dumps(mall)},"box":{dumps(box)},'
-        f'"kind":{dumps(kind)},"seq":{seq},"batch_id":{dumps(batch_id)},'
+        f'"kind":{dumps(kind)},{named}"seq":{seq},"batch_id":{dumps(batch_id)},'
         f'"sent_at":{dumps(sent_at)},"records":['
     )
 
@@ -113,6 +124,7 @@ def envelope_overhead(mall: str, box: str, kind: str) -> int:
         mall=mall,
         box=box,
         kind=kind,
+        stream=_WIDEST_STREAM,
         seq=_WIDEST_SEQ,
         batch_id=_WIDEST_BATCH_ID,
         sent_at=_WIDEST_SENT_AT,
@@ -201,11 +213,14 @@ def build_envelope(
     now: float,
     historical_after_s: float,
     resent_from: int | None = None,
+    stream: str | None = None,
 ) -> Envelope:
     """The payload of one batch (all rows of one kind), sent at ``now``.
 
-    A batch re-sent on request (``resent_from``) is historical as a whole, however
-    recent its records are: the platform had them (or should have) already.
+    A batch re-sent on request (``resent_from``, the seq it is re-sent under) is
+    historical as a whole, however recent its records are: the platform had them (or
+    should have) already. ``stream`` is the database's stream id; the sync agent always
+    gives it.
     """
     kind = rows[0].kind
     parts: list[str] = []
@@ -214,7 +229,10 @@ def build_envelope(
         old = resent_from is not None or now - row.created > historical_after_s
         historical += old
         parts.append(splice_record(row.body, old))
-    head = _prefix(mall=mall, box=box, kind=kind, seq=seq, batch_id=batch_id, sent_at=iso_utc(now))
+    head = _prefix(
+        mall=mall, box=box, kind=kind, stream=stream, seq=seq, batch_id=batch_id,
+        sent_at=iso_utc(now),
+    )  # fmt: skip
     text = head + ",".join(parts) + "]}"
     return Envelope(
         kind,
@@ -239,6 +257,7 @@ def status_payload(
     reconnects: int,
     started_at: float,
     reason: str | None = None,
+    stream: str | None = None,
 ) -> bytes:
     """The retained status message (``online`` at connect, ``offline`` as will or at stop)."""
     body: dict[str, object] = {
@@ -252,4 +271,6 @@ def status_payload(
     }
     if reason is not None:
         body["reason"] = reason
+    if stream is not None:
+        body["stream"] = stream
     return json.dumps(body, separators=(",", ":")).encode()

@@ -3,15 +3,23 @@
 The platform asks when it saw a gap in ``seq``. The box remembers what each
 acknowledged batch carried (``sent_batches``) for ``mqtt.resend_window_s`` /
 ``mqtt.resend_window_batches``, and re-reads those records from the ``records``
-table while local retention keeps them. A re-sent batch gets a new seq (a seq
-is never reused) and all its records carry ``historical: true``; the records
-keep their ids, so the platform's de-duplication absorbs what it already had.
+table while local retention keeps them. A re-sent batch keeps its seq (one
+meaning of seq, ``edge.messages.SEQ_TEXT``: the platform fills the gap it saw
+with exactly that seq), gets a new batch id, and all its records carry
+``historical: true``; the records keep their ids, so the platform's
+de-duplication absorbs what it already had. A re-sent batch holds the records of
+the original still stored: fewer when local retention removed some.
+
+The seqs are those of the box's current stream (its database): a platform that
+saw a gap in an earlier stream (a replaced database) cannot get it back, and the
+window check refuses it as outside.
 
 A job is planned at once (so a range outside the window is refused at once) and
 published batch by batch as the in-flight window has room; the reply, listing
-old and new seqs, goes out when the job's last batch has been published. A
-re-sent batch lost with a connection is not sent a third time on its own: the
-platform sees its new seq missing and can ask again. Re-sent batches are not
+each re-sent seq (``new_seq`` is the same seq, kept for readers of the 1.0
+reply), goes out when the job's last batch has been published. A re-sent batch
+lost with a connection is not sent a third time on its own: the platform still
+misses that seq and can ask again. Re-sent batches are not
 held by the platform gate: the platform asking is the platform listening.
 
 A small command can ask for a lot of data (40 two-kilobyte requests once made a
@@ -32,7 +40,7 @@ from typing import Any
 
 from edge.messages import ResendArgs
 from edge.store import Store
-from edge.store.uplink import SentBatch, resend_window, sent_batches
+from edge.store.uplink import SentBatch, resend_window, sent_batches, stream_id
 from sync.commands import CommandError, Request
 from sync.envelope import iso_utc
 
@@ -196,6 +204,13 @@ def plan_resend(
     if not isinstance(args, ResendArgs):  # the command table guarantees it
         raise CommandError("resend needs from_seq and to_seq")
     first, last = args.from_seq, args.to_seq
+    current = stream_id(store)
+    if args.stream is not None and args.stream != current:
+        raise CommandError(
+            f"batches of stream {args.stream} cannot be sent again: this box's database is"
+            f" stream {current} (it was replaced, or is another box's); ask for seqs of"
+            f" stream {current}"
+        )
     if first > last:
         raise CommandError(f"from_seq {first} is after to_seq {last}")
     count = last - first + 1

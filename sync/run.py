@@ -17,7 +17,6 @@ import queue
 import sqlite3
 import threading
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 from edge.errors import StoreError
@@ -301,8 +300,7 @@ class AgentRun:
         link, self.link, self.broken = self.link, None, None
         if link is not None:
             link.abandon()
-        unacked = self.window.forget()
-        self.untaken.forget()
+        unacked = self.window.forget(self.untaken.forget())
         if time.monotonic() - self.connected_since >= self.backoff.maximum:
             self.backoff.reset()  # after a long healthy connection, try again soon
         delay = self._yield_id() if self.taken_over else None
@@ -376,15 +374,17 @@ class AgentRun:
 
     def _publish(self, link: Link, rows: list[OutboxRow], resent_from: int | None) -> Envelope:
         agent = self.agent
+        seq, batch_id = self.window.number(rows, resent_from)
         envelope = build_envelope(
             agent.mall,
             agent.box,
             rows,
-            seq=self.store.next_seq(),
-            batch_id=str(uuid.uuid4()),
+            seq=seq,
+            batch_id=batch_id,
             now=agent.clock(),
             historical_after_s=self.cfg.historical_after_s,
             resent_from=resent_from,
+            stream=self.window.stream,
         )
         if len(envelope.payload) > self.window.max_bytes:
             log.warning(

@@ -3,7 +3,9 @@
 Read from the store (outbox, drop counters, the edge daemon's ``sensor_stats``)
 and from the machine (free disk under the database, NTP state): a box whose
 backlog grows, whose disk fills or whose clock drifts is visible before it
-loses data.
+loses data. It names the box's stream and its last seqs (given, and acknowledged
+by the broker), so a platform that misses the last batches of a stream sees it
+within a minute, not only when the next batch shows the gap.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from edge.messages import SensorHealth, Telemetry
 from edge.records import utc
 from edge.store import Store
+from edge.store.uplink import last_acked_seq, stream_id
 
 __all__ = ["clock_synced", "disk_free", "sensor_health", "telemetry_payload"]
 
@@ -107,5 +110,8 @@ def telemetry_payload(
         sensors=sensors,
         disk_free_bytes=disk_free(store.path),
         clock_synced=synced,
+        stream=stream_id(store),
+        last_seq=int(store.get("sync.seq", "0") or 0) or None,
+        last_acked_seq=last_acked_seq(store),
     )
     return message.model_dump_json(by_alias=True).encode()

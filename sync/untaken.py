@@ -6,7 +6,8 @@ Deleting the batch's rows then would lose them (no platform consumer was
 subscribed, or its session had expired). So such a batch keeps its rows in the
 outbox, and the agent holds further data batches: after a back-off it sends one
 batch again (the first one held, under its own seq and batch id, since nobody
-received it), and only when a batch is taken does the data flow again.
+received it: a batch published again keeps its seq, ``edge.messages.SEQ_TEXT``),
+and only when a batch is taken does the data flow again.
 
 The hold is for all data, not per topic: a consumer that subscribes to some
 kinds only still gets nothing new until the others are taken too, which keeps
@@ -91,10 +92,12 @@ class Untaken:
         """The oldest held batch, to publish again (None when there is none)."""
         return self.held.popleft() if self.held else None
 
-    def forget(self) -> None:
-        """The connection is gone: the window reads the outbox again from its start, so
-        the held batches' rows go out from there (a hold in force stays in force)."""
+    def forget(self) -> list[Envelope]:
+        """The connection is gone: hand the held batches to the window, which publishes
+        them again first, each under its own seq (a hold in force stays in force)."""
+        held = list(self.held)
         self.held.clear()
+        return held
 
     def reason(self) -> str:
         """Why nothing received the last batch, in words."""

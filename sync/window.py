@@ -3,8 +3,18 @@
 Rows are read in windows of ``batch_max_records`` (never the whole outbox),
 planned into batches, and published batches wait here for their PUBACK under
 paho's message id. Those ids mean nothing on the next connection, so after any
-failure the whole window is forgotten and the outbox is read again from its
-start: whatever is still there was never acknowledged.
+failure the window is forgotten and the outbox is read again from its start:
+whatever is still there was never acknowledged.
+
+A batch keeps its seq when it is published again (``edge.messages.SEQ_TEXT``), so
+the platform can de-duplicate on (box, stream, seq) and see gaps exactly: the
+batches unacknowledged when a connection was lost (and those held because nobody
+took them) are kept, numbered, and published first on the next connection under
+their own seq and batch id, from the rows of theirs still waiting; the outbox read
+from its start skips those rows. ``number`` gives every other batch the next seq.
+A batch re-sent by ``resend`` is numbered by the caller (its original seq). What
+is in memory dies with the process: a batch in flight when the sync agent stopped
+goes out again in a new batch (docs/records.md says how a platform tells).
 
 Records that can never be published (not a JSON object; larger than the
 broker's Maximum Packet Size even alone) are quarantined here, before they
@@ -17,11 +27,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from edge.store import OutboxRow, Store
-from edge.store.uplink import outbox_rows, quarantine
+from edge.store.uplink import outbox_rows, quarantine, stream_id
 from sync.envelope import Envelope, envelope_overhead, plan_batches, record_size
 
 __all__ = ["OutboxWindow"]
@@ -54,6 +65,14 @@ class OutboxWindow:
         self._planned: deque[list[OutboxRow]] = deque()
         self._inflight: dict[int, Envelope] = {}
         self._overheads: dict[str, int] = {}
+        self.stream = stream_id(store)
+        """The database's stream id: every envelope names it next to its seq."""
+        self._again: deque[Envelope] = deque()
+        """Numbered batches to publish again first, under their own seq, oldest first."""
+        self._again_rows: set[int] = set()
+        """Their outbox rows (and those of such a batch in flight): never planned anew."""
+        self._numbering: tuple[tuple[int, ...], int, str] | None = None
+        """(row ids, seq, batch id) of the batch ``take`` just gave out of ``_again``."""
 
     def configure(self, limit: int, max_bytes: int, packet_limit: int | None = None) -> None:
         """For the new connection: batches in flight at once, the largest batch payload,
@@ -71,12 +90,20 @@ class OutboxWindow:
         return len(self._inflight)
 
     def take(self) -> list[OutboxRow] | None:
-        """The rows of the next batch to publish, or None when the outbox has nothing new."""
+        """The rows of the next batch to publish, or None when the outbox has nothing new.
+
+        Batches to publish again come first; ``number`` then gives their own seq.
+        """
+        again = self._take_again()
+        if again is not None:
+            return again
         while not self._planned:
             rows = self.store.outbox_after(self.cursor, self.max_records)
             if not rows:
                 return None
             self.cursor = rows[-1].id
+            if self._again_rows:
+                rows = [row for row in rows if row.id not in self._again_rows]
             batches, rejected = plan_batches(rows, self.max_records, self.max_bytes, self._overhead)
             refused = [(row, _NOT_AN_OBJECT) for row in rejected]
             for batch in batches:
@@ -88,6 +115,35 @@ class OutboxWindow:
             if refused:
                 self._quarantine(refused)
         return self._planned.popleft()
+
+    def _take_again(self) -> list[OutboxRow] | None:
+        while self._again:
+            envelope = self._again.popleft()
+            rows = outbox_rows(self.store, envelope.row_ids)  # retention may have taken some
+            if len(rows) > 1 and self._too_big(rows):
+                # This connection takes smaller batches: its rows are planned anew, in new
+                # batches (its seq then never arrives; `resend` of it says why).
+                self._again_rows.difference_update(envelope.row_ids)
+                continue
+            if rows:
+                self._numbering = (tuple(r.id for r in rows), envelope.seq, envelope.batch_id)
+                return rows
+        return None
+
+    def _too_big(self, rows: Sequence[OutboxRow]) -> bool:
+        size = self._overhead(rows[0].kind) + sum(record_size(r.body) for r in rows)
+        return len(rows) > self.max_records or size > self.max_bytes
+
+    def number(self, rows: Sequence[OutboxRow], resent_from: int | None) -> tuple[int, str]:
+        """The (seq, batch id) to publish ``rows`` under: a batch published again keeps
+        its seq (``resent_from``, or the one ``take`` gave out again), a new one takes the
+        store's next seq (persisted first, so never reused)."""
+        if resent_from is not None:
+            return resent_from, str(uuid.uuid4())
+        numbering, self._numbering = self._numbering, None
+        if numbering is not None and numbering[0] == tuple(r.id for r in rows):
+            return numbering[1], numbering[2]
+        return self.store.next_seq(), str(uuid.uuid4())
 
     def split(self, envelope: Envelope) -> int:
         """Plan a refused batch again as two halves, sent before anything else.
@@ -111,11 +167,21 @@ class OutboxWindow:
 
     def acked(self, mid: int) -> Envelope | None:
         """The batch a PUBACK is for (None for the status message or a forgotten id)."""
-        return self._inflight.pop(mid, None)
+        envelope = self._inflight.pop(mid, None)
+        if envelope is not None and self._again_rows:
+            self._again_rows.difference_update(envelope.row_ids)
+        return envelope
 
-    def forget(self) -> int:
-        """After a lost connection: drop everything; returns how many batches were unacked."""
+    def forget(self, held: Iterable[Envelope] = ()) -> int:
+        """After a lost connection: keep the unacknowledged batches (and ``held``, those
+        nobody took) to publish again first under their own seq, and read the outbox
+        again from its start; returns how many batches were unacknowledged."""
         unacked = len(self._inflight)
+        numbered = [*self._again, *self._inflight.values(), *held]
+        by_seq = {e.seq: e for e in numbered if e.row_ids}  # a `resend` batch has no rows
+        self._again = deque(sorted(by_seq.values(), key=lambda e: e.seq))
+        self._again_rows = {i for e in self._again for i in e.row_ids}
+        self._numbering = None
         self.cursor = 0
         self._planned.clear()
         self._inflight.clear()
@@ -128,7 +194,7 @@ class OutboxWindow:
         rows could not be deleted): with nothing in flight, a row at or below the
         cursor is read and published again.
         """
-        if self._inflight or self._planned:
+        if self._inflight or self._planned or self._again:
             return False
         first = self.store.outbox_after(0, 1)
         if not first:

@@ -223,7 +223,7 @@ def test_commands_for_another_box_are_never_executed(
 # -- resend -----------------------------------------------------------------------------------
 
 
-def test_resend_republishes_a_range_with_new_seqs_and_historical(
+def test_resend_republishes_a_range_under_its_own_seqs_and_historical(
     broker: Broker, start_box: StartBox
 ) -> None:
     consumer = Consumer(broker.url, MALL, box=BOX, validate=True)
@@ -237,8 +237,8 @@ def test_resend_republishes_a_range_with_new_seqs_and_historical(
             "from_seq": 2,
             "to_seq": 3,
             "resent": [
-                {"seq": 2, "new_seq": 4, "records": BATCH},
-                {"seq": 3, "new_seq": 5, "records": BATCH},
+                {"seq": 2, "new_seq": 2, "records": BATCH},  # a batch sent again keeps its seq
+                {"seq": 3, "new_seq": 3, "records": BATCH},
             ],
             "skipped": [],
         }
@@ -248,15 +248,16 @@ def test_resend_republishes_a_range_with_new_seqs_and_historical(
         assert consumer.stats.invalid == 0 and consumer.stats.missing == {}
     finally:
         consumer.close()
-    again = [e for e in box.data() if e["seq"] > 3]
-    assert [e["seq"] for e in again] == [4, 5]
+    sent, again = box.data()[:3], box.data()[3:]
+    assert [e["seq"] for e in again] == [2, 3]
+    assert {e["stream"] for e in box.data()} == {sent[0]["stream"]}
     assert all(r["historical"] is True for e in again for r in e["records"])
-    first = {r["id"] for e in box.data() if e["seq"] in (2, 3) for r in e["records"]}
+    first = {r["id"] for e in sent if e["seq"] in (2, 3) for r in e["records"]}
     assert {r["id"] for e in again for r in e["records"]} == first
-    # the re-sent batches are remembered too: a seq is a seq
-    assert reply_of(box, "resend", {"id": "rs-2", "args": {"from_seq": 5, "to_seq": 5}}, "rs-2")[
+    # still remembered as it was first sent: asking again gets the same batch again
+    assert reply_of(box, "resend", {"id": "rs-2", "args": {"from_seq": 3, "to_seq": 3}}, "rs-2")[
         "result"
-    ]["resent"] == [{"seq": 5, "new_seq": 6, "records": BATCH}]
+    ]["resent"] == [{"seq": 3, "new_seq": 3, "records": BATCH}]
 
 
 @pytest.mark.parametrize(
@@ -285,7 +286,7 @@ def test_resend_says_which_batches_it_cannot_send_again(start_box: StartBox) -> 
         conn.execute("DELETE FROM sent_batches WHERE seq = 2")  # and 2 was never acknowledged
     body = reply_of(box, "resend", {"id": "g-1", "args": {"from_seq": 1, "to_seq": 3}}, "g-1")
     result = body["result"]
-    assert result["resent"] == [{"seq": 3, "new_seq": 4, "records": BATCH}]
+    assert result["resent"] == [{"seq": 3, "new_seq": 3, "records": BATCH}]
     reasons = {s["seq"]: s["reason"] for s in result["skipped"]}
     assert set(reasons) == {1, 2}
     assert reasons[1].startswith("its records were deleted by local retention")

@@ -28,6 +28,7 @@ from edge.messages import CommandReply, Telemetry
 from edge.records import Presence, record_id, utc
 from edge.runtime.replay import replay
 from edge.store import Store
+from edge.store.uplink import stream_id
 from sync.agent import SyncAgent
 from sync.consumer import Consumer, Event
 
@@ -37,10 +38,15 @@ T0 = 1_780_000_000.0
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database filled by replaying the demo recordings (copy it before draining)."""
+    """A database filled by replaying the demo recordings (copy it before draining).
+
+    Its stream id is made here, so copies of it are one database copied: the same
+    stream and seq counter (a copy made before the uplink first ran gets its own).
+    """
     db = tmp_path_factory.mktemp("replayed") / "box.db"
     with Store(db) as store:
         replay(load_config(DEMO_CONFIG), {"entrance": ENTRANCE, "shop": SHOP}, b"k" * 32, store)
+        stream_id(store)
     return db
 
 
@@ -116,11 +122,16 @@ def presence(i: int, box: str = "box-7") -> dict[str, Any]:
     ).model_dump(mode="json", by_alias=True) | {"historical": False}  # fmt: skip
 
 
-def envelope(seq: int, records: list[dict[str, Any]], box: str = "box-7") -> bytes:
+def envelope(
+    seq: int, records: list[dict[str, Any]], box: str = "box-7", stream: str | None = None
+) -> bytes:
+    """A batch as a box sends it; without ``stream`` as a box before contract 1.1 did."""
     body = {
         "schema": "envelope/1", "mall": "mall-1", "box": box, "kind": "presence", "seq": seq,
         "batch_id": str(uuid.uuid4()), "sent_at": "2026-03-14T10:00:00.000Z", "records": records,
     }  # fmt: skip
+    if stream is not None:
+        body["stream"] = stream
     return json.dumps(body).encode()
 
 
@@ -135,6 +146,7 @@ def test_every_record_arrives_once_with_seq_and_historical(
     shutil.copy(replayed, again)  # the same outbox and seq counter: a full re-send
     with Store(first, create=False) as store:
         stored = {r["id"]: r for r in store.records()}
+        stream = stream_id(store)
 
     sub = Subscription("--broker", broker.url, "--mall", MALL, "--validate", "--idle-exit", "2")
     drain(first, broker.url)
@@ -146,8 +158,8 @@ def test_every_record_arrives_once_with_seq_and_historical(
     assert {r["id"] for r in records} == set(stored)
     for record in records:
         assert isinstance(record["seq"], int) and record["seq"] >= 1
-        assert isinstance(record["historical"], bool)
-        plain = {k: v for k, v in record.items() if k not in {"seq", "historical"}}
+        assert isinstance(record["historical"], bool) and record["stream"] == stream
+        plain = {k: v for k, v in record.items() if k not in {"seq", "historical", "stream"}}
         assert plain == stored[record["id"]]
     (summary,) = sub.events("summary")
     assert summary["records"] == len(stored)
@@ -186,8 +198,9 @@ def test_gaps_resends_and_invalid_payloads_are_reported(broker: Broker) -> None:
     assert sorted(r["seq"] for r in sub.records()) == [1, 2, 3, 5]
     assert all(r["box"] == "box-7" for r in sub.records())
     assert sub.events("gap") == [
-        {"message": "gap", "box": "box-7", "from_seq": 3, "to_seq": 4},
-    ]
+        {"message": "gap", "box": "box-7", "stream": None, "from_seq": 3, "to_seq": 4,
+         "seen_in": "batch"},
+    ]  # fmt: skip
     (resend,) = sub.events("resend")
     assert resend["seq"] == 3 and resend["filled_gap"] is True
     reasons = [e["reason"] for e in sub.events("invalid")]
@@ -208,7 +221,8 @@ def test_human_output_a_line_per_record_and_event(broker: Broker) -> None:
     telemetry = Telemetry(
         mall="mall-1", box="box-7", sent_at="2026-03-14T10:00:00.000Z", outbox_depth=12,
         outbox_oldest_age_s=3.5, records_sent=100, drops={"budget": 2, "age": 1}, sensors=[],
-        disk_free_bytes=10**9, clock_synced=True,
+        disk_free_bytes=10**9, clock_synced=True, stream="ab" * 16, last_seq=1,
+        last_acked_seq=1,
     ).model_dump_json(by_alias=True)  # fmt: skip
     reply = CommandReply(id="r1", command="resend", ok=False, error="seq 3 is too old")
     messages = [
@@ -297,6 +311,48 @@ def test_seq_bookkeeping_per_box() -> None:
     assert stats.resends == 2 and stats.duplicates == 1 and stats.gaps == [("box-7", 11, 13)]
     assert stats.by_kind() == {"presence": 4}
     assert len(stats.records) == 4  # kept by default, as the demo and e2e tests read them
+
+
+def test_seq_bookkeeping_per_box_and_stream() -> None:
+    """A new database is a new stream numbered from 1: not a replay, not a gap."""
+    folded = Folded(validate=False)
+    topic = "mallsense/v1/mall-1/box-7/data/presence"
+    old, new = "0a" * 16, "0b" * 16
+    folded.feed(topic, envelope(41, [presence(1)], stream=old))
+    folded.feed(topic, envelope(42, [presence(2)], stream=old))
+    started = folded.feed(topic, envelope(1, [presence(3)], stream=new))
+    assert [e.type for e in started] == ["stream", "record"]
+    assert started[0].data == {"box": "box-7", "stream": new, "previous": old, "seq": 1}
+    assert started[1].data["stream"] == new and started[1].data["seq"] == 1
+    gap = folded.feed(topic, envelope(3, [presence(4)], stream=new))
+    assert gap[0].type == "gap" and gap[0].data["stream"] == new
+    late = folded.feed(topic, envelope(40, [presence(5)], stream=old))  # the old one, late
+    assert late[0].type == "resend" and late[0].data["filled_gap"] is False
+    stats = folded.consumer.stats
+    assert stats.resends == 1 and stats.new_streams == 1
+    assert stats.missing == {f"box-7/{new}": [(2, 2)]}
+    assert stats.last_seq == {f"box-7/{old}": 42, f"box-7/{new}": 3}
+
+
+def test_telemetry_shows_a_missing_last_batch() -> None:
+    """The box says the broker took seq 9; the platform saw 7: 8..9 are missing."""
+    folded = Folded(validate=True)
+    stream = "0c" * 16
+    root = "mallsense/v1/mall-1/box-7"
+    folded.feed(f"{root}/data/presence", envelope(7, [presence(1)], stream=stream))
+    telemetry = Telemetry(
+        mall="mall-1", box="box-7", sent_at="2026-03-14T10:00:00.000Z", outbox_depth=0,
+        outbox_oldest_age_s=None, records_sent=30, drops={}, sensors=[],
+        disk_free_bytes=10**9, clock_synced=None, stream=stream, last_seq=9, last_acked_seq=9,
+    ).model_dump_json(by_alias=True)  # fmt: skip
+    events = folded.feed(f"{root}/telemetry", telemetry.encode())
+    assert [e.type for e in events] == ["telemetry", "gap"]
+    assert events[1].data == {"box": "box-7", "stream": stream, "from_seq": 8, "to_seq": 9,
+                              "seen_in": "telemetry"}  # fmt: skip
+    assert folded.feed(f"{root}/telemetry", telemetry.encode())[1:] == []  # told once
+    filled = folded.feed(f"{root}/data/presence", envelope(9, [presence(2)], stream=stream))
+    assert filled[0].type == "resend" and filled[0].data["filled_gap"] is True
+    assert folded.consumer.stats.missing == {f"box-7/{stream}": [(8, 8)]}
 
 
 def test_validation_catches_a_batch_published_under_another_box() -> None:

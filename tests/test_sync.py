@@ -37,7 +37,7 @@ ROOT = f"mallsense/v1/{MALL}/{BOX}"
 T0 = 1_780_000_000.0
 REPO = Path(__file__).resolve().parent.parent
 SENT_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-ENVELOPE_KEYS = {"schema", "mall", "box", "kind", "seq", "batch_id", "sent_at", "records"}
+ENVELOPE_KEYS = {"schema", "mall", "box", "kind", "stream", "seq", "batch_id", "sent_at", "records"}
 
 # The agent as the service runs it, in its own process so the test can kill -9 it.
 AGENT_MAIN = """
@@ -270,6 +270,7 @@ def test_drain_delivers_every_record_once_in_order(
         "started_at": online.json()["started_at"],
         "mall": MALL,
         "box": BOX,
+        "stream": envelopes[0]["stream"],
     }
     assert SENT_AT.match(online.json()["started_at"])
     assert offline.json() | {"state": "online"} == online.json() | {"reason": "stopped"}

@@ -80,6 +80,13 @@ def _print(status: dict[str, Any]) -> None:
         f"uplink: {state}, last upload {_ago(uplink['last_upload_age_s'])},"
         f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects{platform}"
     )
+    if uplink.get("stream"):
+        acked = uplink.get("last_acked_seq")
+        console.print(
+            f"uplink: stream {uplink['stream']}, last batch seq {uplink['last_seq']},"
+            f" last acknowledged {acked if acked is not None else 'none'}",
+            markup=False,
+        )
     _print_held(status)
     _print_losses(status)
 

@@ -109,7 +109,7 @@ def _record_line(r: dict[str, Any]) -> str:
 
 
 def _event_object(event: Event) -> dict[str, Any]:
-    if event.type in {"gap", "resend", "invalid"}:
+    if event.type in {"gap", "resend", "stream", "invalid"}:
         return {"message": event.type, **event.data}
     return {"message": event.type, "topic": event.topic, "box": event.box, "payload": event.data}
 
@@ -139,14 +139,29 @@ def _event_line(event: Event) -> str:
         outcome = "ok" if d.get("ok") else f"error: {d.get('error')}"
         return f"reply {box}: {name} (id {d.get('id')}) {outcome}"
     if event.type == "gap":
+        told = (
+            " (its telemetry says the broker took them)" if d.get("seen_in") == "telemetry" else ""
+        )
         return (
-            f"GAP {box}: batches {d['from_seq']}..{d['to_seq']} never arrived"
-            f" (ask the box for them: cmd/resend)"
+            f"GAP {box}{_in_stream(d)}: batches {d['from_seq']}..{d['to_seq']} never arrived"
+            f"{told} (ask the box for them: cmd/resend)"
         )
     if event.type == "resend":
         filled = ", fills a gap" if d["filled_gap"] else ""
-        return f"re-sent {box}: batch {d['seq']} (highest so far {d['last_seq']}){filled}"
+        return (
+            f"re-sent {box}{_in_stream(d)}: batch {d['seq']} (highest so far"
+            f" {d['last_seq']}){filled}"
+        )
+    if event.type == "stream":
+        return (
+            f"new stream {box}: {d['stream']} after {d['previous']} (a new database: seq"
+            f" numbering starts again, at {d['seq']}; not a replay)"
+        )
     return f"INVALID {d.get('topic')}: {d.get('reason')}"
+
+
+def _in_stream(data: dict[str, Any]) -> str:
+    return f" stream {data['stream']}" if data.get("stream") else ""
 
 
 def _summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -155,6 +170,7 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         f"summary: {summary['records']} records ({kinds}), {summary['historical']} historical;"
         f" {summary['duplicates']} duplicates dropped; {summary['envelopes']} batches,"
         f" {summary['resends']} re-sent; {len(summary['gaps'])} gaps;"
+        f" {summary.get('new_streams', 0)} new streams;"
         f" {summary['invalid']} invalid payloads"
     ]
     if summary.get("rejected"):
@@ -164,9 +180,12 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(
             f"{summary['errors']} messages could not be handled (last: {summary['last_error']})"
         )
-    for box, ranges in summary["missing"].items():
+    for key, ranges in summary["missing"].items():
         seqs = ", ".join(f"{a}..{b}" if a != b else str(a) for a, b in ranges)
-        lines.append(f"still missing from {box}: batches {seqs}")
+        box, _, stream = key.partition("/")
+        lines.append(
+            f"still missing from {box}{f' stream {stream}' if stream else ''}: batches {seqs}"
+        )
     return lines
 
 
@@ -235,17 +254,20 @@ def subscribe_command(
     """Listen to a mall's boxes as the central platform does: the reference consumer.
 
     Subscribes to mallsense/v1/MALL/# (or MALL/BOX/#), drops duplicate records (same
-    id), reports gaps in each box's batch seq (a lower seq is a re-sent batch, not a
-    gap; a re-sent batch inside a gap fills it) and, with --validate, checks every
-    payload against the JSON Schemas of `mallsense contract`.
+    id), reports gaps in the batch seq of each box and stream (a lower seq is a batch
+    sent again, not a gap; one inside a gap fills it; a new stream is a new database,
+    numbered from 1, not a replay) and, with --validate, checks every payload against
+    the JSON Schemas of `mallsense contract`.
 
     \b
     Output:
-      stdout   one line per new record; with --json the record as published plus the
-               envelope's "seq" (and "historical", false unless it was sent from backlog)
-      stderr   status, telemetry, commands, replies, gaps, re-sends, invalid payloads and
-               a summary at exit; with --json one JSON object per line whose "message" is
-               status|telemetry|command|reply|gap|resend|invalid|subscribed|summary
+      stdout   one line per new record; with --json the record as published (with
+               "historical") plus its envelope's "seq" and "stream": each line is valid
+               against docs/schemas/KIND.json
+      stderr   status, telemetry, commands, replies, gaps, re-sends, new streams, invalid
+               payloads and a summary at exit; with --json one JSON object per line whose
+               "message" is status|telemetry|command|reply|gap|resend|stream|invalid|
+               subscribed|summary
     Exit status: 0 clean; 1 invalid payloads were seen or batches are still missing;
     2 the broker cannot be reached or refused.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.store.db import Store
-from edge.store.uplink import quarantine_summary
+from edge.store.uplink import STREAM_KEY, last_acked_seq, quarantine_summary
 
 __all__ = ["collect_status"]
 
@@ -52,7 +52,12 @@ def collect_status(store: Store, now: float) -> dict[str, Any]:
             "last_upload_age_s": _age(now, last_upload),
             "records_sent": _int(store, "sync.records_sent"),
             "reconnects": _int(store, "sync.reconnects"),
+            # The batch stream of this database (None until the uplink first ran), the
+            # last seq given to a batch and the last the broker acknowledged: what the
+            # platform compares with what it received to see a missing last batch.
+            "stream": store.get(STREAM_KEY) or None,
             "last_seq": _int(store, "sync.seq"),
+            "last_acked_seq": last_acked_seq(store),
             "platform": store.get("sync.platform"),
             # Why the sync agent holds data batches (None while they flow), and how often
             # the broker gave a batch to nobody or another client took this box's id.

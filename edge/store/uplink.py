@@ -17,6 +17,7 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,20 +30,28 @@ from edge.store.rows import UnreadableRow
 from edge.store.txn import UNREADABLE_DROP, rollback, set_aside
 
 __all__ = [
+    "ACKED_SEQ_KEY",
+    "STREAM_KEY",
     "QuarantineSummary",
     "SentBatch",
     "acknowledge",
     "batch_rows",
+    "last_acked_seq",
     "outbox_rows",
     "prune_sent",
     "quarantine",
     "quarantine_summary",
     "resend_window",
     "sent_batches",
+    "stream_id",
     "to_runs",
 ]
 
 QUARANTINE_DROP = "quarantined"
+STREAM_KEY = "sync.stream"
+"""The database's stream id (32 hex digits), in the key/value table."""
+ACKED_SEQ_KEY = "sync.acked_seq"
+"""The highest seq the broker acknowledged as delivered."""
 log = logging.getLogger("mallsense.sync")
 _MAX_BATCH_RECORDS = 1_000_000
 """More than any batch carries (``mqtt.batch_max_records``): a larger stored count is damage."""
@@ -100,10 +109,37 @@ def _read(store: Store, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise StoreError(explain_sqlite_error(store.path, exc)) from exc
 
 
+def stream_id(store: Store) -> str:
+    """This database's stream id, made (random, a UUIDv4's 32 hex digits) on first use.
+
+    ``INSERT OR IGNORE`` in one transaction: the edge daemon and the sync agent may
+    both ask first, and both get the one that was stored.
+    """
+    with _transaction(store) as conn:
+        conn.execute(
+            "INSERT OR IGNORE INTO kv (key, value) VALUES (?, ?)", (STREAM_KEY, uuid.uuid4().hex)
+        )
+        (value,) = conn.execute("SELECT value FROM kv WHERE key = ?", (STREAM_KEY,)).fetchone()
+    return str(value)
+
+
+def last_acked_seq(store: Store) -> int | None:
+    """The highest seq the broker acknowledged as delivered, or None before the first."""
+    value = store.get(ACKED_SEQ_KEY)
+    return int(value) if value else None
+
+
 def acknowledge(store: Store, row_ids: Sequence[int], sent: Sequence[SentBatch]) -> None:
     """Delete acknowledged outbox rows and remember their batches, in one transaction."""
     with _transaction(store) as conn:
         conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in row_ids])
+        if sent:
+            # Kept with the deletion, so it never claims a batch whose rows still wait.
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
+                " value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (ACKED_SEQ_KEY, max(b.seq for b in sent)),
+            )
         conn.executemany(
             "INSERT OR REPLACE INTO sent_batches (seq, kind, records, count, sent_at, resent_from)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -117,6 +153,7 @@ def acknowledge(store: Store, row_ids: Sequence[int], sent: Sequence[SentBatch])
                     b.resent_from,
                 )
                 for b in sent
+                if b.resent_from is None  # a `resend` keeps the seq: remembered already
             ],
         )
 
