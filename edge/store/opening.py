@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,9 @@ def create_database(path: Path) -> None:
     Two services creating it at the same moment: the first link wins, the other
     uses that one.
     """
-    partial = path.with_name(f".{path.name}.new-{os.getpid()}")
+    # Unique per process and thread: two threads of one process (the demo's replay and
+    # its progress reader) may create it at the same moment, and each must build its own.
+    partial = path.with_name(f".{path.name}.new-{os.getpid()}-{threading.get_ident()}")
     try:
         conn = sqlite3.connect(partial, isolation_level=None)
         try:

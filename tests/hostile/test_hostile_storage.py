@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -479,3 +480,29 @@ def test_doctor_fails_an_empty_database_with_what_to_do(tmp_path: Path) -> None:
     assert check.detail == f"{db} is an empty file (0 bytes)"
     assert check.fix is not None and "delete it to start a new database" in check.fix
     assert db.stat().st_size == 0
+
+
+def test_threads_creating_the_database_at_once_each_get_it_whole(tmp_path: Path) -> None:
+    """The demo opens the new database from its replay thread and its progress reader at
+    the same moment: each must build its own copy beside the path, not share one."""
+    db = tmp_path / "new.db"
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            with Store(db) as store:
+                store.count_drop("probe", 1)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Store(db) as store:
+        assert store.drop_counts()["probe"] == 6
+    assert sorted(p.name for p in tmp_path.iterdir() if ".new-" in p.name) == []
