@@ -60,8 +60,8 @@ shows up at the consumer as a gap in that box's ``seq``."""
 # A JSON string once its escaped backslashes and quotes are gone: no backtracking, and an
 # unterminated one costs one scan to the end, not one per quote.
 _STRING = re.compile(rb'"[^"]*"')
-_HUGE_EXPONENT = re.compile(rb"[eE]\+?0*[1-9][0-9]{2}")
-"""An exponent of 100 or more: only then can a number overflow to infinity."""
+_HUGE_EXPONENT = re.compile(rb"[0-9][eE]\+?0*[1-9][0-9]{2}")
+"""An exponent of 100 or more outside strings: only then can a number overflow to infinity."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 """An escaped UTF-16 surrogate: rare in real data, so only then is the value re-encoded."""
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -78,17 +78,26 @@ class PayloadRejected(MallsenseError):
 
 
 def nesting_depth(data: bytes) -> int:
-    """The deepest bracket nesting in ``data`` (JSON strings skipped), without recursion.
+    """The deepest bracket nesting in ``data`` (JSON strings skipped), without recursion."""
+    return _depth(_outside_strings(data))
+
+
+def _outside_strings(data: bytes) -> bytes:
+    """``data`` without its JSON strings: what is left are numbers, brackets and literals.
 
     UTF-8 multi-byte sequences never contain ASCII bytes, so scanning the bytes is
-    exact for UTF-8 text. An unterminated string is counted as if it were not one,
-    which can only over-estimate the depth of text the parser refuses anyway.
+    exact for UTF-8 text. An unterminated string is kept as if it were not one,
+    which can only over-estimate what the parser refuses anyway.
     """
     # Escapes are only valid inside strings, and the parser stops at the first one outside
     # a string, so removing them (left to right, as the parser pairs them) changes nothing
     # the parser would reach.
     unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    brackets = _STRING.sub(b"", unescaped).translate(None, _NOT_BRACKETS)
+    return _STRING.sub(b"", unescaped)
+
+
+def _depth(bare: bytes) -> int:
+    brackets = bare.translate(None, _NOT_BRACKETS)
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
 
 
@@ -107,7 +116,8 @@ def loads_limited(payload: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH)
         raise PayloadRejected(
             "not_json", f"payload is not JSON: not UTF-8 (byte {exc.start})"
         ) from None
-    depth = nesting_depth(payload)
+    bare = _outside_strings(payload)
+    depth = _depth(bare)
     if depth > max_depth:
         raise PayloadRejected(
             "too_deep", f"payload is nested {depth} levels deep (at most {max_depth})"
@@ -120,7 +130,7 @@ def loads_limited(payload: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH)
         raise PayloadRejected(
             "too_deep", f"payload is nested too deep to parse (at most {max_depth})"
         ) from None
-    if _HUGE_EXPONENT.search(payload) and not _finite(value):
+    if _HUGE_EXPONENT.search(bare) and not _finite(value):
         # ``1e999`` parses as infinity, which no JSON we write can carry.
         raise PayloadRejected("not_json", "payload is not JSON: a number is too large")
     if _SURROGATE_ESCAPE.search(payload) and not _encodable(value):
