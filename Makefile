@@ -1,6 +1,6 @@
 # mallsense — two commands for a newcomer: `make demo` and `make test`.
 # Both create the virtual environment and install the Debian tools they need
-# (mosquitto, tshark, tcpdump) when missing; apt needs root, as on the box itself.
+# (mosquitto, tshark, tcpdump, postgresql) when missing; apt needs root, as on the box itself.
 
 PYTHON ?= python3
 VENV := .venv
@@ -36,6 +36,7 @@ tools:
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	command -v tcpdump >/dev/null || test -x /usr/bin/tcpdump || missing="$$missing tcpdump"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing with apt-get"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \

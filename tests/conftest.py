@@ -10,6 +10,14 @@ import pytest
 from broker import Broker, find_mosquitto
 from cli_helpers import DEMO_CONFIG, DEMO_SPECS, KEY, SHOP, Replayed, invoke, run_mallsense
 from click.testing import Result
+from postgres import LocalPostgres, running_postgres
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL on a free loopback port for the module (skipped when not installed)."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
