@@ -210,7 +210,7 @@ def test_more_sensors_than_the_default_thread_pool_all_run_and_flushes_go_on(
     count = (os.cpu_count() or 1) + 6
     radios = [QueueRadio() for _ in range(count)]
     with Store(db) as store:
-        factories = {f"s{i}": r.factory for i, r in enumerate(radios)}
+        factories: dict[str, Any] = {f"s{i}": r.factory for i, r in enumerate(radios)}
         daemon = EdgeDaemon(config(db, sensors=count), KEY, store, radios=factories)
 
         async def body() -> None:
