@@ -83,6 +83,9 @@ class _Group:
         self.links = 0
         self.seq_links = 0
         self.conf_sum = 0.0
+        self.open = True
+        """False once closed: a pseudonym still pointing at it starts afresh (``_sweep``
+        forgets pseudonyms in arrival order, which out-of-order times can leave behind)."""
 
     def confidence(self) -> float:
         return self.conf_sum / self.links if self.links else 1.0
@@ -139,6 +142,9 @@ class Grouper:
                 self._sweep(t)
                 next_sweep = self._next_sweep
             m = macs.get(p.device)
+            if m is not None and not m.group.open:
+                del macs[p.device]  # its group closed: a pseudonym heard anew
+                m = None
             if m is None:
                 g = self._new_mac(p)
             else:
@@ -278,6 +284,7 @@ class Grouper:
         self._next_sweep = t + _SWEEP_S
 
     def _forget(self, g: _Group) -> None:
+        g.open = False
         if self._groups.get(g.gid) is g:
             del self._groups[g.gid]
         recent = self._recent
