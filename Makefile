@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NATIVE := $(VENV)/.native
 # The per-frame hot path (drivers._native.HOT_MODULES) is compiled with mypyc.
-HOT_SOURCES := $(wildcard drivers/*.py drivers/wifi/*.py edge/aggregate/*.py)
+HOT_SOURCES := $(wildcard drivers/*.py drivers/wifi/*.py edge/aggregate/*.py edge/grouping/*.py)
 
 .PHONY: demo test lint typecheck unit unit-pure tools footage venv samples bench deb clean
 
