@@ -10,12 +10,14 @@ timeline's speed. It plays once: a receipt repeated would be a sale invented.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
 
 from drivers.pos.capture_format import read_capture_file
 from drivers.pos.line import Line, LineError, LineSettings
+from drivers.timegate import MAX_JUMP_S
 from drivers.timeline import Timeline
 
 __all__ = ["CaptureLine", "CaptureOpener"]
@@ -38,11 +40,29 @@ class CaptureLine:
         self.device = str(self.path)
         self.baudrate = capture.header.baudrate if capture.header else None
         self.encoding = capture.header.encoding if capture.header else None
-        chunks = capture.to_printer()
-        shift = timeline.start - chunks[0][0] if chunks else 0.0
-        self._chunks = [(t + shift, data) for t, data in chunks]
+        self.skipped_gaps = 0
+        """Gaps between chunks not played as recorded (not a number, backwards, or more
+        than ``MAX_JUMP_S``): the chunk came right after the one before."""
+        self._chunks = self._paced(capture.to_printer(), timeline.start)
         self._next = 0
         self._timeline = timeline
+
+    def _paced(self, chunks: list[tuple[float, bytes]], start: float) -> list[tuple[float, bytes]]:
+        """When each chunk is due on ``start``'s timeline: after the recorded gap, unless a
+        damaged chunk time makes it absurd (a chunk dated 2106 stalled the line for ever)
+        or it is longer than ``MAX_JUMP_S`` (a night between two receipts): then at once."""
+        paced: list[tuple[float, bytes]] = []
+        due, previous = start, None
+        for t, data in chunks:
+            gap = 0.0 if previous is None else t - previous
+            if math.isfinite(gap) and 0.0 <= gap <= MAX_JUMP_S:
+                due += gap
+            else:
+                self.skipped_gaps += 1
+            if math.isfinite(t):
+                previous = t  # an outlier costs no wait going there nor coming back
+            paced.append((due, data))
+        return paced
 
     @property
     def exhausted(self) -> bool:

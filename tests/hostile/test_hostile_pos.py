@@ -36,7 +36,9 @@ from drivers.pos.decoder import PosDecoder, decode_bytes, decode_chunks, mask_fi
 from drivers.pos.mask import mask_text
 from drivers.pos.pan import fold, luhn_valid
 from drivers.pos.payloads import MAX_IMAGE_BYTES
+from drivers.pos.replay_line import CaptureLine
 from drivers.pos.result import ItemLine, Receipt
+from drivers.timeline import Timeline
 from edge.config.sensors import PosSensorConfig
 from edge.runtime.sensors.pos import mask_record, transaction_record
 
@@ -403,3 +405,26 @@ def test_fuzz_lying_headers_hide_no_receipt(liar: str, where: int, size: int, st
     chunks = [(i * 0.0001, data[s : s + step]) for i, s in enumerate(range(0, len(data), step))]
     receipts = decode_chunks(chunks, PosDecoder())
     assert _texts(receipts) == [f"RECEIPT {n}" for n in range(1, 7)]
+
+
+# -- absurd chunk times in a capture played as the line (`run --simulate`) ------------------
+
+
+def test_a_chunk_dated_2106_does_not_stall_the_line_played_from_a_capture(tmp_path: Path) -> None:
+    """A capture chunk whose time says 2106 made `run --simulate` wait decades for it and
+    for every chunk after it; it is now played at once, and the recorded gaps around it
+    (a few seconds) are kept."""
+    t0 = 1_773_482_400.0
+    times = [t0, t0 + 2.0, 4_300_000_000.0, t0 + 4.0, -5.0, t0 + 6.0]
+    path = tmp_path / "line.poscap"
+    with path.open("wb") as stream:
+        writer = CaptureWriter(stream, CaptureHeader(port="/dev/ttyUSB0"))
+        for i, t in enumerate(times):
+            writer.write(t, f"chunk {i}\n".encode())
+    line = CaptureLine(path, Timeline(speed=1000.0))
+    got, deadline = [], time.monotonic() + 5
+    while not line.exhausted and time.monotonic() < deadline:
+        if data := line.read(0.05):
+            got.append(data)
+    assert got == [f"chunk {i}\n".encode() for i in range(len(times))]
+    assert line.skipped_gaps == 4  # to 2106 and back, to a negative time and back
