@@ -39,7 +39,6 @@ from edge.store.txn import (
     add_drop,
     label,
     quarantine_one,
-    rollback,
     set_aside,
     transaction,
 )
@@ -52,7 +51,6 @@ __all__ = [
     "add_drop",
     "explain_sqlite_error",
     "restore_advice",
-    "rollback",
     "set_aside",
 ]
 
@@ -171,8 +169,7 @@ class Store:
         conn = self.conn
         new = 0
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 for record in records:
                     cur = conn.execute(
                         "INSERT OR IGNORE INTO records (id, kind, start, body, created)"
@@ -198,10 +195,6 @@ class Store:
                         " VALUES (?, ?, ?)",
                         (name, json.dumps(state, separators=(",", ":")), now),
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                rollback(conn)
-                raise
         except sqlite3.Error as exc:
             raise StoreError(explain_sqlite_error(self.path, exc)) from exc
         return new

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from edge.store.backup import backup_before_migrating
-from edge.store.txn import rollback
+from edge.store.txn import transaction
 
 __all__ = ["MIGRATIONS", "migrate"]
 
@@ -112,8 +112,7 @@ def migrate(db: Database) -> list[str]:
     )
     applied = []
     for name, step in MIGRATIONS:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             done = conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone()
             if done is None:
                 step(db)
@@ -122,8 +121,4 @@ def migrate(db: Database) -> list[str]:
                     (name, datetime.now(UTC).isoformat()),
                 )
                 applied.append(name)
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback(conn)  # never masks the error (after SQLITE_FULL SQLite rolled back itself)
-            raise
     return applied

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from edge.errors import StoreError
 from edge.store.db import Store, explain_sqlite_error
-from edge.store.txn import rollback
+from edge.store.txn import transaction
 
 __all__ = ["ReceiptText", "prune_receipt_texts", "receipt_texts", "save_receipt_texts"]
 
@@ -60,8 +60,7 @@ def save_receipt_texts(path: Path, rows: Sequence[ReceiptText], now: float) -> i
     try:
         conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             before = conn.total_changes
             conn.executemany(
                 f"INSERT OR IGNORE INTO receipt_texts ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -69,10 +68,6 @@ def save_receipt_texts(path: Path, rows: Sequence[ReceiptText], now: float) -> i
             )
             added = conn.total_changes - before
             prune_receipt_texts(conn, now)
-            conn.execute("COMMIT")
-        except BaseException:
-            rollback(conn)  # never masks the error (after SQLITE_FULL SQLite rolled back itself)
-            raise
     except sqlite3.Error as exc:
         raise StoreError(explain_sqlite_error(path, exc)) from exc
     finally:

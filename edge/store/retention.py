@@ -24,14 +24,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from edge.config.models import StoreConfig
 from edge.errors import StoreError
 from edge.store.db import Store, add_drop
 from edge.store.receipts import prune_receipt_texts
+from edge.store.txn import transaction
 
 __all__ = ["RetentionReport", "enforce", "used_bytes"]
 
@@ -68,7 +67,7 @@ def enforce(store: Store, config: StoreConfig, now: float) -> RetentionReport:
         report = RetentionReport(used_before=used_bytes(store), used_after=0)
         cutoff = now - config.max_age_days * 86_400
         _expire(store, cutoff, report)
-        with _transaction(store):  # quarantined records are kept for inspection, not forever
+        with transaction(store.conn):  # quarantined records are kept for inspection, not forever
             store.conn.execute("DELETE FROM quarantine WHERE at < ?", (cutoff,))
             report.deleted_receipt_texts = prune_receipt_texts(store.conn, now)
         budget = int(config.max_mb * 1024 * 1024)
@@ -117,7 +116,7 @@ def _delete_delivered(
     """Delete delivered records (no outbox row), oldest first; returns how many."""
     sql = f"SELECT seq FROM records WHERE {where} AND seq NOT IN (SELECT record FROM outbox)"
     sql += " ORDER BY seq" + (f" LIMIT {limit}" if limit else "")
-    with _transaction(store):
+    with transaction(store.conn):
         seqs = store.conn.execute(sql, params).fetchall()
         store.conn.executemany("DELETE FROM records WHERE seq = ?", seqs)
     return len(seqs)
@@ -129,23 +128,12 @@ def _drop_waiting(
     """Delete undelivered records with their outbox rows, oldest first, counting the drop."""
     sql = f"SELECT o.id, o.record FROM outbox o JOIN records r ON r.seq = o.record WHERE {where}"
     sql += " ORDER BY o.id" + (f" LIMIT {limit}" if limit else "")
-    with _transaction(store):
+    with transaction(store.conn):
         rows = store.conn.execute(sql, params).fetchall()
         store.conn.executemany("DELETE FROM outbox WHERE id = ?", [(o,) for o, _ in rows])
         store.conn.executemany("DELETE FROM records WHERE seq = ?", [(r,) for _, r in rows])
         add_drop(store.conn, reason, len(rows))
     return len(rows)
-
-
-@contextmanager
-def _transaction(store: Store) -> Iterator[None]:
-    store.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        store.conn.execute("ROLLBACK")
-        raise
-    store.conn.execute("COMMIT")
 
 
 def _log(report: RetentionReport, config: StoreConfig) -> None:

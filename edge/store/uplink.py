@@ -27,7 +27,7 @@ from edge.errors import StoreError
 from edge.store import rows as decode
 from edge.store.db import _OUTBOX_SELECT, OutboxRow, Store, explain_sqlite_error
 from edge.store.rows import UnreadableRow
-from edge.store.txn import UNREADABLE_DROP, rollback, set_aside
+from edge.store.txn import UNREADABLE_DROP, set_aside, transaction
 
 __all__ = [
     "ACKED_SEQ_KEY",
@@ -89,15 +89,9 @@ def to_runs(seqs: Sequence[int]) -> list[list[int]]:
 
 @contextmanager
 def _transaction(store: Store) -> Iterator[sqlite3.Connection]:
-    conn = store.conn
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(store.conn) as conn:
             yield conn
-        except BaseException:
-            rollback(conn)  # never masks the error being raised (SQLITE_FULL rolled back itself)
-            raise
-        conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise StoreError(explain_sqlite_error(store.path, exc)) from exc
 
