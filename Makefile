@@ -69,8 +69,8 @@ unit-pure: venv
 	  tests/test_grouping.py tests/test_kpi.py tests/test_ble_pipeline.py
 
 samples: venv
-	$(BIN)/python -m edge.demo.simulate --out edge/demo/samples
-	$(BIN)/python -m edge.demo.ble_sample --out edge/demo/samples
+	PYTHONPATH=tests $(BIN)/python -m fixtures.wifi_simulation --out edge/demo/samples
+	PYTHONPATH=tests $(BIN)/python -m fixtures.ble_simulation --out edge/demo/samples
 
 bench: venv
 	$(BIN)/python benchmarks/wifi_ingest.py

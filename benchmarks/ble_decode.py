@@ -41,7 +41,8 @@ from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drivers.ble import BleDecoder, decode_ad
+from drivers.ble.cached_decoder import BleDecoder
+from drivers.ble.decode import decode_ad
 
 
 class _StandIn(NamedTuple):

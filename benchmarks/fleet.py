@@ -42,8 +42,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))  # LocalPostgres is a test fixture
 
 import psycopg  # noqa: E402
+from fixtures.local_postgres import LocalPostgres  # noqa: E402
 from paho.mqtt.client import Client, MQTTMessage  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
@@ -55,7 +57,6 @@ from edge.demo.broker import LocalBroker  # noqa: E402
 from edge.records import Dwell, Footfall, Presence, Transaction, Visit, ZoneStop, utc  # noqa: E402
 from edge.store import OutboxRow  # noqa: E402
 from sync.envelope import build_envelope, data_topic  # noqa: E402
-from sync.ingest.localdb import LocalPostgres  # noqa: E402
 from sync.ingest.schema import create_schema, kind_tables  # noqa: E402
 
 MALL = "fleet"

@@ -36,8 +36,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from drivers.pos.decoder import PosDecoder  # noqa: E402
-from drivers.pos.line import LineSettings, PosLine  # noqa: E402
-from drivers.pos.serial_source import SerialPosSource  # noqa: E402
+from drivers.pos.line.line import LineSettings, PosLine  # noqa: E402
+from drivers.pos.line.serial_source import SerialPosSource  # noqa: E402
 
 TARGET_P99_MS = 5.0
 CHUNK = 256

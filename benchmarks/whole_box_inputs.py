@@ -1,13 +1,13 @@
 """What ``benchmarks/whole_box.py`` feeds the box: Wi-Fi and BLE recordings, receipts, footage.
 
-- **Wi-Fi**: one simulated crowd heard by two sensors (``edge.demo.simulate``: real
+- **Wi-Fi**: one simulated crowd heard by two sensors (``fixtures.wifi_simulation``: real
   phone models, randomized MACs, scan bursts every 20-90 s), with as many phones as it
   takes to reach the offered rate (about 40,000 in range for 1,000 frames/s per sensor);
   people arrive and leave all the time, so the recording loops without a jump in the
   crowd. One pcap per sensor, cached in ``benchmarks/.cache/whole_box/``.
 - **BLE**: a crowd of phones (iPhone Nearby Info, Android Exposure Notification) each
   advertising about once a second and heard half the time, plus the mall's beacon and a
-  staff tag (``edge.demo.ble_sample.render``), in the format of ``mallsense ble record``.
+  staff tag (``fixtures.ble_simulation.render``), in the format of ``mallsense ble record``.
 - **POS**: receipts written the way a POS sends them to an Epson printer (``ESC @``,
   text, a raster logo ``GS v 0``, a cut ``GS V``), each with its own number, time and total.
 - **Footage**: the one-by-one video (``../shared/data/video``) and the crowded plaza
@@ -26,13 +26,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the simulators are test fixtures
+
+from fixtures.ble_simulation import Device, render  # noqa: E402
+from fixtures.probe_frames import PHONE_MODELS  # noqa: E402
+from fixtures.wifi_simulation import Person, Scenario  # noqa: E402
+from fixtures.wifi_simulation import render as render_wifi  # noqa: E402
 
 from drivers.ble.recording import RecordingWriter  # noqa: E402
 from drivers.wifi.pcap import PcapWriter  # noqa: E402
-from edge.demo.ble_sample import Device, render  # noqa: E402
-from edge.demo.frames import PHONE_MODELS  # noqa: E402
-from edge.demo.simulate import Person, Scenario  # noqa: E402
-from edge.demo.simulate import render as render_wifi  # noqa: E402
 
 __all__ = [
     "CACHE",

@@ -37,11 +37,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the simulator is a test fixture
+
+from fixtures.wifi_simulation import corridor_scenario, write  # noqa: E402
 
 import drivers.wifi.parse  # noqa: E402
 from drivers.wifi.pcap import open_capture  # noqa: E402
 from edge.config import replay_defaults  # noqa: E402
-from edge.demo.simulate import corridor_scenario, write  # noqa: E402
 from edge.runtime.replay import replay  # noqa: E402
 from edge.store import Store  # noqa: E402
 

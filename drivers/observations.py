@@ -38,8 +38,8 @@ class Probe(NamedTuple):
 class Advert(NamedTuple):
     """One Bluetooth LE advertisement, as seen by one sensor.
 
-    Built from what bleak reports (``drivers.ble.adverts``); the address, the local
-    name and every rotating identifier of the payload are left behind.
+    Built from what bleak reports (``drivers.ble.advert_builder``); the address, the
+    local name and every rotating identifier of the payload are left behind.
     """
 
     t: float

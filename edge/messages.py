@@ -58,10 +58,13 @@ __all__ = [
 
 TOPIC_ROOT = "mallsense/v1"
 COMMANDS = ("ping", "status", "resend", "config")
-CONTRACT_VERSION = "1.1"
+CONTRACT_VERSION = "1.3"
 """The contract's version (docs/records.md, "Versioning"): the major is the ``v1`` of
 ``TOPIC_ROOT`` and of every ``schema`` (``dwell/1``, ``envelope/1``); the minor counts
-additions (1.1: ``stream`` and the last seqs). Bump the minor when a field is added, and
+additions (1.1: ``stream`` and the last seqs; 1.2: the money ladder and
+``receipt_kind`` of ``transaction``; 1.3: people estimates with their 90 % interval
+and method on ``presence`` and ``traffic``, dwell method and intervals on
+``traffic``). Bump the minor when a field is added, and
 name the field in ``added_in`` of its model."""
 STREAM_PATTERN = r"^[0-9a-f]{32}$"
 """A stream id: 32 lowercase hex digits (a random UUIDv4), made with the box's database."""
@@ -99,9 +102,17 @@ class VisitOnWire(_OnWire, Visit):
 class PresenceOnWire(_OnWire, Presence):
     """A presence record as published."""
 
+    added_in: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("people_estimate", "people_low", "people_high", "people_method"), "1.3"
+    )
+
 
 class TransactionOnWire(_OnWire, Transaction):
     """A transaction record as published."""
+
+    added_in: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("gross", "discount", "tendered", "change", "payments", "doubts", "receipt_kind"), "1.2"
+    )
 
 
 class FootfallOnWire(_OnWire, Footfall):
@@ -114,6 +125,15 @@ class OccupancyOnWire(_OnWire, Occupancy):
 
 class TrafficOnWire(_OnWire, Traffic):
     """A traffic record as published."""
+
+    added_in: ClassVar[dict[str, str]] = dict.fromkeys(
+        (
+            "people_low", "people_high", "people_method", "people_present", "dwell_method",
+            "dwell_sure_sessions", "dwell_median_low_s", "dwell_median_high_s",
+            "dwell_p90_low_s", "dwell_p90_high_s",
+        ),
+        "1.3",
+    )  # fmt: skip
 
 
 class KpiOnWire(_OnWire, Kpi):
@@ -190,7 +210,10 @@ class SensorHealth(_Message):
 
     sensor: str
     kind: str
-    state: str = Field(description="running, silent, restarting, or replayed.")
+    state: str = Field(
+        description="waiting (started, nothing received yet), running, silent, restarting,"
+        " unavailable (its library is missing), or replayed."
+    )
     rate_per_s: float = Field(ge=0)
     last_frame_at: UtcTime | None
     restarts: int = Field(ge=0)

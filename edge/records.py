@@ -10,15 +10,18 @@ de-duplication makes re-sends harmless.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from edge.aggregate.ids import Record, iso, record_id
+from edge.estimate.fields import PresenceEstimate, TrafficEstimate
 
 __all__ = [
     "RECORD_MODELS",
+    "RECORD_SPECS",
     "Attribution",
     "Dwell",
     "Footfall",
@@ -28,6 +31,7 @@ __all__ = [
     "Record",
     "RecordKind",
     "RecordModel",
+    "RecordSpec",
     "Traffic",
     "Transaction",
     "UtcTime",
@@ -81,6 +85,15 @@ class _Record(BaseModel):
         description="Id of an earlier partial record this one replaces (a session that"
         " continued across a restart).",
     )
+
+    @classmethod
+    def build(cls, natural_key: str, **fields: Any) -> Record:
+        """The record as the wire carries it, checked against its model on the way; its
+        ``id`` from its start and natural key (the same inputs give the same id)."""
+        start: datetime = fields["start"]
+        model = cls(id=record_id(start.timestamp(), natural_key), **fields)
+        record: Record = model.model_dump(mode="json", by_alias=True)
+        return record
 
 
 class Dwell(_Record):
@@ -137,7 +150,7 @@ class Visit(_Record):
     partial: bool
 
 
-class Presence(_Record):
+class Presence(_Record, PresenceEstimate):
     """Per zone, radio and interval: who was around, visitors versus passers-by.
 
     A zone heard by Wi-Fi and BLE sensors has one record per radio and interval.
@@ -206,6 +219,41 @@ class Transaction(_Record):
     extractor: str = Field(description="'default' or the store template used.")
     confidence: float = Field(ge=0, le=1, description="How complete and consistent the fields are.")
     text_sha256: str = Field(description="SHA-256 of the (masked) receipt text.")
+    gross: float | None = Field(
+        None,
+        description="Before discounts and service charge (合计, 小计, SUBTOTAL); null if not"
+        " printed.",
+    )
+    discount: float | None = Field(
+        None,
+        description="Everything taken off (优惠, 会员折扣, 满减, 券, 抹零...), as a positive"
+        " amount; null if not printed.",
+    )
+    tendered: float | None = Field(
+        None,
+        description="What the customer handed over (实收 when change is given, 现金, CASH);"
+        " null if not printed.",
+    )
+    change: float | None = Field(
+        None, description="Change given (找零, CHANGE); null if not printed."
+    )
+    payments: list[dict[str, str | float]] | None = Field(
+        None,
+        description="Each payment printed, {method, amount} (微信 50.00 and 现金 37.00 for a split"
+        " payment; a stored-value card is 'stored_value'); null if none printed.",
+    )
+    doubts: list[str] | None = Field(
+        None,
+        description="Why `total` may be wrong: figures that disagree (gross_vs_total,"
+        " change_vs_total, payments_vs_total, items_vs_gross), two candidates for the total,"
+        " an amount line nothing explains. Null or empty: none.",
+    )
+    receipt_kind: str | None = Field(
+        None,
+        description="sale, refund, or not a sale: reprint (the same receipt printed again),"
+        " void (a cancelled order), prebill (a bill before payment), kitchen (a kitchen"
+        " ticket). Only sale and refund count in the figures; null (earlier boxes): sale.",
+    )
 
 
 class Footfall(_Record):
@@ -242,7 +290,7 @@ class Occupancy(_Record):
     partial: bool = Field(False, description="The interval was cut short by a stop.")
 
 
-class Traffic(_Record):
+class Traffic(_Record, TrafficEstimate):
     """Per zone, radio and hour: the mall metrics of a zone, with the people estimate.
 
     Devices are counted once per hour however many presence intervals heard them. Where
@@ -273,8 +321,10 @@ class Traffic(_Record):
     dwell_sessions: int = Field(
         ge=0, description="Visitor dwell sessions in the zone that ended in the hour."
     )
-    dwell_median_s: float | None = Field(ge=0, description="Median of those sessions' lengths.")
-    dwell_p90_s: float | None = Field(ge=0, description="90th percentile of their lengths.")
+    dwell_median_s: float | None = Field(
+        ge=0, description="Median time people stayed in the zone, made as dwell_method says."
+    )
+    dwell_p90_s: float | None = Field(ge=0, description="Its 90th percentile, likewise.")
     repeat_visits: int = Field(
         ge=0,
         description="Visits that ended in the hour by a device that had already made a visit"
@@ -293,7 +343,9 @@ class Traffic(_Record):
         " calibrated zones for this hour (no camera here); null: not calibrated."
     )
     people_estimate: float | None = Field(
-        ge=0, description="Visitors / devices_per_person; null when not calibrated."
+        ge=0,
+        description="Distinct people in the zone in the hour, made as people_method says"
+        " (docs/figures.md); null when no method could make it.",
     )
     partial: bool = Field(False, description="The hour was cut short by a stop.")
 
@@ -362,14 +414,73 @@ class Attribution(_Record):
 RecordModel = (
     Dwell | Visit | Presence | Transaction | Footfall | Occupancy | Traffic | Kpi | Attribution
 )
-RECORD_MODELS: dict[str, type[RecordModel]] = {
-    "dwell": Dwell,
-    "visit": Visit,
-    "presence": Presence,
-    "transaction": Transaction,
-    "footfall": Footfall,
-    "occupancy": Occupancy,
-    "traffic": Traffic,
-    "kpi": Kpi,
-    "attribution": Attribution,
-}
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """One record kind, once: its model (from which the wire model and the JSON Schema
+    are made, ``edge.contract``), what names one record across its revisions, and what
+    ``mallsense records`` shows of it."""
+
+    model: type[RecordModel]
+    natural_key: tuple[str, ...]
+    """Fields naming the same record across revisions (a partial one, then the final one,
+    ``edge.report.revisions``); empty: only ``supersedes`` links its revisions."""
+    columns: tuple[str, ...]
+    """The columns of its table in ``mallsense records`` (``--json`` gives every field)."""
+
+
+RECORD_SPECS: dict[str, RecordSpec] = {
+    "dwell": RecordSpec(
+        Dwell,
+        ("zone", "source", "device", "start"),
+        ("start", "end", "zone", "device", "randomized", "duration_s", "samples", "rssi_max",
+         "partial"),
+    ),
+    "visit": RecordSpec(
+        Visit,
+        ("source", "device", "start"),
+        ("start", "end", "device", "randomized", "duration_s", "path", "partial"),
+    ),
+    "presence": RecordSpec(
+        Presence,
+        (),
+        ("start", "end", "zone", "source", "devices", "visitors", "passersby",
+         "randomized_share", "fixed"),
+    ),
+    "transaction": RecordSpec(
+        Transaction,
+        (),
+        ("start", "store", "total", "currency", "items", "payment", "refund"),
+    ),
+    "footfall": RecordSpec(
+        Footfall,
+        ("camera", "line", "start"),
+        ("start", "end", "camera", "line", "zone", "in", "out", "partial"),
+    ),
+    "occupancy": RecordSpec(
+        Occupancy,
+        (),
+        ("start", "end", "camera", "area", "zone", "visits", "occupancy_max", "partial"),
+    ),
+    "traffic": RecordSpec(
+        Traffic,
+        ("zone", "source", "start"),
+        ("start", "zone", "source", "devices_raw", "devices", "visitors", "capture_rate",
+         "dwell_median_s", "people_estimate", "partial"),
+    ),
+    "kpi": RecordSpec(
+        Kpi,
+        ("store", "start"),
+        ("start", "store", "entries", "transactions", "sales", "average_ticket", "conversion",
+         "partial"),
+    ),
+    "attribution": RecordSpec(
+        Attribution,
+        (),
+        ("start", "store", "zone", "device", "confidence", "candidates"),
+    ),
+}  # fmt: skip
+"""Every record kind. A new kind is a model above and a line here (and its ``*OnWire``
+model in ``edge.messages``, which ``edge.contract`` checks)."""
+RECORD_MODELS: dict[str, type[RecordModel]] = {k: s.model for k, s in RECORD_SPECS.items()}

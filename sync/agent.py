@@ -17,6 +17,7 @@ records the broker refuses for good (``sync.quarantine``). The loop itself is
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -26,7 +27,6 @@ from typing import Literal
 
 import edge
 from edge.config.models import Config, MqttConfig
-from edge.config.urls import BrokerUrl, parse_broker_url
 from edge.errors import UplinkError
 from edge.runtime.metrics import MetricsEndpoint
 from edge.store import Store
@@ -34,9 +34,13 @@ from edge.store.uplink import stream_id
 from sync.control import CONTROL_SLOTS
 from sync.envelope import status_payload, status_topic
 from sync.link import LinkSettings
+from sync.reload import Reload, read_again
 from sync.run import AgentRun
+from sync.settings import AgentSettings, Timing
 
 __all__ = ["SyncAgent"]
+
+log = logging.getLogger("mallsense.sync")
 
 
 class SyncAgent:
@@ -76,22 +80,14 @@ class SyncAgent:
         loader: Callable[[], Config] | None = None,
     ) -> None:
         try:
-            self.url: BrokerUrl = parse_broker_url(config.url)
+            self.settings = AgentSettings.build(
+                mall, box, config, password, config_hash, box_config
+            )
         except ValueError as exc:
             raise UplinkError(f"mqtt.url: {exc}") from exc
-        self.mall = mall
-        self.box = box
-        self.config = config
         self.db_path = Path(db_path)
-        self.password = password
-        self.config_hash = config_hash
         self.clock = clock
-        self.client_id = config.client_id or f"mallsense-{mall}-{box}"
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.poll_interval_s = poll_interval_s
-        self.connect_timeout_s = connect_timeout_s
-        self.box_config = box_config
+        self.timing = Timing(backoff_initial_s, backoff_max_s, poll_interval_s, connect_timeout_s)
         self.active: AgentRun | None = None
         """The run in progress (read by the metrics endpoint's thread)."""
         self.loader = loader
@@ -127,6 +123,27 @@ class SyncAgent:
         """Read the configuration again at the loop's next pass (safe from a signal handler)."""
         self.reload_wanted.set()
 
+    def reload(self) -> Reload | None:
+        """Read the configuration file again (``sync.reload``) and take it; None if it was
+        refused. The run in progress applies the returned ``Reload`` to its connection."""
+        self.reload_wanted.clear()
+        if self.loader is None:
+            log.warning("SIGHUP: nothing to reload (the agent was started without --config)")
+            update = None
+        else:
+            update = read_again(self.settings, self.loader, self.broker_override)
+        self.reloads["ok" if update is not None else "refused"] += 1
+        if update is not None:
+            self._apply(update)
+        return update
+
+    def _apply(self, update: Reload) -> None:
+        """Take the new settings whole; the metrics endpoint follows its section."""
+        self.settings = update.settings
+        if self.metrics is not None:
+            self.metrics.apply(update.config.metrics)
+        log.info("%s", update.message())
+
     def status(
         self,
         state: Literal["online", "offline"],
@@ -135,12 +152,13 @@ class SyncAgent:
         reason: str | None,
     ) -> bytes:
         """The retained status payload with this agent's identity."""
+        settings = self.settings
         return status_payload(
             state,
-            mall=self.mall,
-            box=self.box,
+            mall=settings.mall,
+            box=settings.box,
             version=edge.__version__,
-            config_hash=self.config_hash,
+            config_hash=settings.config_hash,
             reconnects=reconnects,
             started_at=started_at,
             reason=reason,
@@ -148,17 +166,18 @@ class SyncAgent:
         )
 
     def link_settings(self, reconnects: int, started_at: float) -> LinkSettings:
-        cfg = self.config
+        """How the next connection connects: the broker, the credentials and the will."""
+        settings, cfg = self.settings, self.settings.mqtt
         return LinkSettings(
-            url=self.url,
-            client_id=self.client_id,
+            url=settings.url,
+            client_id=settings.client_id,
             keepalive_s=cfg.keepalive_s,
             username=cfg.username,
-            password=self.password,
+            password=settings.password,
             ca_file=cfg.ca_file,
             cert_file=cfg.cert_file,
             key_file=cfg.key_file,
-            will_topic=status_topic(self.mall, self.box),
+            will_topic=status_topic(settings.mall, settings.box),
             will_payload=self.status("offline", reconnects, started_at, "connection lost"),
             will_delay_s=cfg.will_delay_s,
             max_inflight=cfg.inflight_batches + CONTROL_SLOTS,  # status, replies, telemetry

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -40,10 +40,8 @@ from sync.envelope import (
 from sync.link import Link, Received, Subscribed
 from sync.platform import PlatformGate
 from sync.resend import ResendBudget, ResendJob, plan_resend
+from sync.settings import AgentSettings
 from sync.telemetry import clock_synced, telemetry_payload
-
-if TYPE_CHECKING:
-    from sync.agent import SyncAgent
 
 __all__ = ["CONTROL_SLOTS", "REJECTED_KEY", "Control", "redacted_config", "redacted_status"]
 
@@ -119,7 +117,7 @@ def redacted_status(status: dict[str, Any]) -> dict[str, Any]:
     return scrubbed
 
 
-def redacted_config(agent: SyncAgent) -> dict[str, Any]:
+def redacted_config(settings: AgentSettings) -> dict[str, Any]:
     """The running configuration for the ``config`` command, without any secret.
 
     Secrets never are in the configuration (only the paths of the files holding
@@ -128,35 +126,41 @@ def redacted_config(agent: SyncAgent) -> dict[str, Any]:
     and its files are (URLs, user name, client id, every path) is left out too;
     a technician reads those on the box, in its configuration file.
     """
-    mqtt = _redact_model(agent.config, agent.config.model_dump(mode="json"))
-    mqtt["password"] = _REDACTED if agent.password is not None else None
-    if agent.box_config is None:
-        config: dict[str, Any] = {"mall": agent.mall, "box": agent.box, "mqtt": mqtt}
+    mqtt = _redact_model(settings.mqtt, settings.mqtt.model_dump(mode="json"))
+    mqtt["password"] = _REDACTED if settings.password is not None else None
+    box_config = settings.box_config
+    if box_config is None:
+        config: dict[str, Any] = {"mall": settings.mall, "box": settings.box, "mqtt": mqtt}
     else:
-        box_config = agent.box_config
         config = _redact_model(box_config, box_config.model_dump(mode="json")) | {"mqtt": mqtt}
     return {
-        "config_hash": agent.config_hash,
-        "from_file": agent.box_config is not None,
+        "config_hash": settings.config_hash,
+        "from_file": box_config is not None,
         "config": config,
     }
 
 
 class Control:
-    """Commands, platform state, telemetry and resend jobs for one ``SyncAgent.run``."""
+    """Commands, platform state, telemetry and resend jobs for one ``SyncAgent.run``.
+
+    It reads the agent's settings as it was given them (``reconfigure`` after a
+    reload) and the agent's clock; ``records_sent`` counts what the run delivered.
+    """
 
     def __init__(
         self,
-        agent: SyncAgent,
+        settings: AgentSettings,
+        clock: Callable[[], float],
         store: Store,
         started_at: float,
         records_sent: Callable[[], int],
     ) -> None:
-        self.agent = agent
+        self.settings = settings
+        self.clock = clock
         self.store = store
         self.started_at = started_at
         self.records_sent = records_sent
-        cfg = agent.config
+        cfg = settings.mqtt
         self.gate = PlatformGate(cfg.platform_id, cfg.require_platform)
         handlers: dict[str, Handler] = {
             "ping": self._ping,
@@ -164,7 +168,7 @@ class Control:
             "resend": self._resend,
             "config": self._config,
         }
-        self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, handlers)
+        self.commands = Commands(settings.mall, settings.box, cfg.command_rate_per_min, handlers)
         self.budget = ResendBudget()
         self.rejected_saved: dict[str, int] = {}
         self.rejected_due = time.monotonic()
@@ -177,15 +181,16 @@ class Control:
         self.telemetry_due = time.monotonic() + cfg.telemetry_interval_s
         self.prune_due = time.monotonic()
 
-    def reconfigure(self) -> None:
-        """The agent took new mqtt settings (SIGHUP). A new platform takes effect with the
+    def reconfigure(self, settings: AgentSettings) -> None:
+        """The agent took new settings (SIGHUP). A new platform takes effect with the
         reconnect that follows; the command rate at once."""
-        cfg = self.agent.config
+        self.settings, cfg = settings, settings.mqtt
         if (cfg.platform_id, cfg.require_platform) != (self.gate.platform_id, self.gate.required):
             self.gate = PlatformGate(cfg.platform_id, cfg.require_platform)
         if cfg.command_rate_per_min != self.commands.rate_per_min:
-            agent, old = self.agent, self.commands
-            self.commands = Commands(agent.mall, agent.box, cfg.command_rate_per_min, old.handlers)
+            old = self.commands
+            rate = cfg.command_rate_per_min
+            self.commands = Commands(settings.mall, settings.box, rate, old.handlers)
             self.commands.rejected = old.rejected  # counters run since the agent started
 
     # -- connection ---------------------------------------------------------------------
@@ -195,7 +200,7 @@ class Control:
         self.labels.clear()
         self.subscriptions.clear()
         self.gate.reset()
-        topic = command_filter(self.agent.mall, self.agent.box)
+        topic = command_filter(self.settings.mall, self.settings.box)
         self.subscriptions[link.subscribe(topic, retained=False)] = topic
         if self.gate.topic is not None:
             self.subscriptions[link.subscribe(self.gate.topic, retained=True)] = self.gate.topic
@@ -242,10 +247,8 @@ class Control:
             self._save_rejected()
         if now >= self.prune_due:
             self.prune_due = now + _PRUNE_EVERY_S
-            cfg = self.agent.config
-            prune_sent(
-                self.store, self.agent.clock() - cfg.resend_window_s, cfg.resend_window_batches
-            )
+            cfg = self.settings.mqtt
+            prune_sent(self.store, self.clock() - cfg.resend_window_s, cfg.resend_window_batches)
         if link is None:
             return
         while self.outgoing and len(self.labels) < CONTROL_SLOTS:
@@ -253,7 +256,7 @@ class Control:
             mid = link.publish(reply.topic, reply.payload, correlation_data=reply.correlation_data)
             self.labels[mid] = f"the reply on {reply.topic}"
         if now >= self.telemetry_due and len(self.labels) < CONTROL_SLOTS:
-            interval = self.agent.config.telemetry_interval_s
+            interval = self.settings.mqtt.telemetry_interval_s
             # The next one an interval after this one was due (no drift), but never a burst
             # to catch up after a time without a connection.
             self.telemetry_due = max(self.telemetry_due + interval, now + interval / 2)
@@ -269,27 +272,28 @@ class Control:
             self.rejected_saved = counts
 
     def _send_telemetry(self, link: Link) -> None:
-        agent = self.agent
+        settings = self.settings
         try:
             payload = telemetry_payload(
                 self.store,
-                mall=agent.mall,
-                box=agent.box,
-                now=agent.clock(),
+                mall=settings.mall,
+                box=settings.box,
+                now=self.clock(),
                 records_sent=self.records_sent(),
                 synced=clock_synced(),
             )
         except ValueError as exc:  # a value the contract refuses; the uplink carries on
             log.warning("could not build the telemetry message: %s; skipped this one", exc)
             return
-        topic = telemetry_topic(agent.mall, agent.box)
+        topic = telemetry_topic(settings.mall, settings.box)
         self.labels[link.publish(topic, payload)] = "the telemetry message"
 
     def acked(self, mid: int, refusal: str | None) -> None:
         """A PUBACK for something that is not a data batch; log it if refused."""
         what = self.labels.pop(mid, None)
         if refusal is not None:
-            log.warning("%s refused %s: %s", self.agent.url, what or f"message {mid}", refusal)
+            url = self.settings.url
+            log.warning("%s refused %s: %s", url, what or f"message {mid}", refusal)
 
     # -- resend jobs ----------------------------------------------------------------------
 
@@ -310,8 +314,8 @@ class Control:
     def _affordable(self, job: ResendJob, batch: SentBatch, rows: list[OutboxRow]) -> bool:
         """Charge the batch to the resend budget; when it does not fit, skip it and the
         rest of its job, saying when to ask again."""
-        agent, now = self.agent, self.agent.clock()
-        size = envelope_overhead(agent.mall, agent.box, batch.kind)
+        settings, now = self.settings, self.clock()
+        size = envelope_overhead(settings.mall, settings.box, batch.kind)
         size += sum(record_size(row.body) for row in rows)  # an upper bound of the payload
         if self.budget.fits(size, now):
             self.budget.charge(size, now)
@@ -350,7 +354,7 @@ class Control:
     # -- the commands ---------------------------------------------------------------------
 
     def _ping(self, request: Request) -> dict[str, Any]:
-        now = self.agent.clock()
+        now = self.clock()
         return {
             "version": edge.__version__,
             "uptime_s": round(max(now - self.started_at, 0.0), 1),
@@ -358,15 +362,15 @@ class Control:
         }
 
     def _status(self, request: Request) -> dict[str, Any]:
-        return redacted_status(collect_status(self.store, self.agent.clock()))
+        return redacted_status(collect_status(self.store, self.clock()))
 
     def _config(self, request: Request) -> dict[str, Any]:
-        return redacted_config(self.agent)
+        return redacted_config(self.settings)
 
     def _resend(self, request: Request) -> dict[str, Any] | None:
         last_seq = int(self.store.get("sync.seq", "0") or 0)
         queued = sum(len(job.batches) for job in self.jobs)
-        job = plan_resend(self.store, request, last_seq, queued, self.budget, self.agent.clock())
+        job = plan_resend(self.store, request, last_seq, queued, self.budget, self.clock())
         if not job.batches:
             return job.result()  # nothing to send: answer at once
         self.jobs.append(job)

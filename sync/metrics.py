@@ -26,7 +26,7 @@ class SyncCollector:
 
     def collect(self) -> Iterable[Metric]:
         agent = self.agent
-        yield from identity_metrics(agent.config_hash)
+        yield from identity_metrics(agent.settings.config_hash)
         reloads = CounterMetricFamily(
             "mallsense_config_reloads",
             "SIGHUP reloads of the configuration, by result (ok, refused).",

@@ -12,7 +12,7 @@ import queue
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
 from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode, MQTTProtocolVersion
@@ -20,13 +20,26 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge.config.urls import BrokerUrl
 from sync.link import explain_socket_error
 from sync.tlsinfo import CertInfo, explain_refusal, tls_reason
 
-if TYPE_CHECKING:
-    from sync.check import CheckTarget
+__all__ = ["MqttProbe", "ProbeTarget"]
 
-__all__ = ["MqttProbe"]
+
+class ProbeTarget(Protocol):
+    """Where the probe connects and as whom (``sync.check.CheckTarget`` is one)."""
+
+    @property
+    def url(self) -> BrokerUrl: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def timeout_s(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +56,7 @@ class MqttProbe:
     """One paho connection that waits for each answer in turn (no will, nothing retained)."""
 
     def __init__(
-        self, target: CheckTarget, context: ssl.SSLContext | None, own_cert: CertInfo | None
+        self, target: ProbeTarget, context: ssl.SSLContext | None, own_cert: CertInfo | None
     ) -> None:
         self.target = target
         self.own_cert = own_cert

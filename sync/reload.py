@@ -18,25 +18,26 @@ settings stay. Otherwise the agent takes the new ``[mqtt]`` settings:
 
 The ``[metrics]`` endpoint moves if its address changed. A ``--broker`` given on
 the command line keeps overriding ``mqtt.url``.
+
+This module reads and decides (``read_again`` returns a ``Reload``); the agent
+takes the new settings in one place (``SyncAgent.reload``) and its run applies
+them to the connection in another (``AgentRun._apply``), each to its own state.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from edge.config.load import config_hash
-from edge.config.models import MqttConfig
+from edge.config.models import Config, MqttConfig
 from edge.config.reload import SYNC_RESTART_KEYS, compare, refusal
 from edge.config.secrets import mqtt_password
-from edge.config.urls import parse_broker_url
 from edge.errors import ConfigError, SecretError
+from sync.settings import AgentSettings
 
-if TYPE_CHECKING:
-    from sync.agent import SyncAgent
-
-__all__ = ["CONNECTION_KEYS", "Reloaded", "reload_agent"]
+__all__ = ["CONNECTION_KEYS", "Reload", "read_again"]
 
 log = logging.getLogger("mallsense.sync")
 SERVICE = "mallsense-sync"
@@ -62,25 +63,42 @@ CONNECTION_KEYS = frozenset(
 
 
 @dataclass(frozen=True)
-class Reloaded:
-    """A new configuration the agent took."""
+class Reload:
+    """A configuration read again that may be taken: the new settings and what they change."""
 
+    settings: AgentSettings
+    config: Config
+    """The whole file as read (its ``[metrics]`` section moves the endpoint)."""
     changed: bool
     reconnect: bool
     """The connection's settings (or the password) changed."""
     moved: bool
     """Another broker: the old one is told 'offline' before the box leaves it."""
+    what: str
+    """What changed, in words (``mqtt.url, the broker password``)."""
+
+    def message(self) -> str:
+        """What the log says once the reload was taken."""
+        new = self.settings
+        if not self.changed:
+            return f"config reloaded: nothing changed (config {new.config_hash})"
+        if self.reconnect:
+            return f"config reloaded: changed {self.what}; reconnecting to {new.url}"
+        return f"config reloaded: changed {self.what} (config {new.config_hash})"
 
 
-def reload_agent(agent: SyncAgent) -> Reloaded | None:
-    """Read the file again and apply it to ``agent``; None (logged) if refused."""
-    if agent.loader is None:
-        log.warning("SIGHUP: nothing to reload (the agent was started without --config)")
-        return None
+def read_again(
+    running: AgentSettings, loader: Callable[[], Config], broker_override: str | None
+) -> Reload | None:
+    """The file read again and compared with the running settings; None, with the
+    reason logged, when it must be refused."""
     try:
-        new = agent.loader()
-        mqtt = _effective(new.mqtt, agent.broker_override)
+        new = loader()
+        mqtt = _effective(new.mqtt, broker_override)
         password = mqtt_password(new)
+        settings = AgentSettings.build(
+            running.mall, running.box, mqtt, password, config_hash(new), new
+        )
     except (ConfigError, SecretError) as exc:
         error = exc if isinstance(exc, ConfigError) else ConfigError(str(exc))
         log.error("%s", refusal(error, SERVICE))
@@ -89,34 +107,26 @@ def reload_agent(agent: SyncAgent) -> Reloaded | None:
         log.error("config refused: cannot read it (%r); keeping the running config", exc)
         log.debug("the reload failed here", exc_info=True)
         return None
-    old = agent.box_config
+    old = running.box_config
     change = compare(old, new, SYNC_RESTART_KEYS) if old is not None else None
     if change is not None and change.restart_needed:
         log.error("%s", refusal(change, SERVICE))
         return None
-    before = agent.config.model_dump()
-    after = mqtt.model_dump()
-    moved = {k for k in after if before.get(k) != after.get(k)}
-    new_password = password != agent.password
-    reconnect = bool(moved & CONNECTION_KEYS) or new_password
-    other_broker = parse_broker_url(mqtt.url) != agent.url
-    agent.config, agent.password, agent.box_config = mqtt, password, new
-    agent.url = parse_broker_url(mqtt.url)
-    agent.client_id = mqtt.client_id or f"mallsense-{agent.mall}-{agent.box}"
-    agent.config_hash = config_hash(new)
-    if agent.metrics is not None:
-        agent.metrics.apply(new.metrics)
-    changed = change is None or not change.empty or reconnect
+    before, after = running.mqtt.model_dump(), mqtt.model_dump()
+    differs = {key for key in after if before.get(key) != after.get(key)}
+    new_password = password != running.password
+    reconnect = bool(differs & CONNECTION_KEYS) or new_password
     what = change.describe() if change is not None else "mqtt"
     if new_password:
         what += ", the broker password"
-    if not changed:
-        log.info("config reloaded: nothing changed (config %s)", agent.config_hash)
-    elif reconnect:
-        log.info("config reloaded: changed %s; reconnecting to %s", what, agent.url)
-    else:
-        log.info("config reloaded: changed %s (config %s)", what, agent.config_hash)
-    return Reloaded(changed, reconnect, other_broker)
+    return Reload(
+        settings=settings,
+        config=new,
+        changed=change is None or not change.empty or reconnect,
+        reconnect=reconnect,
+        moved=settings.url != running.url,
+        what=what,
+    )
 
 
 def _effective(mqtt: MqttConfig, broker: str | None) -> MqttConfig:

@@ -17,17 +17,19 @@ import queue
 import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, Protocol
 
 from edge.errors import StoreError
+from edge.runtime.backoff import Backoff
 from edge.runtime.metrics import LatencyHistogram
 from edge.runtime.sdnotify import Notifier
-from edge.store import OutboxRow, Store
+from edge.store import Store
 from edge.store.uplink import SentBatch, acknowledge
-from sync.backoff import Backoff
 from sync.control import CONTROL_SLOTS, Control
-from sync.delivery import HELD_KEY, TAKEOVERS_KEY, bump, on_ack, republish_held
-from sync.envelope import Envelope, build_envelope, data_topic, status_topic
+from sync.delivery import HELD_KEY, TAKEOVERS_KEY, bump, fill_window, on_ack
+from sync.envelope import status_topic
 from sync.link import (
     Acked,
     Connected,
@@ -35,18 +37,17 @@ from sync.link import (
     Disconnected,
     Link,
     LinkEvent,
+    LinkSettings,
     Received,
     Subscribed,
 )
 from sync.quarantine import RejectionPolicy
-from sync.reload import reload_agent
+from sync.reload import Reload
+from sync.settings import AgentSettings, Timing
 from sync.untaken import Untaken
 from sync.window import OutboxWindow
 
-if TYPE_CHECKING:
-    from sync.agent import SyncAgent
-
-__all__ = ["AgentRun"]
+__all__ = ["AgentRun", "RunOwner"]
 
 log = logging.getLogger("mallsense.sync")
 
@@ -57,29 +58,61 @@ _PUBLISH_HEADROOM = 512  # PUBLISH header, topic and properties, next to the pay
 _RELOAD_POLL_S = 0.5  # how soon a back-off wait notices a SIGHUP
 
 
+class RunOwner(Protocol):
+    """What a run reads of the agent that started it (``sync.agent.SyncAgent``)."""
+
+    @property
+    def settings(self) -> AgentSettings:
+        """The settings in force; a reload replaces them whole."""
+
+    @property
+    def timing(self) -> Timing: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def db_path(self) -> Path: ...
+    @property
+    def reload_wanted(self) -> threading.Event: ...
+    def reload(self) -> Reload | None:
+        """Read the configuration again and take it; None if refused."""
+
+    def status(
+        self,
+        state: Literal["online", "offline"],
+        reconnects: int,
+        started_at: float,
+        reason: str | None,
+    ) -> bytes: ...
+    def link_settings(self, reconnects: int, started_at: float) -> LinkSettings: ...
+
+
 class AgentRun:
     """The state of one ``SyncAgent.run``: the store, the link and the outbox window."""
 
     def __init__(
         self,
-        agent: SyncAgent,
+        agent: RunOwner,
         store: Store,
         drain: bool,
         stop: threading.Event,
         deadline: float | None,
     ) -> None:
         self.agent = agent
-        self.cfg = agent.config
+        self.clock = agent.clock
         self.store = store
         self.drain = drain
         self.stop = stop
         self.deadline = deadline
         self.started_at = agent.clock()
-        self.backoff = Backoff(agent.backoff_initial_s, agent.backoff_max_s)
+        timing, settings = agent.timing, agent.settings
+        # Full jitter: after a broker restart a whole fleet reconnects (edge.runtime.backoff).
+        self.backoff = Backoff(timing.backoff_initial_s, timing.backoff_max_s, jitter="full")
         self.window = OutboxWindow(
-            store, agent.mall, agent.box, self.cfg.batch_max_records, agent.clock
+            store, settings.mall, settings.box, settings.mqtt.batch_max_records, agent.clock
         )
-        self.control = Control(agent, store, self.started_at, lambda: self.records_sent)
+        self.control = Control(
+            settings, agent.clock, store, self.started_at, lambda: self.records_sent
+        )
         self.rejections = RejectionPolicy()
         self.link: Link | None = None
         self.broken: str | None = None  # why the current link must be dropped
@@ -96,13 +129,18 @@ class AgentRun:
         self.last_error: str | None = None
         self.latency = LatencyHistogram()
         """Seconds from a batch's PUBLISH to its PUBACK (for the metrics endpoint)."""
-        self.untaken = Untaken(agent.backoff_initial_s, agent.backoff_max_s)
+        self.untaken = Untaken(timing.backoff_initial_s, timing.backoff_max_s)
         self.held_reason: str | None = None  # why data batches are held, as last stored
         self.taken_over = False  # the broker said another client took this client id
 
+    @property
+    def settings(self) -> AgentSettings:
+        """The agent's settings in force (a reload swaps them between two passes)."""
+        return self.agent.settings
+
     def execute(self) -> int:
         # A database written by another box must not be published under this one's name.
-        self.store.claim_identity(self.agent.mall, self.agent.box)
+        self.store.claim_identity(self.settings.mall, self.settings.box)
         self.store.put("sync.connected", "0")
         self.store.put("sync.reconnects", "0")
         self.store.put(HELD_KEY, "")
@@ -126,12 +164,12 @@ class AgentRun:
                 self._connect()
                 continue
             self.control.tick(self.link)
-            published = self._fill_window()
+            published = fill_window(self)
             if not published and self.drain and self._drained():
                 log.info(
                     "outbox drained: %d records acknowledged by %s",
                     self.records_this_run,
-                    self.agent.url,
+                    self.settings.url,
                 )
                 return 0
             self._pump(block=not published)
@@ -147,7 +185,7 @@ class AgentRun:
             " by %s this run)%s",
             waiting,
             self.records_this_run,
-            self.agent.url,
+            self.settings.url,
             f"; held: {self.held_reason}" if self.held_reason else "",
         )
 
@@ -176,11 +214,17 @@ class AgentRun:
     def _summary(self) -> str:
         """The one-line status ``systemctl status mallsense-sync`` shows."""
         if self.link is not None:
-            state = f"connected to {self.agent.url}"
+            state = f"connected to {self.settings.url}"
         else:
-            state = f"not connected ({self.last_error or 'connecting to ' + str(self.agent.url)})"
+            state = (
+                f"not connected ({self.last_error or 'connecting to ' + str(self.settings.url)})"
+            )
         held = f"; data held: {self.held_reason}" if self.held_reason else ""
         return f"{state}; {self.records_sent} records sent{held}"
+
+    def mark_broken(self, why: str) -> None:
+        """Drop the connection after this pass of the loop; the first reason is the one told."""
+        self.broken = self.broken or why
 
     def set_held(self, reason: str | None) -> None:
         """Say in the store (for ``status`` and ``doctor``) why data is held, or that it flows."""
@@ -191,25 +235,31 @@ class AgentRun:
     # -- reloading (SIGHUP) ---------------------------------------------------------------
 
     def _reload(self) -> None:
-        """Take the configuration file again (``sync.reload``) between two passes."""
-        self.agent.reload_wanted.clear()
+        """The agent takes the configuration file again (``sync.reload``) between two
+        passes; this run applies what changed to its connection."""
         self.notifier.reloading()
         try:
-            reloaded = reload_agent(self.agent)
-            self.agent.reloads["ok" if reloaded else "refused"] += 1
-            if reloaded is None or not reloaded.changed:
-                return
-            self.cfg = self.agent.config
-            self.window.max_records = self.cfg.batch_max_records
-            self.control.reconfigure()
-            if reloaded.reconnect:
-                self._reconnect_now(goodbye=reloaded.moved)
-            elif self.link is not None:  # the retained status names the new config hash
-                online = self.agent.status("online", self.connections - 1, self.started_at, None)
-                topic = status_topic(self.agent.mall, self.agent.box)
-                self.control.labels[self.link.publish(topic, online, retain=True)] = "the status"
+            update = self.agent.reload()
+            if update is not None and update.changed:
+                self._apply(update)
         finally:
             self.notifier.ready(self._summary())
+
+    def _apply(self, update: Reload) -> None:
+        """The new settings, applied to the window, the commands and the connection."""
+        settings = update.settings
+        self.window.max_records = settings.mqtt.batch_max_records
+        self.control.reconfigure(settings)
+        if update.reconnect:
+            self._reconnect_now(goodbye=update.moved)
+        elif self.link is not None:  # the retained status names the new config hash
+            online = self._status("online", None)
+            topic = status_topic(settings.mall, settings.box)
+            self.control.labels[self.link.publish(topic, online, retain=True)] = "the status"
+
+    def _status(self, state: Literal["online", "offline"], reason: str | None) -> bytes:
+        """The retained status payload, as of this run's connections."""
+        return self.agent.status(state, self.connections - 1, self.started_at, reason)
 
     def _reconnect_now(self, *, goodbye: bool) -> None:
         """New connection settings: leave cleanly (no will; 'offline' only to a broker left
@@ -223,10 +273,8 @@ class AgentRun:
         self._commit_acks()
         link, self.link = self.link, None
         if link is not None:
-            offline = self.agent.status(
-                "offline", self.connections - 1, self.started_at, "moved to another broker"
-            )
-            topic = status_topic(self.agent.mall, self.agent.box)
+            offline = self._status("offline", "moved to another broker")
+            topic = status_topic(self.settings.mall, self.settings.box)
             link.close((topic, offline) if goodbye else None, _GOODBYE_TIMEOUT_S)
         self.window.forget()
         self.store.put("sync.connected", "0")
@@ -245,12 +293,12 @@ class AgentRun:
         except ConnectFailed as exc:
             link.abandon()
             if not self.stop.is_set():
-                self._failed(f"cannot connect to {self.agent.url}: {exc}")
+                self._failed(f"cannot connect to {self.settings.url}: {exc}")
             return
         self._connected(link, event)
 
     def _connect_timeout(self) -> float:
-        timeout = self.agent.connect_timeout_s
+        timeout = self.agent.timing.connect_timeout_s
         if self.deadline is not None:
             timeout = min(timeout, max(0.1, self.deadline - time.monotonic()))
         return timeout
@@ -275,22 +323,23 @@ class AgentRun:
         self.connected_since = time.monotonic()
         # Respect the broker's limits: more unacknowledged PUBLISHes than its Receive
         # Maximum, or a packet above its Maximum Packet Size, gets us disconnected.
-        max_bytes, packet_limit = self.cfg.batch_max_bytes, None
+        cfg = self.settings.mqtt
+        max_bytes, packet_limit = cfg.batch_max_bytes, None
         if event.maximum_packet_size is not None:
             packet_limit = event.maximum_packet_size - _PUBLISH_HEADROOM
             max_bytes = min(max_bytes, packet_limit)
         self.window.forget()
-        limit = min(self.cfg.inflight_batches, event.receive_maximum - CONTROL_SLOTS)
+        limit = min(cfg.inflight_batches, event.receive_maximum - CONTROL_SLOTS)
         self.window.configure(limit, max_bytes, packet_limit)
         online = self.agent.status("online", reconnects, self.started_at, None)
         self.control.connected(link)
-        mid = link.publish(status_topic(self.agent.mall, self.agent.box), online, retain=True)
+        mid = link.publish(status_topic(self.settings.mall, self.settings.box), online, retain=True)
         self.control.labels[mid] = "the status message"
         self.store.put("sync.connected", "1")
         self.store.put("sync.reconnects", str(reconnects))
         log.info(
             "connected to %s as %s (reconnects: %d)",
-            self.agent.url,
+            self.settings.url,
             link.settings.client_id,
             reconnects,
         )
@@ -320,84 +369,12 @@ class AgentRun:
             " certificate, and that the broker binds client ids to certificates"
             " (use_username_as_clientid, docs/broker/mosquitto.conf). Not fighting for it:"
             " waiting %.1f s before connecting again",
-            self.agent.url,
-            self.agent.client_id,
+            self.settings.url,
+            self.settings.client_id,
             count,
             delay,
         )
         return delay
-
-    # -- publishing -----------------------------------------------------------------------
-
-    def _fill_window(self) -> bool:
-        """Publish batches while the window has room; True if anything went out.
-
-        Batches the platform asked for again go first and are not held by the
-        platform gate: the platform asking is the platform listening.
-        """
-        published = False
-        while self.link is not None and not self.window.full:
-            again = self.control.take_resend()
-            if again is not None:
-                job, batch, old_rows = again
-                self.control.resent(job, batch, self._publish(self.link, old_rows, batch.seq))
-            elif self._data_may_flow():
-                if not republish_held(self):
-                    rows = self.window.take()
-                    if rows is None:
-                        break
-                    self._publish(self.link, rows, None)
-            else:
-                break
-            published = True
-        return published
-
-    def _data_may_flow(self) -> bool:
-        """The platform's gate (``sync.platform``), then the hold on data nobody took
-        (``sync.untaken``): while holding, one batch at a time once its back-off passed."""
-        gate = self.control.gate
-        if not gate.open:
-            self.set_held(
-                f"waiting for platform {gate.platform_id} to say it is online on {gate.topic}"
-                " (mqtt.require_platform)"
-            )
-            return False
-        if not self.untaken.holding:
-            self.set_held(None)
-            return True
-        self.set_held(self.untaken.held_words())
-        if not self.untaken.may_send(self.window.in_flight, time.monotonic()):
-            return False
-        if not self.untaken.held:
-            self.window.forget()  # nothing held on this link: start again at the first row
-        return True
-
-    def _publish(self, link: Link, rows: list[OutboxRow], resent_from: int | None) -> Envelope:
-        agent = self.agent
-        seq, batch_id = self.window.number(rows, resent_from)
-        envelope = build_envelope(
-            agent.mall,
-            agent.box,
-            rows,
-            seq=seq,
-            batch_id=batch_id,
-            now=agent.clock(),
-            historical_after_s=self.cfg.historical_after_s,
-            resent_from=resent_from,
-            stream=self.window.stream,
-        )
-        if len(envelope.payload) > self.window.max_bytes:
-            log.warning(
-                "record %d (%s) alone is %d bytes, more than the %d-byte batch limit; sending"
-                " it anyway",
-                rows[0].id,
-                envelope.kind,
-                len(envelope.payload),
-                self.window.max_bytes,
-            )
-        topic = data_topic(agent.mall, agent.box, envelope.kind)
-        self.window.sent(link.publish(topic, envelope.payload), envelope)
-        return envelope
 
     # -- what paho reported ---------------------------------------------------------------
 
@@ -408,7 +385,9 @@ class AgentRun:
             return
         events: list[LinkEvent] = []
         try:
-            events.append(link.events.get(timeout=self.agent.poll_interval_s if block else 0.0))
+            events.append(
+                link.events.get(timeout=self.agent.timing.poll_interval_s if block else 0.0)
+            )
             while True:
                 events.append(link.events.get_nowait())
         except queue.Empty:
@@ -422,7 +401,7 @@ class AgentRun:
     def _handle(self, event: LinkEvent) -> None:
         if isinstance(event, Disconnected):
             self.taken_over = self.taken_over or event.taken_over
-            self.broken = self.broken or f"lost the connection to {self.agent.url}: {event.reason}"
+            self.mark_broken(f"lost the connection to {self.settings.url}: {event.reason}")
         elif isinstance(event, Acked):
             on_ack(self, event)
         elif isinstance(event, Received):
@@ -444,7 +423,7 @@ class AgentRun:
             return
         self.records_sent += len(ids)
         self.records_this_run += len(ids)
-        self.last_upload = self.agent.clock()
+        self.last_upload = self.clock()
         self._save_progress(force=False)
 
     def _save_progress(self, *, force: bool) -> None:
@@ -469,9 +448,11 @@ class AgentRun:
         link, self.link = self.link, None
         if link is None:
             return
-        offline = self.agent.status("offline", self.connections - 1, self.started_at, "stopped")
-        link.close((status_topic(self.agent.mall, self.agent.box), offline), _GOODBYE_TIMEOUT_S)
-        log.info("disconnected from %s", self.agent.url)
+        offline = self._status("offline", "stopped")
+        link.close(
+            (status_topic(self.settings.mall, self.settings.box), offline), _GOODBYE_TIMEOUT_S
+        )
+        log.info("disconnected from %s", self.settings.url)
 
     def _save_final(self) -> None:
         try:

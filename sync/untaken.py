@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from sync.backoff import Backoff
+from edge.runtime.backoff import Backoff
 from sync.envelope import Envelope
 
 __all__ = ["NO_MATCHING_SUBSCRIBERS", "Untaken"]
@@ -34,7 +34,8 @@ class Untaken:
     """Batches answered "no matching subscribers", and when to try again."""
 
     def __init__(self, initial_s: float, maximum_s: float) -> None:
-        self.backoff = Backoff(initial_s, maximum_s)
+        # Full jitter, as the reconnects: many boxes wait for the same consumer.
+        self.backoff = Backoff(initial_s, maximum_s, jitter="full")
         self.held: deque[Envelope] = deque()
         """Batches nobody took on this connection, oldest first (their rows are kept)."""
         self.retry_at: float | None = None

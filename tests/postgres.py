@@ -1,4 +1,4 @@
-"""A real PostgreSQL for tests (``sync.ingest.localdb.LocalPostgres``), like tests/broker.py's
+"""A real PostgreSQL for tests (``fixtures.local_postgres.LocalPostgres``), like tests/broker.py's
 Mosquitto: Debian's server, started in a temporary folder on a free loopback port.
 
 The ingest's promises (idempotent upserts, partitions made on demand, a partial
@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import Iterator
 
 import pytest
-
-from sync.ingest.localdb import LocalPostgres, find_pg_bin
+from fixtures.local_postgres import LocalPostgres, find_pg_bin
 
 __all__ = ["LocalPostgres", "running_postgres"]
 

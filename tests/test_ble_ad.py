@@ -9,8 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.ble.ad import AdStructures, canonical_uuid, encode_ad, parse_ad, uuid16
-from drivers.ble.address import address_kind
+from drivers.ble.decode.ad_structures import (
+    AdStructures,
+    canonical_uuid,
+    encode_ad,
+    parse_ad,
+    uuid16,
+)
+from drivers.ble.decode.address import address_kind
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEAA = "0000feaa-0000-1000-8000-00805f9b34fb"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import KEY, SHOP, failed_cleanly, invoke, json_lines, stored, write_text
 
-from drivers.ble import CONTRACT_FIELDS
+from drivers.ble.decode import CONTRACT_FIELDS
 from edge.demo.privacy_check import mac_forms
 from edge.store import Store
 

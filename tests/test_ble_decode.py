@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from shared_data import shared_data
 
-from drivers.ble import (
+from drivers.ble.decode import (
     CONTRACT_FIELDS,
     DEVICE_CLASSES,
     KINDS,
@@ -24,8 +24,8 @@ from drivers.ble import (
     decode_hex,
     to_json,
 )
-from drivers.ble.classify import feature_tuple
-from drivers.ble.fields import normalize_fields
+from drivers.ble.decode.classify import feature_tuple
+from drivers.ble.decode.normalize import normalize_fields
 
 OWN = Path(__file__).parent / "data" / "ble_vectors.json"
 SHARED = shared_data() / "ble"

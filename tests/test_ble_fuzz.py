@@ -10,10 +10,10 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from drivers.ble import (
+from drivers.ble.cached_decoder import BleDecoder
+from drivers.ble.decode import (
     DEVICE_CLASSES,
     KINDS,
-    BleDecoder,
     Decoded,
     decode_ad,
     decode_fields,

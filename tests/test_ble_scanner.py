@@ -21,7 +21,7 @@ from bleak.assigned_numbers import AdvertisementDataType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.ble.adverts import AdvertBuilder
+from drivers.ble.advert_builder import AdvertBuilder
 from drivers.ble.recording import (
     FORMAT,
     BleRecord,
@@ -31,7 +31,7 @@ from drivers.ble.recording import (
     parse_record,
     record_line,
 )
-from drivers.ble.scanner import AdapterReset, BleAdapterError, BleScannerSource
+from drivers.ble.source import AdapterReset, BleAdapterError, BleScannerSource
 from drivers.observations import Advert, Watermark
 from drivers.privacy import Pseudonymizer
 

@@ -16,7 +16,7 @@ from camera_helpers import write_video
 from click.testing import CliRunner, Result
 
 from edge.cli import camera_cmd
-from edge.cli.camera_cmd import parse_line, parse_zone
+from edge.cli.camera_video import parse_line, parse_zone
 
 
 @click.group()
@@ -49,7 +49,7 @@ def test_every_frame_and_annotated_video(video: Path, tmp_path: Path) -> None:
     out = tmp_path / "check.mp4"
     result = invoke("count", video, "--every-frame", "--annotate", out, "--line", "1,2,3,4")
     assert result.exit_code == 0, result.output
-    assert "door.mp4: in 0, out 0, visits 0" in result.output
+    assert "door.mp4: in 0, out 0; 15 frames" in result.output, "no visits without a zone"
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 15
     cap.release()
@@ -64,10 +64,15 @@ def test_bad_geometry_is_a_usage_error(video: Path) -> None:
 
 
 def test_a_missing_model_is_one_plain_error(video: Path, tmp_path: Path) -> None:
-    result = invoke("count", video, "--model", tmp_path / "m.onnx")
+    result = invoke("count", video, "--model", tmp_path / "m.onnx", "--line", "1,2,3,4")
     assert result.exit_code == 2
     assert "camera model" in result.output and "m.onnx does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def test_nothing_to_count_is_a_usage_error(video: Path) -> None:
+    result = invoke("count", video)
+    assert result.exit_code == 2 and "give --line, --zone or both" in result.output
 
 
 def test_parse_geometry() -> None:

@@ -27,13 +27,14 @@ import pytest
 from camera_helpers import write_video
 from shared_data import shared_data
 
-from drivers.camera.source import CameraSource, VideoPlayback
+from drivers.camera.replay import VideoReplay
+from drivers.camera.source import CameraSource
 from drivers.timeline import Timeline
 from edge.config import Config, parse_config
 from edge.contract import schema_errors
 from edge.records import RECORD_MODELS
 from edge.runtime.daemon import EdgeDaemon
-from edge.runtime.sensors import plugin_for
+from edge.sensors.table import plugin_for
 from edge.store import Store
 
 KEY = bytes(range(32))
@@ -126,7 +127,7 @@ class VideoRun:
 async def play_video(video: Path, db: Path) -> VideoRun:
     """A whole video through the daemon at 50x; stop once it was counted."""
     timeline = Timeline(50, epoch=lambda: EPOCH)
-    playback: dict[str, Any] = {"cam": VideoPlayback(video, timeline, loop=False)}
+    playback: dict[str, Any] = {"cam": VideoReplay(video, timeline, loop=False)}
     pids: list[int | None] = []
     with Store(db) as store:
         daemon = EdgeDaemon(config(db), KEY, store, radios=playback, clock=timeline.now)
@@ -280,7 +281,7 @@ def test_wifi_keeps_producing_while_a_camera_process_is_killed(
     assert simulate_wifi is not None
     radios: dict[str, Any] = {
         "shop": simulate_wifi(cfg.sensors[0], SHOP, timeline),
-        "cam": VideoPlayback(loop_video, timeline),
+        "cam": VideoReplay(loop_video, timeline),
     }
     probes: dict[str, int] = {}
     with Store(db) as store:
@@ -314,7 +315,7 @@ def test_a_hung_camera_process_is_killed_and_started_again_by_the_watchdog(
     monkeypatch.setattr(CameraSource, "stop_timeout_s", 0.5)
     db = tmp_path / "box.db"
     timeline = Timeline(1)
-    radios: dict[str, Any] = {"cam": VideoPlayback(loop_video, timeline)}
+    radios: dict[str, Any] = {"cam": VideoReplay(loop_video, timeline)}
     with Store(db) as store:
         daemon = EdgeDaemon(config(db, silence=0.5), KEY, store, radios=radios)
         hung: list[int] = []

@@ -20,22 +20,17 @@ from camera_helpers import write_video
 from drivers.camera import detect
 from drivers.camera.capture import CameraError, CameraSpec, RateCap, ReplaySource, restarted
 from drivers.camera.observations import LineCount, ZoneDwell, ZoneOccupancy
-from drivers.camera.source import VideoPlayback
+from drivers.camera.replay import VideoReplay
 from drivers.timeline import Timeline
 from edge.config import parse_config
 from edge.config.secrets import camera_password
-from edge.config.sensors import CameraSensorConfig
 from edge.contract import schema_errors
 from edge.errors import ConfigError
 from edge.records import RECORD_MODELS
-from edge.runtime.sensors import plugin_for
-from edge.runtime.sensors.camera import (
-    CameraRecords,
-    camera_spec,
-    camera_url,
-    device,
-    pipeline_config,
-)
+from edge.sensors.camera.config import CameraSensorConfig
+from edge.sensors.camera.records import CameraRecords
+from edge.sensors.camera.settings import camera_spec, camera_url, device, pipeline_config
+from edge.sensors.table import plugin_for
 
 T0 = 1_800_000_000.0
 
@@ -211,7 +206,7 @@ def test_a_missing_shipped_model_names_where_it_was_looked_for(
     assert "nanodet_coco80_416_fp32.onnx" in str(caught.value)
     # in the daemon: the camera fails with that message (logged, retried); nothing crashes
     plugin = plugin_for("camera")
-    source = plugin.make_source(camera(), None, lambda: 0.0, None)  # type: ignore[arg-type]
+    source = plugin.make_source(camera(), None, lambda: 0.0, None)
     with pytest.raises(OSError, match="is missing: looked in"):
         source.run(lambda batch: None, threading.Event())
 
@@ -226,7 +221,7 @@ def test_the_plugin_watchdog_simulation_and_video_files(tmp_path: Path) -> None:
     timeline = Timeline(10)
     assert plugin.simulate is not None
     playback = plugin.simulate(sensor, tmp_path / "v.mp4", timeline)
-    assert playback == VideoPlayback(tmp_path / "v.mp4", timeline, loop=True)
+    assert playback == VideoReplay(tmp_path / "v.mp4", timeline, loop=True)
     spec = camera_spec(sensor, playback)
     assert (spec.replay_start, spec.pace, spec.loop, spec.stall_s) == (
         timeline.start, timeline, True, 20,

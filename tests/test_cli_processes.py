@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from broker import find_mosquitto
 from cli_helpers import (
     DEMO_CONFIG,
     ENTRANCE,
@@ -27,7 +28,6 @@ from cli_helpers import (
 )
 from click.testing import Result
 
-from edge.demo.broker import find_mosquitto
 from edge.demo.privacy_check import macs_in_captures, scan_for_macs
 from edge.records import RECORD_MODELS
 

@@ -79,6 +79,14 @@ def test_a_point_with_three_numbers_says_how_many_are_expected() -> None:
     assert any("start (got [0.1, 0.2, 0.3]): expected at most 2 item(s), not 3" in s for s in lines)
 
 
+def test_a_coordinate_in_quotes_is_refused_not_guessed() -> None:
+    zone = DEMO["zones"][0]["id"]
+    camera = {"type": "camera", "name": "door", "zone": zone, "url": "file:///x.mp4"}
+    camera["lines"] = [{"name": "door", "start": [0, "300"], "end": [5, 300]}]
+    (line,) = problems(with_change(["sensors"], [camera]))
+    assert line.endswith("lines[0].start[1] (got '300'): expected a number without quotes")
+
+
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [

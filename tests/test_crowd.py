@@ -17,9 +17,12 @@ if str(ROOT / "benchmarks") not in sys.path:
     sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from crowd.evaluate import evaluate, replay  # noqa: E402
+from crowd.heldout import run_records  # noqa: E402
 from crowd.metrics import figures, true_path  # noqa: E402
 from crowd.phones import MODELS, pick_model  # noqa: E402
 from crowd.render import CrowdParams, generate, load_truth  # noqa: E402
+from crowd.scenarios import HELD_OUT, TUNING  # noqa: E402
+from crowd.zonehours import score_hours, summarize, truth_hours  # noqa: E402
 
 SMALL = CrowdParams(visitors=300, seed=7)
 
@@ -121,3 +124,52 @@ def test_run_cli_prints_json(day: Path) -> None:
     assert data["benchmark"] == "crowd"
     assert data["grouping_probes_per_s"] > 0 and data["parser_frames_per_s"] > 0
     assert set(data["methods"]) == {"raw", "grouped", "oracle"}
+
+
+def test_scenario_sets_never_share_a_day() -> None:
+    held = {(s.params.visitors, s.params.seed) for s in HELD_OUT}
+    tuning = {(s.params.visitors, s.params.seed) for s in TUNING}
+    assert not {seed for _, seed in held} & {seed for _, seed in tuning}
+    assert len(held) == len(HELD_OUT) and len(tuning) == len(TUNING)
+    assert max(s.params.shared_fp_share for s in HELD_OUT) == 0.6
+
+
+def test_new_knobs_at_their_defaults_keep_the_cache_key() -> None:
+    """Days generated before the scenario knobs existed stay valid in the cache."""
+    blob = json.dumps(
+        {"visitors": 300, "seed": 7, "ios_share": 0.4, "wifi_off_share": 0.1,
+         "screen_on_median_s": 15.0, "screen_off_median_s": 60.0, "format": 4},
+        sort_keys=True,
+    ).encode()  # fmt: skip
+    assert SMALL.key() == hashlib.sha256(blob).hexdigest()[:12]
+    assert CrowdParams(visitors=300, seed=7, sitter_share=0.1).key() != SMALL.key()
+
+
+def test_the_shared_fingerprint_knob_moves_phones_onto_one_model(tmp_path: Path) -> None:
+    shared = load_truth(generate(CrowdParams(visitors=300, seed=7, shared_fp_share=0.6), tmp_path))
+    models = Counter(p["model"] for p in shared["people"])
+    assert models["iphone-11/12"] / 300 > 0.55
+
+
+def test_truth_per_zone_hour_counts_people_and_presence(truth: dict[str, Any]) -> None:
+    hours = truth_hours(truth)
+    day = truth["day_epoch"]
+    for (zone, start), t in hours.items():
+        assert 0 < t["present"] <= t["people"]
+        assert zone in truth["sensors"] and (start - day) % 3600 == 0
+    people = {p["pid"] for p in truth["people"]}
+    corridor = [t["people"] for (z, _), t in hours.items() if z == "corridor"]
+    assert sum(corridor) >= len(people)  # everyone walks the corridor at least once
+
+
+def test_the_box_reports_people_with_intervals_on_a_small_day(truth: dict[str, Any]) -> None:
+    records, rate = run_records(truth)
+    rows = score_hours(truth, records, min_people=1)
+    assert rows and rate > 0
+    for r in rows:
+        assert r["people_method"] == "rate" and not r["people_missing"]
+        assert r["people_low"] <= r["people"] <= r["people_high"]
+    summary = summarize([r for r in rows if r["zone"] != "corridor"])
+    assert summary["coverage_90"] >= 0.7  # a small day: few followed phones, wide intervals
+    presence = [r for r in records if r["kind"] == "presence" and r["people_estimate"]]
+    assert presence and all(r["people_low"] <= r["people_estimate"] for r in presence)

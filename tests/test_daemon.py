@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.probe_frames import PHONE_MODELS, probe_request
 
 from edge.config import Config, parse_config
-from edge.demo.frames import PHONE_MODELS, probe_request
 from edge.runtime.daemon import EdgeDaemon
 from edge.store import Store
 
@@ -294,12 +294,12 @@ def test_kill_9_then_restart_keeps_the_database_whole(tmp_path: Path) -> None:
 
 
 def test_watching_a_recording_as_a_radio_paces_it(tmp_path: Path) -> None:
-    """FileRadio is the fake radio of the two tests above: check it keeps time."""
-    from drivers.wifi.fileradio import FileRadio, Timeline
+    """RadioReplay is the fake radio of the two tests above: check it keeps time."""
     from drivers.wifi.pcap import open_capture
+    from drivers.wifi.replay import RadioReplay, Timeline
 
     timeline = Timeline(speed=1000)
-    radio = FileRadio(SAMPLES / "shop.pcap", timeline)
+    radio = RadioReplay(SAMPLES / "shop.pcap", timeline)
     recorded = [t for t, _, _ in open_capture(SAMPLES / "shop.pcap")][:50]
     got: list[float | None] = []
     while len(got) < 50:

@@ -29,20 +29,20 @@ from pki import Pki
 from pos_pty import PtyPair, pty_pairs
 
 from edge.config import Config, parse_config
-from edge.config.sensors import (
-    BleSensorConfig,
-    CameraSensorConfig,
-    PosSensorConfig,
-    WifiSensorConfig,
-)
 from edge.doctor import Host, run_doctor
 from edge.doctor.clock import check_clock
 from edge.doctor.configuration import check_key
-from edge.doctor.devices import check_camera, check_pos
 from edge.doctor.host import Runner, ToolResult
-from edge.doctor.radios import check_ble, check_wifi
 from edge.doctor.storage import check_database, check_disk
 from edge.doctor.uplink import check_broker
+from edge.sensors.ble.config import BleSensorConfig
+from edge.sensors.ble.doctor import check as check_ble
+from edge.sensors.camera.config import CameraSensorConfig
+from edge.sensors.camera.doctor import check as check_camera
+from edge.sensors.pos.config import PosSensorConfig
+from edge.sensors.pos.doctor import check as check_pos
+from edge.sensors.wifi.config import WifiSensorConfig
+from edge.sensors.wifi.doctor import check as check_wifi
 from edge.store import Store
 
 MALL, BOX, USER, PASSWORD = "doctor-mall", "box-7", "box-7", "s3cret"
@@ -240,7 +240,7 @@ def test_doctor_passes_against_real_services(healthy: Path) -> None:
     assert "left out (--skip clock)" in out
     assert line_of(out, "wifi").startswith("- wifi") and "no Wi-Fi sensor" in out
     assert "fix:" not in out
-    assert out.splitlines()[-1] == ("10 checks: 7 passed, 3 skipped; nothing failed")
+    assert out.splitlines()[-1] == ("11 checks: 7 passed, 4 skipped; nothing failed")
 
 
 @pytest.mark.broker
@@ -252,13 +252,14 @@ def test_doctor_json_against_real_services(healthy: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     checks = by_name(json_lines(done.stdout))
     assert list(checks) == [
-        "config", "key", "wifi", "ble", "camera:door", "pos:till", "broker", "clock", "disk",
-        "database",
+        "config", "key", "wifi", "ble", "camera:door", "pos:till", "counter", "broker", "clock",
+        "disk", "database",
     ]  # fmt: skip
     statuses = {name: c["status"] for name, c in checks.items()}
     assert statuses == {
         "config": "pass", "key": "pass", "wifi": "skip", "ble": "skip", "camera:door": "pass",
-        "pos:till": "pass", "broker": "pass", "clock": "skip", "disk": "pass", "database": "pass",
+        "pos:till": "pass", "counter": "skip", "broker": "pass", "clock": "skip", "disk": "pass",
+        "database": "pass",
     }  # fmt: skip
     camera = checks["camera:door"]
     assert camera["area"] == "camera" and camera["fix"] is None
@@ -757,3 +758,16 @@ def test_a_camera_without_its_password_or_its_model(tmp_path: Path, video: Path)
     check = check_camera(sensor_of(path, CameraSensorConfig), host)
     assert check.status == "fail"
     assert "gives pictures, but: camera model" in check.detail and "does not exist" in check.detail
+
+
+def test_doctor_checks_the_broker_given_with_broker(tmp_path: Path) -> None:
+    config = tmp_path / "mallsense.toml"
+    config.write_text(
+        'mall = "m1"\nbox = "b1"\n[[zones]]\nid = "shop"\n[mqtt]\nurl = "mqtt://127.0.0.1:1"\n'
+        f'[store]\npath = "{tmp_path / "box.db"}"\n',
+        encoding="utf-8",
+    )
+    other = f"mqtt://127.0.0.1:{free_port()}"
+    skip = [a for area in ("key", "clock", "disk", "database") for a in ("--skip", area)]
+    result = invoke("doctor", "--config", config, "--broker", other, "--timeout", "1", *skip)
+    assert other in result.stdout and "127.0.0.1:1 " not in result.stdout

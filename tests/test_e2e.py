@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,11 +57,18 @@ def test_a_recording_reaches_the_platform_exactly_and_anonymously(
     consumer = Consumer(broker.url, "demo-mall")
     assert consumer.wait_subscribed()
     try:
-        synced = mallsense("sync", "--db", str(db), "--broker", broker.url, "--drain", log=log)
+        synced = mallsense(
+            "sync", "--db", str(db), "--broker", broker.url, "--drain", "--json", log=log
+        )
         assert synced.returncode == 0, log.read_text()
         with Store(db) as store:
             stored = {r["id"]: r for r in store.records()}
             assert store.outbox_depth()[0] == 0
+        (summary,) = [line for line in log.read_text().splitlines() if '"drained"' in line]
+        assert json.loads(summary) == {
+            "drained": True, "acknowledged": len(stored), "waiting": 0, "held": None,
+            "broker": broker.url,
+        }  # fmt: skip
         wait_until(lambda: len(consumer.stats.records) >= len(stored))
     finally:
         consumer.close()

@@ -50,6 +50,17 @@ def test_rssi_distance_charges_unknown_sensors() -> None:
     assert rssi_distance({"a": -60}, "a", None, 7.0) == 7.0
 
 
+def test_a_mac_that_two_phones_fit_equally_is_left_unlinked() -> None:
+    """Two phones of one model, the same signal, both quiet: a new MAC is not a guess."""
+    g = Grouper()
+    a = g.assign(probe(0.0, "a", 10, rssi=-60))
+    b = g.assign(probe(2.0, "b", 900, rssi=-78))  # too far from a to be a
+    assert a != b
+    new = g.assign(probe(30.0, "c", 2000, rssi=-69))  # 9 dB from both, both quiet
+    assert new not in (a, b)
+    assert g.ambiguous == 1 and g.stats()["ambiguous"] == 1
+
+
 def test_timing_links_lose_confidence_with_rivals() -> None:
     assert link_confidence("timing", 0) > link_confidence("timing", 3)
     assert link_confidence("seq", 0) > link_confidence("timing", 0)
@@ -207,18 +218,21 @@ def test_a_pseudonym_keeps_its_group_while_heard(probes: list[Probe]) -> None:
 _PATTERNS = DATA / "probing-patterns"
 # Groups measured per capture (one phone each; anonymized, so trust_local_bit=False):
 # lab recordings at arm's length whose RSSI swings by 10-20 dB (std) split more.
+# (MACs, groups at most). Since issue 11 a MAC that two groups fit equally by timing is
+# left unlinked (``ambiguity_margin``): one phone's own earlier splits now cost a group
+# or a few more (iPhone11-B 7 -> 8, iPhoneXR-L 26 -> 30).
 _BOUNDS = {
     "OppoFindX3Neo-A": (15, 5),
     "S21Ultra-M": (28, 2),
-    "iPhone11-B": (465, 7),
-    "iPhone11-C": (334, 8),
-    "iPhone11-F": (47, 9),
-    "iPhone11-M": (236, 58),  # 21 days of recording: many visits, not one
-    "iPhone12-M": (325, 11),
+    "iPhone11-B": (465, 8),
+    "iPhone11-C": (334, 12),
+    "iPhone11-F": (47, 11),
+    "iPhone11-M": (236, 65),  # 21 days of recording: many visits, not one
+    "iPhone12-M": (325, 13),
     "iPhone12Pro-C": (1, 1),
     "iPhone7-F": (35, 5),
     "iPhoneXR-A": (9, 5),
-    "iPhoneXR-L": (91, 26),
+    "iPhoneXR-L": (91, 30),
 }
 
 

@@ -298,3 +298,12 @@ def test_postinst_installs_into_dpkg_root_and_enables_the_units(
     assert "deb-systemd-invoke" not in calls.read_text()  # not started inside another root
     upgrade = postinst("configure", "0.1.0")
     assert "nothing changed: this box was already installed" in upgrade
+
+
+def test_an_image_without_a_prefix_gets_the_debs_prefix_and_a_note(tmp_path: Path) -> None:
+    image = tmp_path / "image"
+    image.mkdir()
+    result = invoke("install", "--root", image, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "/opt/mallsense/.venv/bin/mallsense is not in" in result.stdout
+    assert "install mallsense there before the image boots" in result.stdout

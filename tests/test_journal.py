@@ -332,8 +332,8 @@ def test_the_daemon_logs_sensor_problems_to_the_journal_with_their_fields(
         assert edge.wait(timeout=20) == 0
     assert failed["PRIORITY"] == "4"
     assert failed["MESSAGE"].startswith("sensor shop: wlan1mon: Wi-Fi interface wlan1mon")
-    assert failed["CODE_FILE"].endswith("edge/runtime/daemon.py")
-    assert failed["CODE_FUNC"] == "_supervise"
+    assert failed["CODE_FILE"].endswith("edge/runtime/supervise.py")
+    assert failed["CODE_FUNC"] == "supervise"
     assert failed["SYSLOG_IDENTIFIER"] == "mallsense-edge"  # the unit's SyslogIdentifier=
     assert "mall demo-mall box shop-12" in started["MESSAGE"]
     journal.wait_for(MESSAGE="stopped; open sessions written as partial records")

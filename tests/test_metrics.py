@@ -108,7 +108,7 @@ def metrics_config(block: str) -> MetricsConfig:
 def test_the_endpoint_is_off_by_default_and_on_loopback() -> None:
     default = metrics_config("")
     assert not default.enabled
-    assert (default.listen, default.sync_listen) == ("127.0.0.1:9464", "127.0.0.1:9465")
+    assert (default.listen, default.sync_listen) == ("127.0.0.1:9477", "127.0.0.1:9478")
     for listen in ("localhost:9100", "[::1]:9100", "127.0.0.5:9100"):
         assert metrics_config(f'enabled = true\nlisten = "{listen}"').listen == listen
 
@@ -116,14 +116,14 @@ def test_the_endpoint_is_off_by_default_and_on_loopback() -> None:
 @pytest.mark.parametrize(
     ("block", "expected"),
     [
-        ('listen = "0.0.0.0:9464"', "metrics.listen (got '0.0.0.0:9464'): expected a loopback"),
-        ('sync_listen = "[::]:9465"', "metrics.sync_listen (got '[::]:9465'): expected a loopback"),
-        ('listen = "box.mall.example:9464"', "metrics.listen (got 'box.mall.example:9464')"),
-        ('listen = "9464"', "metrics.listen (got '9464'): expected HOST:PORT"),
+        ('listen = "0.0.0.0:9477"', "metrics.listen (got '0.0.0.0:9477'): expected a loopback"),
+        ('sync_listen = "[::]:9478"', "metrics.sync_listen (got '[::]:9478'): expected a loopback"),
+        ('listen = "box.mall.example:9477"', "metrics.listen (got 'box.mall.example:9477')"),
+        ('listen = "9477"', "metrics.listen (got '9477'): expected HOST:PORT"),
         ('listen = "127.0.0.1:70000"', "expected HOST:PORT with a port from 1 to 65535"),
-        ('listen = "::1:9464"', "expected an IPv6 address in brackets"),
-        ('sync_listen = "127.0.0.1:9464"', "expected another port than metrics.listen"),
-        ("port = 9464", "metrics.port: unknown key"),
+        ('listen = "::1:9477"', "expected an IPv6 address in brackets"),
+        ('sync_listen = "127.0.0.1:9477"', "expected another port than metrics.listen"),
+        ("port = 9477", "metrics.port: unknown key"),
     ],
 )
 def test_a_bad_or_non_loopback_address_is_refused_with_its_key(block: str, expected: str) -> None:
@@ -133,8 +133,8 @@ def test_a_bad_or_non_loopback_address_is_refused_with_its_key(block: str, expec
 
 
 def test_the_network_is_allowed_only_on_purpose() -> None:
-    config = metrics_config('enabled = true\nlisten = "0.0.0.0:9464"\nallow_remote = true')
-    assert config.listen == "0.0.0.0:9464"
+    config = metrics_config('enabled = true\nlisten = "0.0.0.0:9477"\nallow_remote = true')
+    assert config.listen == "0.0.0.0:9477"
 
 
 # -- the endpoint itself ------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.pos.capture_format import (
+from drivers.pos.decoder import PosDecoder, decode_chunks
+from drivers.pos.line.capture_format import (
     FROM_PRINTER,
     MAGIC,
     TO_PRINTER,
@@ -23,7 +24,6 @@ from drivers.pos.capture_format import (
     read_capture,
     read_capture_file,
 )
-from drivers.pos.decoder import PosDecoder, decode_chunks
 
 HEADER = CaptureHeader(
     port="/dev/serial/by-id/usb-FTDI_FT232R-if00-port0",

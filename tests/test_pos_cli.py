@@ -18,7 +18,7 @@ from cli_helpers import invoke, json_lines, write_text
 from pos_pty import PtyPair, pty_pairs
 from pos_receipts import LAYOUTS, pos_file
 
-from drivers.pos.capture_format import CaptureHeader, CaptureWriter, read_capture_file
+from drivers.pos.line.capture_format import CaptureHeader, CaptureWriter, read_capture_file
 from edge.store import Store
 from edge.store.receipts import ReceiptText, save_receipt_texts
 

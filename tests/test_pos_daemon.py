@@ -21,17 +21,17 @@ from typing import Any
 import pytest
 from pos_receipts import LAYOUTS, Generated
 
-from drivers.pos.capture_format import CaptureHeader, CaptureWriter
 from drivers.pos.decoder import decode_chunks
+from drivers.pos.line.capture_format import CaptureHeader, CaptureWriter
 from drivers.timeline import Timeline
 from edge.config import Config, parse_config
-from edge.config.sensors import PosSensorConfig
 from edge.contract import check_message, schema_errors
 from edge.records import Transaction
 from edge.runtime.daemon import EdgeDaemon
-from edge.runtime.sensors import plugin_for
-from edge.runtime.sensors.pos import transaction_record
-from edge.runtime.sensors.pos_config import decoder_factory
+from edge.sensors.pos.config import PosSensorConfig
+from edge.sensors.pos.records import transaction_record
+from edge.sensors.pos.settings import decoder_factory
+from edge.sensors.table import plugin_for
 from edge.store import Store
 from edge.store.receipts import ReceiptText, receipt_texts, save_receipt_texts
 from edge.store.retention import enforce
@@ -184,9 +184,11 @@ def test_receipts_become_transactions_of_their_store_and_zone(
     assert {(r["store"], r["zone"], r["receipt_no"]) for r in chinese} == {
         ("b1-12", "market", "XS20260314001")
     }
-    # The recording's 30 s between the two uncut receipts, kept on the timeline.
+    # The recording's 30 s between the two uncut receipts, kept on the timeline. The
+    # timeline runs (20x) while the daemon starts, so the first receipt may be read a
+    # few event seconds late, never early: the gap shrinks by that much at most.
     start = [Transaction.model_validate(r).start for r in chinese]
-    assert 29 < (start[1] - start[0]).total_seconds() < 31
+    assert 25 < (start[1] - start[0]).total_seconds() < 31
 
 
 def test_every_transaction_keeps_the_contract(played: tuple[Path, dict[str, Any]]) -> None:

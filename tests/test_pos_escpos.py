@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pos_receipts import BARCODE_FORM_1, BARCODE_FORM_2, COLUMN_BAND, CUT, ESC, FS, GS, QR
 
-from drivers.pos.codepages import PAGE_CODECS, single_byte_table, text_decoder
-from drivers.pos.escpos import EscPosInterpreter
+from drivers.pos.escpos.codepages import PAGE_CODECS, single_byte_table, text_decoder
+from drivers.pos.escpos.escpos import EscPosInterpreter
+from drivers.pos.escpos.segment import ReceiptSegmenter
 from drivers.pos.result import Segment
-from drivers.pos.segment import ReceiptSegmenter
 
 
 def segments(data: bytes, encoding: str = "cp437", max_bytes: int = 65536) -> list[Segment]:

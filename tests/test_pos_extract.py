@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.pos.amounts import find_currency, parse_amount
-from drivers.pos.dates import find_printed_at
-from drivers.pos.extract import Extractor
-from drivers.pos.fields import Fields
-from drivers.pos.mask import mask_text
-from drivers.pos.templates import Template
+from drivers.pos.extract.amounts import find_currency, parse_amount
+from drivers.pos.extract.dates import find_printed_at
+from drivers.pos.extract.extract import Extractor
+from drivers.pos.extract.fields import Fields
+from drivers.pos.extract.mask import mask_text
+from drivers.pos.extract.templates import Template
 
 SUPERMARKET_CN = """华联超市(五角场店)
 电话: 021-65431234

@@ -20,10 +20,10 @@ from pos_receipts import (
 )
 
 from drivers.pos.decoder import PosDecoder, decode_chunks
-from drivers.pos.escpos import EscPosInterpreter
-from drivers.pos.printed import normalize_text
+from drivers.pos.escpos.escpos import EscPosInterpreter
+from drivers.pos.escpos.printed import normalize_text
+from drivers.pos.escpos.segment import ReceiptSegmenter
 from drivers.pos.result import Segment
-from drivers.pos.segment import ReceiptSegmenter
 
 FAST = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CUTS = (GS + b"VA\x03", GS + b"V\x00", GS + b"V1", GS + b"VB\x00", ESC + b"i", ESC + b"m")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.pos.mask import luhn_valid, mask_text
+from drivers.pos.extract.mask import luhn_valid, mask_text
 
 
 @pytest.mark.parametrize(

@@ -24,13 +24,13 @@ import pytest
 from pos_pty import FakePos, FakePrinter, PtyPair, by_id_link, pty_pairs, uart_resample
 from pos_receipts import LAYOUTS, pos_file
 
-from drivers.pos.baud import Sampling, detect_from_traffic, status_byte
 from drivers.pos.decoder import PosDecoder
-from drivers.pos.line import COMMON_RATES, LineError, LineSettings, PosLine
-from drivers.pos.quality import ACCEPT, score_receipt, score_sample, score_silent
+from drivers.pos.line.baud import Sampling, detect_from_traffic, status_byte
+from drivers.pos.line.line import COMMON_RATES, LineError, LineSettings, PosLine
+from drivers.pos.line.quality import ACCEPT, score_receipt, score_sample, score_silent
+from drivers.pos.line.serial_line import SerialLine
+from drivers.pos.line.serial_source import SerialPosSource
 from drivers.pos.result import Receipt
-from drivers.pos.serial_line import SerialLine
-from drivers.pos.serial_source import SerialPosSource
 
 FAST = Sampling(listen_s=0.3, quiet_s=0.1, max_s=1.0)
 RECEIPTS = ("english-raster-logo", "european-cafe", "refund", "raster-only")

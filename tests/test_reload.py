@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ from cli_helpers import DEMO_CONFIG, KEY, MALLSENSE, SAMPLES, invoke
 from test_sdnotify import NotifySocket
 
 from edge.config import parse_config
+from edge.config.load import config_hash
 from edge.config.reload import EDGE_RESTART_KEYS, SYNC_RESTART_KEYS, compare, refusal
 from edge.errors import ConfigError
+from sync.reload import Reload, read_again
+from sync.settings import AgentSettings
 
 RECORDINGS = {
     "entrance": SAMPLES / "entrance.pcap",
@@ -82,6 +86,37 @@ def test_refusals_say_why_and_that_the_running_config_stays() -> None:
         "config refused: box (from 'shop-12' to 'shop-14') needs a restart"
         " (systemctl restart mallsense-sync); keeping the running config"
     )
+
+
+def test_a_sync_reload_is_a_frozen_decision_that_leaves_the_running_settings_alone() -> None:
+    text = DEMO_CONFIG.read_text()
+    config = parse_config(text)
+    running = AgentSettings.build(
+        config.mall, config.box, config.mqtt, None, config_hash(config), config
+    )
+
+    def read(new_text: str, broker: str | None = None) -> Reload | None:
+        return read_again(running, lambda: parse_config(new_text), broker)
+
+    same = read(text)
+    assert same is not None and not same.changed
+    assert same.message() == f"config reloaded: nothing changed (config {running.config_hash})"
+    slower = read(text.replace('1883"', '1883"\ntelemetry_interval_s = 120'))
+    assert slower is not None and slower.changed and not slower.reconnect and not slower.moved
+    assert slower.settings.mqtt.telemetry_interval_s == 120
+    assert slower.settings.config_hash != running.config_hash
+    elsewhere = text.replace("127.0.0.1:1883", "127.0.0.2:1884")
+    moved = read(elsewhere)
+    assert moved is not None and moved.reconnect and moved.moved
+    assert "; reconnecting to mqtt://127.0.0.2:1884" in moved.message()
+    # --broker keeps overriding mqtt.url: the file's new address moves nothing.
+    kept = read(elsewhere, broker="mqtt://127.0.0.1:1883")
+    assert kept is not None and not kept.reconnect and not kept.moved
+    assert read(text.replace('box = "shop-12"', 'box = "shop-14"')) is None
+    # What runs is untouched until its owner takes the new value whole.
+    assert running.url.port == 1883 and running.mqtt.telemetry_interval_s != 120
+    with pytest.raises(FrozenInstanceError):
+        moved.settings.__setattr__("password", "x")
 
 
 # -- the edge daemon ----------------------------------------------------------------------

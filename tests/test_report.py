@@ -353,11 +353,12 @@ def test_an_empty_day_names_the_latest_day_with_records(box: Box) -> None:
     assert document["empty"] and document["latest_day"] == NEXT_DAY
 
 
-def test_today_is_the_default(box: Box) -> None:
+def test_without_a_date_an_empty_today_gives_way_to_the_latest_day(box: Box) -> None:
     today = datetime.now(UTC).date().isoformat()
     result = invoke("report", "--db", box.db)
     assert result.exit_code == 0, result.output
-    assert f"no records for {today}" in result.stdout  # the samples are from March 2026
+    assert f"no records on {today} (today, UTC); showing 2026-03-15" in result.stderr
+    assert "· 2026-03-15 (UTC) ·" in result.stdout  # the samples are from March 2026
 
 
 def test_a_missing_database_is_a_clear_error(tmp_path: Path) -> None:

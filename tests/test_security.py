@@ -634,7 +634,7 @@ def test_check_reports_a_refused_subscription(tmp_path: Path, certs: Certs, dyns
 def test_sync_check_refuses_agent_options(tmp_path: Path) -> None:
     result = invoke("sync", "--db", tmp_path / "x.db", "check")
     assert result.exit_code == 2
-    assert "--db and --drain are for the agent" in result.stderr
+    assert "--db, --drain and --json (before the subcommand) are for the agent" in result.stderr
 
 
 def test_sync_rejects_a_bad_broker_url_in_words(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.probe_frames import PHONE_MODELS, probe_request
 from wifi_frames import non_probe_frames, probe_body, radiotap
 
 from drivers.wifi.live import BPF_PROBE_REQUESTS, ChannelHopper, MonitorSocket, RadiotapRequired
 from drivers.wifi.pcap import PcapWriter, open_capture
-from edge.demo.frames import PHONE_MODELS, probe_request
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 from shared_data import shared_data
@@ -152,3 +154,40 @@ def test_one_phone_many_macs_one_fingerprint_family() -> None:
     assert len(probes) == 782
     assert len({p.device for p in probes.values()}) == 465
     assert len({p.fingerprint for p in probes.values()}) <= 10
+
+
+def _lab(fixed: bool) -> list[dict[str, Any]]:
+    """sc6-61 through the box's pipeline (benchmarks/crowd/sc6_61.py), lab PCs configured."""
+    _one("sc6-61_2022-11-09_p1.pcap")
+    benchmarks = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
+    from crowd.sc6_61 import run
+
+    records: list[dict[str, Any]] = run(fixed)[0]
+    return records
+
+
+def test_the_lab_pcs_configured_as_fixed_devices_leave_every_figure() -> None:
+    fixed, unfixed = _lab(True), _lab(False)
+    presence = [r for r in fixed if r["kind"] == "presence" and not r["partial"]]
+    busy = [r for r in presence if r["frames"]]
+    assert sum(1 for r in busy if r["fixed"]) > len(busy) / 2  # PCs probe all the time
+    assert not any(r["fixed"] for r in unfixed if r["kind"] == "presence")  # 12 h never pass
+
+    def devices(records: list[dict[str, Any]]) -> int:
+        return sum(int(r["devices"]) for r in records if r["kind"] == "presence")
+
+    assert devices(fixed) < devices(unfixed)
+    dwell = {r["device"] for r in fixed if r["kind"] == "dwell"}
+    assert len(dwell) < len({r["device"] for r in unfixed if r["kind"] == "dwell"})
+
+
+def test_the_labs_hourly_dwell_is_never_one_second() -> None:
+    hours = [r for r in _lab(True) if r["kind"] == "traffic" and not r["partial"]]
+    full = [r for r in hours if r["people_present"] and r["people_present"] > 5]
+    assert full
+    for r in full:
+        assert r["dwell_method"] in ("sessions-sure", "little")
+        assert r["dwell_median_s"] > 60  # people sat there for an hour
+        assert r["people_low"] is not None and r["people_high"] is not None

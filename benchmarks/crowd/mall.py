@@ -130,17 +130,26 @@ class Visitor:
 class Mall:
     """Geometry and radio: mean signal of a point at a sensor."""
 
-    def __init__(self) -> None:
+    def __init__(self, sensor_shift_m: float = 0.0) -> None:
         self.zones = ZONES
+        self.sensors = {name: _shifted(z, sensor_shift_m) for name, z in ZONES.items()}
 
     def mean_rssi(self, where: Point, zone: str, sensor: str) -> float:
         """Path loss from ``where`` (in ``zone``) to ``sensor``, before shadowing and fading."""
-        sx, sy = self.zones[sensor].sensor
+        sx, sy = self.sensors[sensor]
         d = max(math.hypot(where[0] - sx, where[1] - sy), 1.0)
         loss = 10 * PATH_LOSS_EXP * math.log10(d)
         if zone != sensor and (self.zones[zone].shop or self.zones[sensor].shop):
             loss += WALL_DB
         return TX_1M_DBM - loss
+
+
+def _shifted(z: Zone, shift: float) -> Point:
+    """The zone's sensor moved ``shift`` metres towards its far corner (kept inside)."""
+    x, y = z.sensor
+    dx = min(shift, (z.x1 - z.x0) / 2 - 0.5)
+    dy = min(shift, (z.y1 - z.y0) / 2 - 0.5) * (1 if y >= 0 else -1)
+    return (x + dx, y + dy)
 
 
 def arrival_time(rng: random.Random) -> float:
@@ -174,8 +183,15 @@ def _destinations(rng: random.Random) -> list[str]:
     return shops
 
 
-def make_visitor(pid: int, rng: random.Random, model: str, wifi_on: bool) -> Visitor:
-    """A visitor's walk: entrance, destinations with dwells, corridor lingering, exit."""
+def make_visitor(
+    pid: int, rng: random.Random, model: str, wifi_on: bool, sitter_share: float = 0.0
+) -> Visitor:
+    """A visitor's walk: entrance, destinations with dwells, corridor lingering, exit.
+
+    ``sitter_share`` of them (drawn only when it is above 0, so the default days stay as
+    they were) sit still at one table of the food court for about an hour."""
+    if sitter_share and rng.random() < sitter_share:
+        return _sitter(pid, rng, model, wifi_on)
     segs: list[Segment] = []
     t = arrival_time(rng)
     here = ENTRANCE
@@ -193,6 +209,17 @@ def make_visitor(pid: int, rng: random.Random, model: str, wifi_on: bool) -> Vis
         t = _dwell(segs, t, dest, _lognormal(rng, median, sigma, lo, hi), rng)
         here = door
     _walk(segs, t, here, ENTRANCE, rng)
+    return Visitor(pid, model, wifi_on, segs)
+
+
+def _sitter(pid: int, rng: random.Random, model: str, wifi_on: bool) -> Visitor:
+    segs: list[Segment] = []
+    t = arrival_time(rng)
+    t = _walk(segs, t, ENTRANCE, ZONES["food-court"].door, rng)
+    seconds = _lognormal(rng, 3600, 0.25, 1800, 7200)
+    spot = ZONES["food-court"].random_point(rng)
+    segs.append(Segment("food-court", t, t + seconds, [spot], seconds + 1))
+    _walk(segs, t + seconds, ZONES["food-court"].door, ENTRANCE, rng)
     return Visitor(pid, model, wifi_on, segs)
 
 

@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from edge.demo.frames import ie
+from fixtures.probe_frames import ie
 
 __all__ = ["FAMILIES", "MODELS", "PhoneModel", "pick_model"]
 

@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from fixtures.probe_frames import probe_request
+
 from drivers.wifi.pcap import PcapWriter
-from edge.demo.frames import probe_request
 
 from .mall import SENSITIVITY_DBM, SENSORS, ZONES, Mall, Visitor, make_visitor
-from .phones import FAMILIES, PhoneModel, pick_model
+from .phones import FAMILIES, MODELS, PhoneModel, pick_model
 
 __all__ = ["DAY_EPOCH", "CrowdParams", "generate", "load_truth"]
 
@@ -51,10 +52,31 @@ class CrowdParams:
     """Assumed share of visitors whose phone sends no probe at all."""
     screen_on_median_s: float = 15.0
     screen_off_median_s: float = 60.0
+    # What the box cannot see, varied by the scenarios (benchmarks/crowd/scenarios.py). At
+    # their defaults they change nothing, and stay out of the cache key.
+    shared_fp_share: float = 0.0
+    """Share of phones forced onto the iPhone 11/12 model (one shared fingerprint, a new MAC
+    per burst); 0: the model mix alone decides (about 16 %)."""
+    screen_on_share: float = 0.25
+    """Share of phones whose screen is on when they arrive (they scan faster)."""
+    sitter_share: float = 0.0
+    """Share of visitors who sit still in the food court for about an hour."""
+    sensor_shift_m: float = 0.0
+    """Every sensor moved this far from its zone's middle, towards a corner."""
 
     def key(self) -> str:
-        blob = json.dumps(asdict(self) | {"format": _FORMAT}, sort_keys=True).encode()
+        fields = asdict(self)
+        for name, default in _QUIET_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        blob = json.dumps(fields | {"format": _FORMAT}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+_QUIET_DEFAULTS: Final = {
+    "shared_fp_share": 0.0, "screen_on_share": 0.25, "sitter_share": 0.0, "sensor_shift_m": 0.0,
+}  # fmt: skip
+"""Scenario knobs added after the first recordings: at these values the key is unchanged."""
 
 
 def _interval(rng: random.Random, screen_on: bool, p: CrowdParams) -> float:
@@ -109,7 +131,7 @@ def frames_of(
     phone = _Phone(model, rng)
     ies = FAMILIES[model.family]
     pnl = _pnl(rng, v.pid) if rng.random() < model.pnl_share else []
-    screen_on = rng.random() < 0.25
+    screen_on = rng.random() < p.screen_on_share
     switch = v.start + rng.expovariate(1 / (90.0 if screen_on else 300.0))
     shadow: dict[tuple[int, int, str], float] = {}
     t = v.start + rng.uniform(0.0, _interval(rng, screen_on, p))
@@ -171,8 +193,10 @@ def _visitors(p: CrowdParams) -> list[tuple[Visitor, PhoneModel]]:
     out = []
     for pid in range(p.visitors):
         model = pick_model(rng, p.ios_share)
+        if p.shared_fp_share and rng.random() < p.shared_fp_share:
+            model = MODELS[0]
         wifi_on = rng.random() >= p.wifi_off_share
-        out.append((make_visitor(pid, rng, model.name, wifi_on), model))
+        out.append((make_visitor(pid, rng, model.name, wifi_on, p.sitter_share), model))
     return out
 
 
@@ -183,7 +207,7 @@ def generate(p: CrowdParams, cache: Path) -> Path:
         return out
     out.mkdir(parents=True, exist_ok=True)
     visitors = _visitors(p)
-    mall = Mall()
+    mall = Mall(p.sensor_shift_m)
     gens = [
         frames_of(v, m, mall, p, random.Random(p.seed * 1_000_003 + v.pid))
         for v, m in visitors

@@ -1,44 +1,20 @@
-"""Bluetooth LE advertisements: pure decoding (AD structures, beacons, vendors).
+"""Bluetooth LE advertisements: from the adapter (or a recording) to ``Advert`` observations.
+
+The flow, one module a step:
+
+- ``source``: the live source, bleak's ``BleakScanner`` on one adapter (BlueZ, its
+  watchdog), handing over adverts in batches; needs bleak;
+- ``replay``: a recording played as the adapter (a bleak scanner backend), under the
+  same ``source``; needs bleak;
+- ``recording``: the recording's file format (JSON lines of what bleak reports);
+- ``advert_builder``: one report of bleak's (live or replayed) -> a pseudonymous
+  ``Advert`` (``AdvertBuilder``, one per sensor);
+- ``cached_decoder``: ``BleDecoder``, the per-sensor decoder with caches and counters;
+- ``decode/``: the pure decoding steps (AD structures, bleak's parsed form, beacons,
+  vendors, device class) and their result, ``Decoded``.
 
 ``decode_ad`` / ``decode_hex`` take raw advertising data, ``decode_fields`` /
 ``decode_advertisement`` take bleak's parsed form; both give the same ``Decoded``.
-``BleDecoder`` adds per-payload caches and counters for the scanner and the replay.
-Nothing here reads a clock, touches a radio or imports from ``edge`` or ``sync``.
-
-Around the decoder, imported from their modules: ``adverts`` (bleak's report ->
-pseudonymous ``Advert``), ``recording`` (JSON lines recordings), ``scanner`` (the live
-source: bleak, BlueZ, its watchdog) and ``playback`` (a recording as a bleak backend);
-the last two need bleak, the rest does not.
+Nothing here reads a clock outside ``source`` and ``replay``, and nothing imports
+from ``edge`` or ``sync``.
 """
-
-from drivers.ble.ad import AdStructures, canonical_uuid, encode_ad, parse_ad
-from drivers.ble.address import ADDRESS_KINDS, address_kind
-from drivers.ble.decode import (
-    AdvertisementLike,
-    decode_ad,
-    decode_advertisement,
-    decode_fields,
-    decode_hex,
-)
-from drivers.ble.decoder import BleDecoder
-from drivers.ble.result import CONTRACT_FIELDS, DEVICE_CLASSES, KINDS, Decoded, to_json
-
-__all__ = [
-    "ADDRESS_KINDS",
-    "CONTRACT_FIELDS",
-    "DEVICE_CLASSES",
-    "KINDS",
-    "AdStructures",
-    "AdvertisementLike",
-    "BleDecoder",
-    "Decoded",
-    "address_kind",
-    "canonical_uuid",
-    "decode_ad",
-    "decode_advertisement",
-    "decode_fields",
-    "decode_hex",
-    "encode_ad",
-    "parse_ad",
-    "to_json",
-]

@@ -3,7 +3,7 @@
 ``mallsense ble record`` writes them from a live adapter; ``mallsense replay --ble``,
 ``mallsense ble watch --file`` and ``mallsense run --simulate`` read them. A line
 holds bleak's fields as they were reported, so a recording replays through the very
-code a live scan runs (``adverts.AdvertBuilder``)::
+code a live scan runs (``advert_builder.AdvertBuilder``)::
 
     {"t": 1773482400.125, "address": "5A:3C:11:22:33:44", "address_type": "random",
      "rssi": -61, "manufacturer_data": {"76": "1005031c1d2e3f"}, "tx_power": 12}

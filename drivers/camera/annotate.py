@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from drivers.camera.count import Line, Zone, side_of
+from drivers.camera.count import Line, Zone, band_edges, side_of
 from drivers.camera.track import Track
 
 __all__ = ["VideoWriter", "draw"]
@@ -30,6 +30,8 @@ def _pt(p: Sequence[float]) -> tuple[int, int]:
 
 def _draw_line(image: npt.NDArray[np.uint8], line: Line) -> None:
     cv2.line(image, _pt(line.p1), _pt(line.p2), _YELLOW, 2)
+    for a, b in band_edges(line):  # the counting band's edges, thin
+        cv2.line(image, _pt(a), _pt(b), _YELLOW, 1)
     mx, my = (line.p1[0] + line.p2[0]) / 2, (line.p1[1] + line.p2[1]) / 2
     dx, dy = line.p2[0] - line.p1[0], line.p2[1] - line.p1[1]
     norm = max((dx * dx + dy * dy) ** 0.5, 1e-6)

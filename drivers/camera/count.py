@@ -10,6 +10,14 @@ settled side changes, so a box flickering across the line counts nothing
 counts at most one ``in`` and one ``out`` per line. Points beyond the ends of
 the segment unsettle the side, so walking around a line's end is no crossing.
 
+Bands: a line with a ``band`` width is a strip of that many pixels centred on it. A
+foot point inside the strip says nothing (it neither settles a side nor breaks a run),
+so a person counts when they pass from one side of the strip to the other: standing,
+turning or swaying on the line counts nothing, and people hidden while inside the strip
+still count once they come out on the other side under the same track. As a strip
+cannot flicker, a track on a band counts every crossing it makes (out, in, out for
+someone who walks back and forth), where a bare line allows one of each per track.
+
 Zones: polygons; a track enters after ``confirm_frames`` observations inside,
 leaves after as many outside or when it ends; its dwell runs from the first of
 the inside observations to the last one.
@@ -34,6 +42,8 @@ __all__ = [
     "Zone",
     "ZoneCounter",
     "along",
+    "band_edges",
+    "band_side",
     "inside_polygon",
     "side_of",
 ]
@@ -81,6 +91,35 @@ class Line:
     p1: Point
     p2: Point
     in_side: Literal["left", "right"] = "right"
+    band: float = 0.0
+    """Width in pixels of the counting strip centred on the line (0: a bare line)."""
+
+
+def band_edges(line: Line) -> list[tuple[Point, Point]]:
+    """The two edges of the line's band, parallel to it (none for a bare line)."""
+    if line.band <= 0:
+        return []
+    (x1, y1), (x2, y2) = line.p1, line.p2
+    length = max(((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5, 1e-6)
+    nx, ny = -(y2 - y1) / length * line.band / 2, (x2 - x1) / length * line.band / 2
+    return [((x1 + s * nx, y1 + s * ny), (x2 + s * nx, y2 + s * ny)) for s in (-1, 1)]
+
+
+def band_side(line: Line, point: Point) -> Side | None:
+    """The side of ``line``'s strip ``point`` is on; None inside the strip (no news).
+
+    0 beyond the ends of the segment (there the side is unknown, and forgotten).
+    """
+    p1, p2 = line.p1, line.p2
+    if not 0.0 <= along(p1, p2, point) <= 1.0:
+        return 0
+    if line.band <= 0:
+        return side_of(p1, p2, point)
+    cross = (p2[0] - p1[0]) * (point[1] - p1[1]) - (p2[1] - p1[1]) * (point[0] - p1[0])
+    distance = cross / max((p2[0] - p1[0]) ** 2 + (p2[1] - p1[1]) ** 2, 1e-12) ** 0.5
+    if abs(distance) <= line.band / 2:
+        return None
+    return RIGHT if distance > 0 else LEFT
 
 
 @dataclass
@@ -117,16 +156,17 @@ class LineCounter:
     def update(self, t: float, feet: Iterable[tuple[int, Point]]) -> list[tuple[int, str]]:
         """Observe foot points; returns (track, "in" | "out") for each new crossing."""
         events = []
-        p1, p2 = self.line.p1, self.line.p2
+        once_each = self.line.band <= 0  # a bare line may flicker: one in, one out per track
         for track, foot in feet:
-            position = along(p1, p2, foot)
-            side = side_of(p1, p2, foot) if 0.0 <= position <= 1.0 else 0
+            side = band_side(self.line, foot)
+            if side is None:
+                continue
             state = self._state.setdefault(track, _Hysteresis())
             previous = state.observe(side, t, self.confirm)
             if previous is None or previous == 0 or state.settled == 0:
                 continue
             direction = "in" if state.settled == self._in else "out"
-            if direction in state.counted:
+            if once_each and direction in state.counted:
                 continue
             state.counted.add(direction)
             if direction == "in":

@@ -46,11 +46,13 @@ __all__ = [
     "detector_config",
     "letterbox",
     "nms",
+    "open_session",
     "sha256_from_card",
 ]
 
 FloatArray = npt.NDArray[np.float32]
-ModelKind = Literal["nanodet", "yolo"]
+ModelKind = Literal["nanodet", "yolo", "centernet", "movenet"]
+"""Output decoding; ``centernet`` and ``movenet`` are in ``drivers.camera.detectors``."""
 
 _MODELS = Path(__file__).resolve().parents[2] / "models"
 """``models/`` next to the ``drivers`` package: the repository, or an editable install."""
@@ -267,7 +269,7 @@ class OnnxDetector:
     def __init__(self, config: DetectorConfig) -> None:
         check_model_file(config)
         self.config = config
-        self._session = _open_session(config)
+        self._session = open_session(config)
         self.size = _input_size(self._session, config.model)
         self._input = self._session.get_inputs()[0].name
         _check_outputs(self._session, config)
@@ -303,7 +305,7 @@ class OnnxDetector:
         return np.asarray(blob, np.float32)
 
 
-def _open_session(config: DetectorConfig) -> ort.InferenceSession:
+def open_session(config: DetectorConfig) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = config.threads
     options.inter_op_num_threads = 1

@@ -6,8 +6,10 @@ and aliasing) and compared with the small image of the last frame the detector
 saw (``cv2.absdiff`` and a threshold; no per-pixel Python). The detector runs
 when enough of the picture changed since then, and at least every
 ``refresh_frames`` while tracks exist so that departures are noticed, and on
-every frame while a track is unsure (missed by the last detection), so that a
-track ends as quickly as it would without gating. On the frames in between the
+every frame while the pipeline is unsure: a track missed by a recent detection (so
+that it ends as quickly as it would without gating), a track not yet confirmed, or
+someone walking (held still on a skipped frame, a walker falls behind: in a crowd that
+lost crossings, docs/accuracy.md). On the frames in between the
 tracker holds its tracks (``ByteTracker.update(None)``), as Frigate skips
 detection on motionless frames to serve several cameras.
 """
@@ -70,8 +72,8 @@ class MotionGate:
     ) -> bool:
         """True when the detector must run on ``frame`` (it then becomes the reference).
 
-        ``unsure``: a track was missed by the last detection (someone leaving or hidden):
-        detect until the tracker knows, as it would without gating.
+        ``unsure``: the pipeline needs this frame detected (someone arriving, walking,
+        leaving or hidden; ``CameraPipeline._unsure``).
         """
         cfg = self.config
         self.frames += 1

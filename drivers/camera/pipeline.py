@@ -14,17 +14,41 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from drivers.camera.count import Line, LineCounter, Point, Stay, Zone, ZoneCounter
-from drivers.camera.detect import Detector, DetectorConfig, OnnxDetector
+from drivers.camera.detect import Detector, DetectorConfig
+from drivers.camera.detectors import open_detector
 from drivers.camera.motion import GateConfig, MotionGate
 from drivers.camera.observations import CameraObservation, LineCount, ZoneDwell, ZoneOccupancy
 from drivers.camera.track import ByteTracker, Track, TrackerConfig
 
-__all__ = ["CameraPipeline", "PipelineConfig", "PipelineStats", "build_pipeline"]
+__all__ = [
+    "Anchor",
+    "CameraPipeline",
+    "Crossing",
+    "PipelineConfig",
+    "PipelineStats",
+    "build_pipeline",
+]
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """One counted crossing, for the technician's audit (``mallsense camera audit``)."""
+
+    frame: int
+    """Number of the frame it was counted on (0 = the first one processed)."""
+    t: float
+    line: str
+    track: int
+    direction: str
+    """``in`` or ``out``."""
+    box: tuple[float, float, float, float]
+    """The track's box on that frame (x1, y1, x2, y2, pixels)."""
 
 
 @dataclass
@@ -34,6 +58,17 @@ class PipelineStats:
     frames: int = 0
     detector_runs: int = 0
     detect_s: float = 0.0
+
+
+Anchor = Literal["foot", "centre"]
+"""The point of a track that lines and zones count (``PipelineConfig.anchor``)."""
+
+_UNSURE_RUNS = 8
+"""Detector runs after a miss during which the motion gate detects on every frame."""
+_WALKING = 0.01
+"""Observed speed (share of the person's height per frame) above which someone walks:
+1 % a frame is 0.6 px for a 60 px person, a slow walk at 10 fps; standing jitter of the
+box averages below it over the four observations the tracker keeps."""
 
 
 @dataclass
@@ -58,6 +93,7 @@ class CameraPipeline:
         tracker: TrackerConfig | None = None,
         confirm_frames: int = 3,
         interval_s: float = 60.0,
+        anchor: Anchor = "foot",
     ) -> None:
         self.camera = camera
         self.detector = detector
@@ -66,10 +102,13 @@ class CameraPipeline:
         self.lines = [LineCounter(line, confirm_frames) for line in lines]
         self.zones = [ZoneCounter(zone, confirm_frames) for zone in zones]
         self.interval_s = interval_s
+        self.anchor = anchor
         self.stats = PipelineStats()
         self.tracks: list[Track] = []
         self.stays: list[ZoneDwell] = []
         """Every stay so far (also returned once by ``process``/``finish``)."""
+        self.crossings: list[Crossing] = []
+        """The crossings counted on the last frame processed (the audit reads them)."""
         self._interval: _Interval | None = None
         self.last_t: float | None = None
         """Event time of the last frame processed."""
@@ -79,10 +118,9 @@ class CameraPipeline:
         out = self._roll_interval(t)
         self.stats.frames += 1
         self.last_t = t
+        self.crossings = []
         tracks = self.tracker.tracks
-        run = self.gate is None or self.gate.should_detect(
-            frame, bool(tracks), any(t.misses for t in tracks)
-        )
+        run = self.gate is None or self.gate.should_detect(frame, bool(tracks), self._unsure())
         detections = None
         if run:
             started = time.perf_counter()
@@ -90,11 +128,30 @@ class CameraPipeline:
             self.stats.detect_s += time.perf_counter() - started
             self.stats.detector_runs += 1
         self.tracks = self.tracker.update(detections)
-        feet = [(tr.id, tr.foot) for tr in self.tracks if tr.misses == 0]
+        feet = [(tr.id, self._point(tr)) for tr in self.tracks if tr.misses == 0]
         out.extend(self._count(t, feet))
         for track in self.tracker.ended:
             out.extend(self._end_track(track.id))
         return out
+
+    def _point(self, track: Track) -> Point:
+        """Where the person is on the floor plan of the picture: feet, or head from above."""
+        if self.anchor == "foot":
+            return track.foot
+        x1, y1, x2, y2 = (float(v) for v in track.box)
+        return (x1 + x2) / 2, (y1 + y2) / 2
+
+    def _unsure(self) -> bool:
+        """The gate must detect: someone arrives, walks, or was missed on a recent run.
+
+        A new (tentative) track needs consecutive runs to be confirmed before it walks
+        over a line; a missed track may be someone leaving or hidden: detect until the
+        tracker knows. Tracks kept longer only for recovery do not hold the gate open.
+        """
+        hold = min(self.tracker.config.max_misses, _UNSURE_RUNS)
+        if any(not tr.confirmed or 0 < tr.misses <= hold for tr in self.tracker.tracks):
+            return True
+        return self.tracker.walking(_WALKING)
 
     def finish(self) -> list[CameraObservation]:
         """End of input: close every stay and the open interval, marked as cut short."""
@@ -117,10 +174,16 @@ class CameraPipeline:
         interval = self._interval
         assert interval is not None  # set by _roll_interval
         out: list[CameraObservation] = []
+        boxes = {tr.id: tr.box for tr in self.tracks}
         for counter in self.lines:
-            for _track, direction in counter.update(t, feet):
+            for track, direction in counter.update(t, feet):
                 tally = interval.entered if direction == "in" else interval.exited
                 tally[counter.line.name] = tally.get(counter.line.name, 0) + 1
+                x1, y1, x2, y2 = (float(v) for v in boxes[track])
+                frame = self.stats.frames - 1
+                self.crossings.append(
+                    Crossing(frame, t, counter.line.name, track, direction, (x1, y1, x2, y2))
+                )
         for zone in self.zones:
             entries = zone.entries
             out.extend(self._dwell(zone, stay) for stay in zone.update(t, feet))
@@ -187,17 +250,21 @@ class PipelineConfig:
     zones: tuple[Zone, ...] = ()
     confirm_frames: int = 3
     interval_s: float = 60.0
+    anchor: Anchor = "foot"
+    """``foot``: the bottom centre of the box (a camera at an angle sees the feet);
+    ``centre``: the box's centre (an overhead camera sees a head or a body from above)."""
 
 
 def build_pipeline(config: PipelineConfig, detector: Detector | None = None) -> CameraPipeline:
     """A pipeline with the ONNX detector of ``config`` (loaded and checked here)."""
     return CameraPipeline(
         config.camera,
-        detector or OnnxDetector(config.detector),
+        detector or open_detector(config.detector),
         config.lines,
         config.zones,
         MotionGate(config.gate) if config.gate is not None else None,
         config.tracker,
         config.confirm_frames,
         config.interval_s,
+        config.anchor,
     )

@@ -25,37 +25,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from drivers.camera.capture import CameraError, CameraSpec, restarted
 from drivers.camera.detect import check_model_file
 from drivers.camera.pipeline import PipelineConfig
 from drivers.camera.process import CameraHealth, CameraMessage, CameraProcess
+from drivers.camera.replay import VideoReplay
 from drivers.observations import Watermark
-from drivers.timeline import Timeline
 
-__all__ = ["CameraSource", "CameraStats", "VideoPlayback"]
+__all__ = ["CameraSource", "CameraStats", "VideoReplay"]
 
 log = logging.getLogger("mallsense.camera")
 _POLL_S = 0.25
 
 Emit = Callable[[list[Any]], None]
-
-
-@dataclass(frozen=True)
-class VideoPlayback:
-    """A video file played as the camera (``mallsense run --simulate CAMERA=VIDEO``).
-
-    Event time is the timeline's: the first frame at ``timeline.start``, later
-    frames at their time in the file, held back to the timeline's pace. With
-    ``loop`` the file starts over (as a Wi-Fi recording loops); without, the
-    camera shows nothing more once it ended, and is not restarted.
-    """
-
-    path: Path
-    timeline: Timeline
-    loop: bool = True
 
 
 @dataclass

@@ -9,29 +9,39 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Final
 
-from drivers.pos.escpos import DEFAULT_MAX_BYTES
-from drivers.pos.extract import Extractor
-from drivers.pos.mask import mask_text, mask_value
+from drivers.pos.escpos.escpos import DEFAULT_MAX_BYTES
+from drivers.pos.escpos.segment import DEFAULT_IDLE_GAP, ReceiptSegmenter
+from drivers.pos.extract.extract import Extractor
+from drivers.pos.extract.fields import Fields
+from drivers.pos.extract.mask import mask_text, mask_value
+from drivers.pos.extract.templates import Template
 from drivers.pos.result import Receipt, Segment
-from drivers.pos.segment import DEFAULT_IDLE_GAP, ReceiptSegmenter
-from drivers.pos.templates import Template
 
 __all__ = ["RASTER_ONLY_EXTRACTOR", "PosDecoder", "decode_bytes", "decode_chunks", "mask_fields"]
 
 RASTER_ONLY_EXTRACTOR: Final = "none"
-_NOT_MASKED: Final = frozenset({"text", "text_sha256", "stats"})
+_REMEMBERED_SALES: Final = 256
+_NOT_MASKED: Final = frozenset(
+    {"text", "text_sha256", "stats", "gross", "discount", "tendered", "change", "payments",
+     "doubts", "kind", "encoding"}
+)  # fmt: skip
 """Receipt fields the last masking step leaves: the text (masked first, everything else
-is read from it), the hash of that text, and counters."""
+is read from it), the hash of that text, counters, and what the extractor made itself
+from parsed amounts and its own words (the money ladder, doubts, kind, encoding)."""
 
 
 class PosDecoder:
     """Decodes one printer line: feed chunks with their read times, get receipts.
 
     ``encoding``: what the printer prints without commands (``cp437``, or
-    ``gb18030`` for Chinese models that print raw GB18030). ``templates``: this
+    ``gb18030`` for Chinese models that print raw GB18030), or ``auto`` to find
+    out from the first receipts (``detected``: what was found out before, kept by
+    the owner from ``encoding_status``). ``templates``: this
     store's extraction templates (dicts or ``Template``). ``currency``: the
     mall's currency, used when a receipt prints none and to read ``$``/``¥``.
     ``day_first``: how to read ``03/04/2026``.
@@ -39,7 +49,7 @@ class PosDecoder:
 
     def __init__(
         self,
-        encoding: str = "cp437",
+        encoding: str = "auto",
         *,
         double_byte: str = "gb18030",
         idle_gap: float = DEFAULT_IDLE_GAP,
@@ -47,12 +57,17 @@ class PosDecoder:
         templates: Sequence[Template | Mapping[str, object]] = (),
         currency: str | None = None,
         day_first: bool = True,
+        detected: str | None = None,
     ) -> None:
-        self.segmenter = ReceiptSegmenter(encoding, double_byte, idle_gap, max_bytes)
+        self.encoding = encoding
+        self.segmenter = ReceiptSegmenter(encoding, double_byte, idle_gap, max_bytes, detected)
         self.extractor = Extractor(templates, currency, day_first)
         self.receipts = 0
         self.raster_only = 0
         self.masked = 0
+        self.kinds: Counter[str] = Counter()
+        self._sold: OrderedDict[tuple[str, Decimal | None], None] = OrderedDict()
+        """Receipt numbers and amounts of the last sales: the same again is a reprint."""
 
     def feed(self, t: float, data: bytes) -> list[Receipt]:
         """One chunk read at time ``t`` (seconds, from the source's clock)."""
@@ -73,7 +88,36 @@ class PosDecoder:
             "receipts": self.receipts,
             "raster_only": self.raster_only,
             "masked": self.masked,
+            "kinds": dict(self.kinds),
+            "encoding": self.encoding_status(),
         }
+
+    def encoding_status(self) -> dict[str, object]:
+        """The printer's text encoding: configured, or detected (and on what evidence)."""
+        sniffer = self.segmenter.interpreter.sniffer
+        if sniffer is None:
+            return {"encoding": self.encoding, "detected": False, "how": "configured"}
+        return sniffer.status()
+
+    def _kind(self, fields: Fields) -> str:
+        """The receipt's kind; a sale whose number and amount were just printed is a reprint."""
+        kind = fields.kind
+        if kind in ("sale", "refund") and fields.receipt_no is not None:
+            key = (fields.receipt_no, fields.total)
+            if key in self._sold:
+                kind = "reprint"
+            else:
+                self._sold[key] = None
+                if len(self._sold) > _REMEMBERED_SALES:
+                    self._sold.popitem(last=False)
+        self.kinds[kind] += 1
+        return kind
+
+    def _encoding(self) -> str | None:
+        sniffer = self.segmenter.interpreter.sniffer
+        if sniffer is None:
+            return self.encoding
+        return sniffer.choice or sniffer.guess
 
     def _receipts(self, segments: list[Segment]) -> list[Receipt]:
         return [self.receipt(segment) for segment in segments]
@@ -82,6 +126,9 @@ class PosDecoder:
         """Mask a segment's text, extract its fields."""
         masked = mask_text(segment.text)
         fields = self.extractor.extract(masked.text)
+        sniffer = self.segmenter.interpreter.sniffer
+        if sniffer is not None and sniffer.choice is None and not segment.text.isascii():
+            sniffer.confirm(fields.total is not None)
         raster_only = segment.raster_only
         self.receipts += 1
         self.raster_only += raster_only
@@ -104,6 +151,14 @@ class PosDecoder:
             boundary=segment.boundary,
             stats=segment.stats,
             masked=masked.masked,
+            gross=fields.gross,
+            discount=fields.discount,
+            tendered=fields.tendered,
+            change=fields.change,
+            payments=fields.payments,
+            doubts=fields.doubts,
+            kind=self._kind(fields),
+            encoding=self._encoding(),
         )
         receipt = mask_fields(receipt)
         self.masked += receipt.masked

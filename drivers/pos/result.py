@@ -3,7 +3,10 @@
 ``Receipt.as_json`` gives the contract of ``mallsense pos parse --json``: one
 object per receipt with ``text`` and the fields ``total`` (a number, negative
 for a refund), ``currency``, ``items``, ``receipt_no``, ``printed_at``,
-``payment``, ``refund``, ``raster_only``, ``extractor`` and ``confidence``.
+``payment``, ``refund``, ``raster_only``, ``extractor`` and ``confidence``; the
+money ladder ``gross``, ``discount``, ``tendered``, ``change``, ``payments``
+(``total`` is the amount paid, net), ``doubts``, the receipt's ``kind`` and the
+``encoding`` it was read with.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-__all__ = ["ItemLine", "Receipt", "Segment", "SegmentStats"]
+__all__ = ["ItemLine", "Payment", "Receipt", "Segment", "SegmentStats"]
 
 
 class SegmentStats(NamedTuple):
@@ -62,6 +65,17 @@ class ItemLine(NamedTuple):
     amount: Decimal
 
 
+class Payment(NamedTuple):
+    """One payment printed on a receipt (``微信 50.00``, ``现金 100.00``): method, amount."""
+
+    method: str
+    amount: Decimal
+
+
+def _money(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """One decoded receipt: masked text and the fields extracted from it."""
@@ -96,6 +110,20 @@ class Receipt:
     stats: SegmentStats
     masked: int
     """How many card, phone and member numbers were masked."""
+    gross: Decimal | None = None
+    """Before discounts and service charge (``合计``, ``小计``, ``SUBTOTAL``), if printed."""
+    discount: Decimal | None = None
+    """Everything taken off (``优惠``, ``会员折扣``, ``抹零``...), positive, if printed."""
+    tendered: Decimal | None = None
+    """What the customer handed over (``实收`` with change, ``现金``, ``CASH``), if printed."""
+    change: Decimal | None = None
+    payments: tuple[Payment, ...] = ()
+    doubts: tuple[str, ...] = ()
+    """Why ``total`` may be wrong (figures that disagree, amount lines not explained)."""
+    kind: str = "sale"
+    """``sale``, ``refund``, or not a sale: ``reprint``, ``void``, ``prebill``, ``kitchen``."""
+    encoding: str | None = None
+    """The text encoding the printer was read with (configured or detected)."""
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict with the ``pos parse --json`` contract names."""
@@ -124,5 +152,13 @@ class Receipt:
             "t_end": self.t_end,
             "boundary": self.boundary,
             "masked": self.masked,
+            "gross": _money(self.gross),
+            "discount": _money(self.discount),
+            "tendered": _money(self.tendered),
+            "change": _money(self.change),
+            "payments": [{"method": p.method, "amount": float(p.amount)} for p in self.payments],
+            "doubts": list(self.doubts),
+            "kind": self.kind,
+            "encoding": self.encoding,
             "stats": self.stats._asdict(),
         }

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from drivers.observations import Advert
 from edge.aggregate.rotation import RotationGrouper
-from edge.config.sensors import BleSensorConfig
+from edge.sensors.ble.config import BleSensorConfig
 
 __all__ = ["FIXED", "STAFF", "VISITOR", "BleIdentity", "beacon_matches"]
 

@@ -120,8 +120,26 @@ class RecordFactory:
             "randomized_share": round(randomized / len(devices), 4) if devices else 0.0,
             "fixed": len(w.seen) - len(devices),
             "frames": w.frames,
+            **_people(w),
             "partial": partial,
         }
+
+
+def _people(w: WindowState) -> dict[str, object]:
+    est = w.people
+    if est is None:
+        return _NO_PEOPLE
+    return {
+        "people_estimate": est.people,
+        "people_low": est.low,
+        "people_high": est.high,
+        "people_method": est.method,
+    }
+
+
+_NO_PEOPLE: dict[str, object] = {
+    "people_estimate": None, "people_low": None, "people_high": None, "people_method": None,
+}  # fmt: skip
 
 
 def _by_start(stop: tuple[str, float, float]) -> float:

@@ -16,15 +16,14 @@ live daemon produce the same records from the same frames.
   staff: they get no dwell or visit records (they would track employees) and
   are left out of presence figures except as a ``fixed`` count.
 
-Devices are kept in an ``OrderedDict`` in order of their last frame, so
-expiring the ones gone quiet costs O(expired), not O(devices), per tick.
+Devices are kept in an ``OrderedDict`` in order of their last frame: expiring the
+quiet ones costs O(expired), not O(devices), per tick.
 
-BLE adverts (``observe_adverts``) go first through ``ble.BleIdentity`` (fixed
-beacons, staff tags, the class allowlist, grouping of rotating addresses), then
-through the same session and window steps as probes (``_fold``), into the same
-devices, zones and records, marked ``source: ble``. Their pseudonyms are another
-input domain than Wi-Fi MACs, so the two radios never share a device. The Wi-Fi
-loop keeps its inlined form: BLE costs it one attribute test per tick.
+BLE adverts (``observe_adverts``) go through ``ble.BleIdentity`` (fixed beacons,
+staff tags, class allowlist, rotating addresses), then the same session and window
+steps as probes (``_fold``), marked ``source: ble``; their pseudonyms never collide
+with Wi-Fi MACs. At each interval's end, ``closing`` adds grouping confidence and the
+rate estimator's people figure (``edge.estimate``) to the Wi-Fi windows.
 """
 
 from __future__ import annotations
@@ -36,9 +35,12 @@ from typing import Any
 
 from drivers.observations import Advert, Probe
 from edge.aggregate.ble import BleIdentity
+from edge.aggregate.closing import WindowCloser, live_sessions
 from edge.aggregate.emit import RecordFactory
+from edge.aggregate.hours import HourBook
 from edge.aggregate.ids import Record
-from edge.aggregate.state import DeviceState, HourState, SessionState, WindowState, ZoneRule
+from edge.aggregate.state import DeviceState, SessionState, WindowState, ZoneRule, zone_rule
+from edge.aggregate.state import hear as hear_probe
 from edge.config.models import BleSensorConfig, Config
 from edge.grouping import Grouper, GroupingConfig
 
@@ -48,7 +50,6 @@ _TICK_S = 1.0
 _MAX_EMPTY_FILL_S = 3600.0
 """A silence longer than this is the sensor being off, not an empty mall: no zero records."""
 _FIXED_MEMORY_S = 2 * 86_400.0
-_HOUR_S = 3600.0
 _SNAPSHOT_VERSION = 1
 
 
@@ -65,12 +66,13 @@ class Aggregator:
         # Wi-Fi devices are keyed by their group (a phone's random MACs linked into one):
         # see edge/grouping and docs/grouping.md.
         self._grouper = Grouper(GroupingConfig(session_gap_s=self._gap)) if agg.grouping else None
+        self._closer = WindowCloser(config, self._grouper)
         self._rules: dict[str, ZoneRule] = {}
         for sensor in config.wifi_sensors():
-            self._rules[sensor.name] = _rule(config, sensor.zone)
+            self._rules[sensor.name] = zone_rule(config, sensor.zone)
         ble = [s for s in config.sensors if isinstance(s, BleSensorConfig)]
         self._ble = BleIdentity(ble, self._gap) if ble else None
-        self._ble_rules = {s.name: _rule(config, s.zone) for s in ble if s.publish_classes}
+        self._ble_rules = {s.name: zone_rule(config, s.zone) for s in ble if s.publish_classes}
         ble_zones = {s.zone for s in ble if s.publish_classes}
         # Wi-Fi presence: every zone, as before BLE, except those only BLE sensors cover.
         wifi_zones = {s.zone for s in config.wifi_sensors()} | {
@@ -86,23 +88,14 @@ class Aggregator:
         self._clock = -math.inf
         self._next_tick = -math.inf
         self._records: list[Record] = []
-        self._hours: dict[tuple[str, str], HourState] = {}
-        self._hours_json: list[Any] | None = None
-        self.hours_version = 0
-        """Bumped whenever the hours change (once per interval): the pipeline writes them
-        to their own checkpoint row only then."""
-        """The hours as the last snapshot wrote them; they change once per interval, the
-        checkpoint is written every flush, and an hour can hold many thousand devices."""
-        """(zone, radio) -> the devices of the current hour, folded in window by window."""
-        self._hours_done: list[dict[str, Any]] = []
+        self._hours = HourBook()
         self.unknown_sensor = 0
         self.suppressed_fixed = 0
 
     # -- the hot path -------------------------------------------------------------------
 
     def observe(self, p: Probe) -> None:
-        """Fold one probe request in."""
-        self.observe_batch((p,))
+        self.observe_batch((p,))  # one probe request
 
     def observe_batch(self, probes: Iterable[Probe]) -> None:
         """Fold probe requests in, in order.
@@ -196,8 +189,8 @@ class Aggregator:
                 w = windows[zone] = WindowState(self._window_start)
             w.frames += 1
             w.seen[device] = randomized
-            if grouped:
-                w.raw.add(raw)
+            if grouped:  # the pseudonym's scan events, for the rate estimator
+                hear_probe(w.raw, raw, t, rssi, _fp, randomized)
             if qualified:
                 w.visitors.add(device)
 
@@ -262,7 +255,7 @@ class Aggregator:
             w = self._ble_windows[zone] = WindowState(self._window_start)
         w.frames += 1
         w.seen[device] = randomized
-        w.raw.add(raw)
+        hear_probe(w.raw, raw, t, None, "", randomized)
         if qualified:
             w.visitors.add(device)
 
@@ -292,14 +285,7 @@ class Aggregator:
     def devices_at(self, zone: str, t: float, window_s: float) -> list[tuple[str, str, float]]:
         """Devices whose session in ``zone`` was live within ``window_s`` of ``t``:
         (device, radio, smoothed RSSI). O(devices); for rare events such as receipts."""
-        out = []
-        for dev in self._devices.values():
-            s = dev.sessions.get(zone)
-            if dev.fixed or s is None:
-                continue
-            if s.start - window_s <= t <= s.last + window_s:
-                out.append((dev.device, dev.source, s.smoothed))
-        return out
+        return live_sessions(self._devices.values(), zone, t, window_s)
 
     def ble_stats(self, sensor: str) -> dict[str, object]:
         """The BLE stage's counters of one sensor (roles, classes, grouping)."""
@@ -332,81 +318,51 @@ class Aggregator:
 
     def _roll_windows(self, t: float) -> None:
         end = self._window_start + self._interval
+        self._refresh_fixed(t)
+        self._closer.close(self._windows, self._zones, self._window_start, end, self._fixed)
         for zone in self._zones:
-            window = self._windows.get(zone) or WindowState(self._window_start)
-            window.confidence = self._group_confidence(window)
+            window = self._windows[zone]
             self._records.append(self._factory.presence(zone, window, end, self._fixed, False))
-            self._fold_hour(zone, "wifi", window)
+            self._hours.fold(zone, "wifi", window, self._fixed)
         for zone in self._ble_zones:
             window = self._ble_windows.get(zone) or WindowState(self._window_start)
             self._records.append(
                 self._factory.presence(zone, window, end, self._fixed, False, "ble")
             )
-            self._fold_hour(zone, "ble", window)
+            self._hours.fold(zone, "ble", window, self._fixed)
         self._windows.clear()
         self._ble_windows.clear()
         if t - end > _MAX_EMPTY_FILL_S:
             self._window_start = math.floor(t / self._interval) * self._interval
         else:
             self._window_start = end
-        self._finish_hours(self._window_start)
+        self._hours.finish(self._window_start)
         self._prune_fixed(t)
-
-    def _group_confidence(self, w: WindowState) -> float | None:
-        """Mean confidence of the window's Wi-Fi device groups (None without grouping)."""
-        grouper = self._grouper
-        if grouper is None:
-            return None
-        scores = [c for d in w.seen if (c := grouper.confidence(d)) is not None]
-        return round(sum(scores) / len(scores), 4) if scores else (1.0 if not w.seen else None)
 
     # -- hours --------------------------------------------------------------------------
 
-    def _fold_hour(self, zone: str, source: str, w: WindowState) -> None:
-        """Fold a closed window into its zone's hour; an hour ends with its last window."""
-        start = math.floor(w.start / _HOUR_S) * _HOUR_S
-        key = (zone, source)
-        hour = self._hours.get(key)
-        if hour is not None and hour.start != start:
-            self._hours_done.append(self._hour_summary(key, hour, partial=False))
-            hour = None
-        if hour is None:
-            hour = self._hours[key] = HourState(start)
-        hour.fold(w, self._fixed)
-        self._hours_json = None
-        self.hours_version += 1
-
-    def _finish_hours(self, now: float) -> None:
-        """Hours that ended before ``now`` (also across a silence with no windows)."""
-        for key, hour in list(self._hours.items()):
-            if hour.start + _HOUR_S <= now:
-                self._hours_done.append(self._hour_summary(key, hour, partial=False))
-                del self._hours[key]
-                self._hours_json = None
-                self.hours_version += 1
-
-    def _hour_summary(self, key: tuple[str, str], hour: HourState, partial: bool) -> dict[str, Any]:
-        return {"zone": key[0], "source": key[1], "partial": partial} | hour.summary()
+    @property
+    def hours_version(self) -> int:
+        """Bumped whenever the hours change (once per interval): the pipeline writes them
+        to their own checkpoint row only then."""
+        return self._hours.version
 
     def drain_hours(self) -> list[dict[str, Any]]:
-        """Per (zone, radio), the device counts of each hour finished since the last call.
+        """Per (zone, radio), the device counts of each hour finished since the last call
+        (``edge.aggregate.hours``); ``edge.kpi`` turns them into traffic records."""
+        return self._hours.drain()
 
-        Each is ``{zone, source, start, devices, devices_raw, visitors,
-        grouping_confidence, partial}``; ``edge.kpi`` turns them into traffic records.
-        """
-        out, self._hours_done = self._hours_done, []
-        return out
+    def key_fixed_devices(self, key: bytes) -> None:
+        """The configured fixed devices (``aggregation.fixed_devices``), keyed as the parsers
+        key MACs; they are fixed from their first frame (``edge.aggregate.fixed``)."""
+        self._closer.key_fixed_devices(key)
 
-    def _partial_hours(self) -> None:
-        """The hours still open, with the open windows in, as partial summaries."""
-        for key, hour in self._hours.items():
-            zone, source = key
-            windows = self._windows if source == "wifi" else self._ble_windows
-            probe = HourState.from_json(hour.to_json())
-            w = windows.get(zone)
-            if w is not None and math.floor(w.start / _HOUR_S) * _HOUR_S == hour.start:
-                probe.fold(w, self._fixed)
-            self._hours_done.append(self._hour_summary(key, probe, partial=True))
+    def _refresh_fixed(self, t: float) -> None:
+        for device in self._closer.fixed_at(t):
+            self._fixed[device] = t
+            dev = self._devices.get(device)
+            if dev is not None:
+                dev.fixed = True
 
     def _prune_fixed(self, t: float) -> None:
         stale = [d for d, seen in self._fixed.items() if t - seen > _FIXED_MEMORY_S]
@@ -466,7 +422,7 @@ class Aggregator:
             end = max(self._clock, self._window_start)
             self._partial_windows(self._zones, self._windows, end, "wifi")
             self._partial_windows(self._ble_zones, self._ble_windows, end, "ble")
-        self._partial_hours()
+        self._hours.partial({"wifi": self._windows, "ble": self._ble_windows}, self._fixed)
 
     def _partial_windows(
         self, zones: list[str], windows: dict[str, WindowState], end: float, source: str
@@ -474,7 +430,7 @@ class Aggregator:
         for zone in zones:
             w = windows.setdefault(zone, WindowState(self._window_start))
             if source == "wifi":
-                w.confidence = self._group_confidence(w)
+                w.confidence = self._closer.confidence(w)
             record = self._factory.presence(zone, w, end, self._fixed, True, source)
             self._records.append(record)
             w.revision += 1
@@ -489,18 +445,15 @@ class Aggregator:
 
     @property
     def pending(self) -> int:
-        """Records finished and not yet drained."""
-        return len(self._records)
+        return len(self._records)  # finished and not yet drained
 
     @property
     def open_devices(self) -> int:
-        """Devices currently tracked (bounded by the devices live in the last gap)."""
-        return len(self._devices)
+        return len(self._devices)  # bounded by the devices live in the last gap
 
     @property
     def clock(self) -> float:
-        """The latest event time seen."""
-        return self._clock
+        return self._clock  # the latest event time seen
 
     def snapshot(self) -> dict[str, Any]:
         """The whole state as JSON-serializable objects, safe to dump on another thread: new
@@ -514,13 +467,9 @@ class Aggregator:
             "ble_windows": {z: w.to_json() for z, w in self._ble_windows.items()},
             "ble": self._ble.snapshot() if self._ble is not None else None,
             "fixed": dict(self._fixed),
-            "hours": self._hours_snapshot(),
+            "hours": self._hours.snapshot(),
+            "people": self._closer.snapshot(),
         }
-
-    def _hours_snapshot(self) -> list[Any]:
-        if self._hours_json is None:
-            self._hours_json = [[z, src, h.to_json()] for (z, src), h in self._hours.items()]
-        return self._hours_json
 
     def restore(self, snap: dict[str, Any]) -> None:
         """Continue from a checkpoint taken by ``snapshot``."""
@@ -544,12 +493,6 @@ class Aggregator:
         if self._ble is not None and snap.get("ble"):
             self._ble.restore(snap["ble"])
         self._fixed = dict(snap["fixed"])
-        self._hours = {(z, src): HourState.from_json(h) for z, src, h in snap.get("hours", [])}
-        self._hours_json = None
+        self._hours.restore(snap.get("hours", []))
+        self._closer.restore(snap.get("people"))
         self._next_tick = -math.inf
-
-
-def _rule(config: Config, zone_id: str) -> ZoneRule:
-    zone = config.zone(zone_id)
-    keep = zone.visitor_rssi_dbm - config.aggregation.rssi_hysteresis_db
-    return ZoneRule(zone.id, zone.visitor_rssi_dbm, keep)

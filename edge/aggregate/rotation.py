@@ -4,7 +4,7 @@ Phones, watches and earbuds change their resolvable (or non-resolvable) private
 address about every 15 minutes (Core v5.4, Vol 6, Part B, §1.3.2.2; the payload's
 rotating identifiers change with it). Counted as they come, one person staying half
 an hour would be three devices with three short visits. The payload keeps stable
-features, though (``drivers.ble.classify``), and the radio keeps its interval,
+features, though (``drivers.ble.decode.classify``), and the radio keeps its interval,
 power and place, so an old address that goes quiet can be paired with the new one
 that appears at that moment (Becker et al., "Tracking Anonymized Bluetooth Devices",
 PETS 2019, showed how much survives a rotation; this uses much less).

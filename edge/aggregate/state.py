@@ -6,10 +6,22 @@ a presence window when it is emitted. Nothing grows with the number of frames.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DeviceState", "HourState", "SessionState", "WindowState", "ZoneRule"]
+from edge.grouping.grouper import Grouper
+
+if TYPE_CHECKING:
+    from edge.config.models import Config
+
+__all__ = [
+    "DeviceState", "Heard", "HourState", "Run", "SessionState", "WindowState", "ZoneRule",
+    "ZoneTally", "count_inside", "expire_runs", "hear", "run_evidence", "tally_window", "zone_rule",
+]  # fmt: skip
+
+_SCAN_GAP_S = 1.0
+"""Probes of one MAC further apart than this are two scan events (a scan lasts < 1.4 s)."""
 
 
 @dataclass(slots=True)
@@ -21,6 +33,13 @@ class ZoneRule:
     """A session opens on a frame at or above this."""
     keep_dbm: float
     """An open session is kept alive while the smoothed RSSI stays at or above this."""
+
+
+def zone_rule(config: Config, zone_id: str) -> ZoneRule:
+    """The rule of one configured zone."""
+    zone = config.zone(zone_id)
+    keep = zone.visitor_rssi_dbm - config.aggregation.rssi_hysteresis_db
+    return ZoneRule(zone.id, zone.visitor_rssi_dbm, keep)
 
 
 @dataclass(slots=True)
@@ -126,10 +145,15 @@ class WindowState:
     frames: int = 0
     revision: int = 0
     supersedes: str | None = None
-    raw: set[str] = field(default_factory=set)
-    """Pseudonyms heard, before grouping (empty when devices are not grouped)."""
+    raw: dict[str, Heard] = field(default_factory=dict)
+    """Pseudonyms heard, before grouping (empty when devices are not grouped): per
+    pseudonym [first t, last t, loudest RSSI, scan events, fingerprint, randomized], what
+    the rate estimator (``edge.estimate``) counts."""
     confidence: float | None = None
     """Mean confidence of the window's device groups, set when the window closes."""
+    people: Any = None
+    """The rate estimator's people present (``edge.estimate.people.WindowPeople``), set when
+    the window closes (Wi-Fi). Untyped here: edge.estimate reads this module, not back."""
 
     def rename(self, old: str, new: str) -> None:
         """Device ``old`` turned out to be ``new`` (a rotated BLE address)."""
@@ -148,7 +172,7 @@ class WindowState:
             "frames": self.frames,
             "revision": self.revision,
             "supersedes": self.supersedes,
-            "raw": sorted(self.raw),
+            "raw": {d: e.to_json() for d, e in self.raw.items()},
         }
 
     @classmethod
@@ -160,8 +184,192 @@ class WindowState:
             frames=data["frames"],
             revision=data["revision"],
             supersedes=data["supersedes"],
-            raw=set(data.get("raw", ())),
+            raw=_raw_from_json(data.get("raw", {})),
         )
+
+
+class Heard:
+    """One pseudonym in one window: what the rate estimator (``edge.estimate``) counts. A
+    plain class with typed attributes: compiled, it costs no boxing on the hot path."""
+
+    __slots__ = ("events", "first", "fp", "last", "randomized", "rssi")
+
+    def __init__(
+        self, first: float, last: float, rssi: int, events: int, fp: str, randomized: bool
+    ) -> None:
+        self.first = first
+        self.last = last
+        self.rssi = rssi
+        """The loudest RSSI heard."""
+        self.events = events
+        """Scan events: runs of probes less than ``_SCAN_GAP_S`` apart."""
+        self.fp = fp
+        self.randomized = randomized
+
+    def to_json(self) -> list[Any]:
+        return [self.first, self.last, self.rssi, self.events, self.fp, self.randomized]
+
+
+def hear(
+    raw: dict[str, Heard], mac: str, t: float, rssi: int | None, fp: str, randomized: bool
+) -> None:
+    """Fold one probe into a window's pseudonyms (``WindowState.raw``). On the hot path:
+    called for every probe when grouping."""
+    heard = raw.get(mac)
+    if heard is None:
+        raw[mac] = Heard(t, t, -127 if rssi is None else rssi, 1, fp, randomized)
+        return
+    if t - heard.last > _SCAN_GAP_S:
+        heard.events += 1
+    heard.last = max(heard.last, t)
+    if rssi is not None and rssi > heard.rssi:
+        heard.rssi = rssi
+
+
+class Run:
+    """A followed MAC's stay in one zone: the evidence for that zone's scan interval."""
+
+    __slots__ = ("first", "last", "scans", "zone")
+
+    def __init__(self, zone: str, first: float, last: float, scans: int) -> None:
+        self.zone = zone
+        self.first = first
+        self.last = last
+        self.scans = scans
+
+
+class ZoneTally:
+    """One zone's interval as the rate estimator counts it (``edge.estimate.people``)."""
+
+    __slots__ = ("firsts", "followed", "followed_events", "global_events")
+
+    def __init__(self) -> None:
+        self.followed_events = 0
+        """Scan events of followed MACs (heard across scans)."""
+        self.global_events = 0
+        """...of which global MACs: the turnover's sample."""
+        self.followed: list[str] = []
+        """The global MACs heard in the zone."""
+        self.firsts: dict[str, list[float]] = {}
+        """Fingerprint class -> first-heard times of its random MACs."""
+
+
+def tally_window(
+    heard: dict[str, dict[str, Heard]],
+    zones: list[str],
+    enter_dbm: dict[str, int],
+    fixed: Container[str],
+    grouper: Grouper,
+    runs: dict[str, Run],
+    gap_s: float,
+    follow_span_s: float,
+    ended: list[Run],
+) -> dict[str, ZoneTally]:
+    """Per zone, the interval's scan events (``edge.estimate.people`` makes people of them).
+
+    Here, compiled, because it runs over every pseudonym of every interval. A pseudonym
+    belongs to the zone whose sensor heard it loudest, if at that zone's visitor level; a
+    MAC heard across scans for longer than ``follow_span_s`` is followed (its run in the
+    zone goes on in ``runs``; runs that ended are appended to ``ended``). A global MAC
+    heard once proves nothing: an anonymizer may clear the local bit of a random one."""
+    tallies = {z: ZoneTally() for z in zones}
+    only = next(iter(heard)) if len(heard) == 1 else ""  # one zone: nothing to compare
+    best: dict[str, Heard] = heard[only] if only else {}
+    where: dict[str, str] = {}
+    if not only:
+        _loudest(heard, best, where)
+    for device, e in best.items():
+        zone = only or where[device]
+        tally = tallies.get(zone)
+        if tally is None or device in fixed or e.rssi < enter_dbm.get(zone, -127):
+            continue  # heard loudest here, but only as a passer-by
+        if e.last - e.first <= follow_span_s and not grouper.heard_over(device, follow_span_s):
+            firsts = tally.firsts.get(e.fp)
+            if firsts is None:
+                tally.firsts[e.fp] = [e.first]
+            else:
+                firsts.append(e.first)
+            continue
+        tally.followed_events += e.events
+        if not e.randomized:
+            tally.global_events += e.events
+            tally.followed.append(device)
+        _follow(runs, device, zone, e, gap_s, ended)
+    return tallies
+
+
+def _loudest(
+    heard: dict[str, dict[str, Heard]], best: dict[str, Heard], where: dict[str, str]
+) -> None:
+    """Fill ``best`` and ``where``: each pseudonym's loudest hearing and its zone."""
+    for zone, macs in heard.items():
+        for device, e in macs.items():
+            kept = best.get(device)
+            if kept is None or e.rssi > kept.rssi:
+                best[device] = e
+                where[device] = zone
+
+
+def _follow(
+    runs: dict[str, Run], device: str, zone: str, e: Heard, gap_s: float, ended: list[Run]
+) -> None:
+    """A followed MAC heard in ``zone``: its run there goes on, or a new one starts."""
+    run = runs.get(device)
+    if run is not None and run.zone == zone and e.first - run.last <= gap_s:
+        run.last = max(run.last, e.last)
+        run.scans += e.events
+        return
+    if run is not None:
+        ended.append(run)
+    runs[device] = Run(zone, e.first, e.last, e.events)
+
+
+def count_inside(w: WindowState, fixed: Container[str]) -> int:
+    """The window's grouped devices inside the zone (visitors), fixed ones left out."""
+    n = 0
+    for d in w.visitors:
+        if d not in fixed:
+            n += 1
+    return n
+
+
+def expire_runs(runs: dict[str, Run], now: float, gap_s: float, ended: list[Run]) -> None:
+    """Move the runs unheard for ``gap_s`` to ``ended``."""
+    gone = [d for d, r in runs.items() if now - r.last > gap_s]
+    for device in gone:
+        ended.append(runs.pop(device))
+
+
+def run_evidence(ended: list[Run], cv2: float) -> dict[str, list[float]]:
+    """Per zone, [scans, seconds stayed] of the ended runs of two scans or more.
+
+    A phone stayed longer than from its first scan to its last: before the first and
+    after the last lie ``(1 + cv2)`` mean gaps together (``cv2``: the squared coefficient
+    of variation of its scan gaps), so a run of n scans over s seconds stayed about
+    s (n + cv2) / (n - 1). Without that, short runs make the interval look a third short."""
+    out: dict[str, list[float]] = {}
+    for run in ended:
+        n = run.scans
+        seconds = run.last - run.first
+        if n < 2 or seconds <= 0:
+            continue
+        sums = out.get(run.zone)
+        if sums is None:
+            sums = out[run.zone] = [0.0, 0.0]
+        sums[0] += n
+        sums[1] += seconds * (n + cv2) / (n - 1)
+    return out
+
+
+def _raw_from_json(data: dict[str, Any] | list[str]) -> dict[str, Heard]:
+    """A window's pseudonyms; a checkpoint from before the rate estimator kept only names."""
+    if isinstance(data, list):
+        return {d: Heard(0.0, 0.0, -127, 1, "", True) for d in data}
+    return {d: Heard(*e) for d, e in data.items()}
+
+
+def _zero_sums() -> list[float]:
+    return [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 @dataclass(slots=True)
@@ -175,9 +383,24 @@ class HourState:
     visitors: set[str] = field(default_factory=set)
     confidence_sum: float = 0.0
     confidence_n: int = 0
+    people: list[float] = field(default_factory=_zero_sums)
+    """Rate estimator sums over the windows: [windows, people, count variance, shared
+    relative variance, followed phones present, scan interval] (``edge.estimate.hourly``)."""
+    followed: set[str] = field(default_factory=set)
+    """Device groups of the followed phones heard in the zone in the hour."""
 
     def fold(self, w: WindowState, fixed: dict[str, float]) -> None:
         """Add a closed window's devices (fixed ones left out)."""
+        est = w.people
+        if est is not None:
+            sums = self.people
+            sums[0] += 1
+            sums[1] += est.people
+            sums[2] += est.count_var
+            sums[3] += est.sys_rel_var
+            sums[4] += est.followed_present
+            sums[5] += est.interval
+            self.followed.update(est.followed)
         for d in w.seen:
             if d not in fixed:
                 self.devices.add(d)
@@ -201,6 +424,8 @@ class HourState:
             "grouping_confidence": (
                 round(self.confidence_sum / self.confidence_n, 4) if self.confidence_n else None
             ),
+            "people_sums": list(self.people),
+            "followed": len(self.followed),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -210,6 +435,8 @@ class HourState:
             "raw": list(self.raw),
             "visitors": list(self.visitors),
             "confidence": [self.confidence_sum, self.confidence_n],
+            "people": list(self.people),
+            "followed": sorted(self.followed),
         }
 
     @classmethod
@@ -217,5 +444,5 @@ class HourState:
         conf_sum, conf_n = data["confidence"]
         return cls(
             data["start"], set(data["devices"]), set(data["raw"]), set(data["visitors"]),
-            conf_sum, conf_n,
+            conf_sum, conf_n, list(data.get("people", [0.0] * 6)), set(data.get("followed", ())),
         )  # fmt: skip

@@ -1,6 +1,6 @@
 """``mallsense ble``: is the adapter hearing phones, what does an advertisement say?
 
-``watch`` and ``record`` run the daemon's own scanner (``drivers.ble.scanner``) on a
+``watch`` and ``record`` run the daemon's own scanner (``drivers.ble.source``) on a
 live adapter, or on a recording played as one (``--file``). ``decode`` is the pure
 decoder. ``$MALLSENSE_BLE_BACKEND=module:Class`` puts a bleak scanner backend in place
 of the platform's (bleak's own extension point), for tests and demonstrations.
@@ -23,13 +23,14 @@ import click
 from rich.live import Live
 from rich.table import Table
 
-from drivers.ble import decode_ad, parse_ad, to_json
-from drivers.ble.adverts import AdvertBuilder, address_type_of
+from drivers.ble.advert_builder import AdvertBuilder, address_type_of
+from drivers.ble.decode import decode_ad, parse_ad, to_json
 from drivers.ble.recording import RAW_ADDRESS_WARNING, BleRecord, RecordingWriter
 from drivers.observations import Advert, Watermark
 from drivers.privacy import Pseudonymizer
-from edge.cli.ble_view import WatchWindow, ad_rows, watch_table
+from edge.cli.ble_view import AdvertWindow, ad_rows, watch_table
 from edge.cli.common import console, err_console, fails_cleanly, json_option, print_json_line
+from edge.cli.watch import recording_option, seconds_option
 from edge.config import load_config
 from edge.config.models import BleSensorConfig
 from edge.errors import CaptureError, SensorError
@@ -113,16 +114,8 @@ def _hex_bytes(text: str) -> bytes | None:
 
 @ble_group.command("watch")
 @click.option("--adapter", help="Bluetooth adapter (default: the configured sensor's, else hci0).")
-@click.option(
-    "--file",
-    "recording",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Watch a recording (JSON lines) at its recorded pace instead of an adapter.",
-)
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="Configuration file."
-)
-@click.option("--seconds", type=float, help="Stop after this long (default: until Ctrl-C).")
+@recording_option("recording", "JSON lines")
+@seconds_option()
 @json_option()
 @fails_cleanly
 def watch_command(
@@ -144,7 +137,7 @@ def watch_command(
     """
     name, source_kwargs = _scanner_setup(adapter, recording, config_path)
     builder = AdvertBuilder(name, Pseudonymizer(secrets.token_bytes(32)))
-    window = WatchWindow()
+    window = AdvertWindow()
     lock = threading.Lock()
 
     def emit(batch: list[Advert | Watermark]) -> None:
@@ -247,7 +240,7 @@ def _scanner_setup(
             raise click.UsageError(f"{config_path} defines no BLE sensor")
         kwargs |= {"adapter": ble[0].adapter, "passive": ble[0].passive}
     if recording is not None:
-        from drivers.ble.playback import recording_backend
+        from drivers.ble.replay import recording_backend
 
         try:
             kwargs["backend"] = recording_backend(recording)
@@ -280,7 +273,7 @@ def _run_scanner(
     as_json: bool,
 ) -> None:
     """Scan on a thread, calling ``show`` every second, until time, Ctrl-C or failure."""
-    from drivers.ble.scanner import BleScannerSource
+    from drivers.ble.source import BleScannerSource
 
     source = BleScannerSource(builder, **kwargs, silence_timeout_s=float("inf"), reset=lambda: None)
     playback = getattr(kwargs.get("backend"), "playback", None)

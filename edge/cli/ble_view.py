@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rich.table import Table
 
-from drivers.ble import ad
+from drivers.ble.decode import ad_structures as ad
 from drivers.observations import Advert
+from edge.cli.watch import Radio
 
-__all__ = ["AD_NAMES", "WatchWindow", "ad_rows", "watch_table"]
+__all__ = ["AD_NAMES", "AdvertWindow", "ad_rows", "watch_table"]
 
-_RSSI_BUCKETS: Final = (-90, -80, -70, -60, -50)
 _WINDOW_S: Final = 60.0
 _PRIVATE: Final = frozenset({"resolvable", "non_resolvable"})
 AD_NAMES: Final = {
@@ -42,30 +41,23 @@ def ad_rows(structures: tuple[tuple[int, bytes], ...]) -> list[tuple[int, str, s
 
 
 @dataclass
-class WatchWindow:
+class AdvertWindow:
     """Rolling figures over the last minute of adverts."""
 
     seen: deque[tuple[float, str, str, bool]] = field(default_factory=deque)
-    per_second: deque[tuple[float, int]] = field(
-        default_factory=lambda: deque([(time.time(), 0)])  # so the first second's adverts count
-    )
-    rssi: Counter[str] = field(default_factory=Counter)
+    radio: Radio = field(default_factory=Radio)
     kinds: Counter[str] = field(default_factory=Counter)
     adverts: int = 0
 
     def add(self, a: Advert) -> None:
         self.adverts += 1
         self.seen.append((a.t, a.device, a.device_class, a.address_kind in _PRIVATE))
-        self.rssi[_bucket(a.rssi)] += 1
+        self.radio.heard(a.rssi)
         self.kinds[a.kind] += 1
 
     def summary(self, now: float, frames: int) -> dict[str, Any]:
         while self.seen and self.seen[0][0] < now - _WINDOW_S:
             self.seen.popleft()
-        self.per_second.append((now, frames))
-        while len(self.per_second) > 2 and self.per_second[0][0] < now - 5:
-            self.per_second.popleft()
-        (t0, f0), (t1, f1) = self.per_second[0], self.per_second[-1]
         classes: dict[str, str] = {}
         private: dict[str, bool] = {}
         for _, device, device_class, is_private in self.seen:
@@ -73,23 +65,14 @@ class WatchWindow:
                 classes[device] = device_class
             private[device] = is_private
         return {
-            "adverts_per_s": round((f1 - f0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+            "adverts_per_s": self.radio.rate(now, frames),
             "adverts": self.adverts,
             "addresses_last_min": len(classes),
             "by_class": dict(sorted(Counter(classes.values()).items())),
             "private_share": round(sum(private.values()) / len(private), 3) if private else 0,
-            "rssi_histogram": dict(sorted(self.rssi.items())),
+            "rssi_histogram": self.radio.histogram(),
             "kinds": dict(self.kinds.most_common()),
         }
-
-
-def _bucket(rssi: int | None) -> str:
-    if rssi is None:
-        return "unknown"
-    for edge in _RSSI_BUCKETS:
-        if rssi < edge:
-            return f"<{edge}"
-    return f">={_RSSI_BUCKETS[-1]}"
 
 
 def _pairs(values: dict[str, Any]) -> str:

@@ -26,16 +26,16 @@ from rich.table import Table
 
 from edge.cli.common import config_option, console, fails_cleanly, json_option, print_json_line
 from edge.config import load_config
-from edge.config.sensors import CameraSensorConfig
 from edge.errors import SensorError
+from edge.sensors.camera.config import CameraSensorConfig
 
 if TYPE_CHECKING:
     from drivers.camera.source import CameraSource
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "configured_camera"]
 
 
-def _camera(config_path: Path, name: str) -> CameraSensorConfig:
+def configured_camera(config_path: Path, name: str) -> CameraSensorConfig:
     cameras = [s for s in load_config(config_path).sensors if isinstance(s, CameraSensorConfig)]
     for sensor in cameras:
         if sensor.name == name:
@@ -78,16 +78,17 @@ def snapshot(name: str, out: Path, config_path: Path, no_blur: bool) -> None:
       mallsense camera snapshot door --out /tmp/door.png
       mallsense camera snapshot door --config box.toml --out door.png --no-blur
     """
-    sensor = _camera(config_path, name)
+    sensor = configured_camera(config_path, name)
     _needs_camera_libraries()
     from drivers.camera.capture import CameraError
-    from drivers.camera.detect import ModelError, OnnxDetector
+    from drivers.camera.detect import ModelError
+    from drivers.camera.detectors import open_detector
     from drivers.camera.snapshot import grab_frame, layout_picture, write_picture
-    from edge.runtime.sensors.camera import camera_spec, camera_url, pipeline_config
+    from edge.sensors.camera.settings import camera_spec, camera_url, pipeline_config
 
     try:
         config = pipeline_config(sensor)
-        detector = None if no_blur else OnnxDetector(config.detector)
+        detector = None if no_blur else open_detector(config.detector)
         image = grab_frame(replace(camera_spec(sensor), url=camera_url(sensor)))
         h, w = image.shape[:2]
         caption = f"{name} {w}x{h}" + ("" if no_blur else " (people blurred)")
@@ -118,10 +119,10 @@ def watch(name: str, config_path: Path, seconds: float | None, as_json: bool) ->
       mallsense camera watch door
       mallsense camera watch door --config box.toml --seconds 30 --json
     """
-    sensor = _camera(config_path, name)
+    sensor = configured_camera(config_path, name)
     _needs_camera_libraries()
     from drivers.camera.detect import ModelError
-    from edge.runtime.sensors.camera import camera_spec, camera_url, pipeline_config
+    from edge.sensors.camera.settings import camera_spec, camera_url, pipeline_config
 
     try:
         config = pipeline_config(sensor)

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from edge.config import load_config
 from edge.config.models import DEFAULT_CONFIG_PATH
+from edge.config.urls import parse_broker_url
 from edge.errors import MallsenseError
 from edge.runtime import logs
 
@@ -40,16 +41,24 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def config_option(required: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """``--config FILE`` (or $MALLSENSE_CONFIG); defaults to /etc/mallsense/mallsense.toml."""
+def config_option(
+    required: bool = True,
+    help: str = "Configuration file.",
+    fallback: str | None = f"{DEFAULT_CONFIG_PATH} if it exists",
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--config PATH`` (or $MALLSENSE_CONFIG), the same on every command: its default is
+    /etc/mallsense/mallsense.toml (``required``), else ``fallback`` says what is used."""
+    shown: bool | str = True if required else (fallback or False)
     return click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH",
         envvar="MALLSENSE_CONFIG",
         default=DEFAULT_CONFIG_PATH if required else None,
-        show_default=True,
-        help="Configuration file.",
+        show_default=shown,
+        show_envvar=True,
+        help=help,
     )
 
 
@@ -57,7 +66,41 @@ def db_option() -> Callable[[Callable[P, R]], Callable[P, R]]:
     return click.option(
         "--db",
         type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH",
         help="Database file (default: store.path of the configuration).",
+    )
+
+
+def broker_option() -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--broker URL``: another broker than ``mqtt.url``, refused at once when malformed."""
+    return click.option(
+        "--broker",
+        callback=_valid_broker,
+        metavar="URL",
+        help="Broker URL mqtt://HOST:PORT or mqtts://HOST:PORT (overrides mqtt.url).",
+    )
+
+
+def _valid_broker(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_broker_url(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    return value
+
+
+NETWORK_TIMEOUT_S = 10.0
+"""How long a command waits for one step with a device or the network, by default."""
+
+
+def timeout_option(what: str = "each step") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0.5, 120),
+        default=NETWORK_TIMEOUT_S,
+        show_default=True,
+        help=f"Seconds to wait for {what}.",
     )
 
 

@@ -37,13 +37,16 @@ __all__ = ["register"]
 )
 @fails_cleanly
 def demo_command(out: Path, speed: float, force: bool) -> None:
-    """Run the box on the bundled recordings of a simulated shop.
+    """Run the box on the recordings of a simulated shop (in a source checkout).
 
     Starts a local Mosquitto, the sync agent as its own process, and the edge
     pipeline on two Wi-Fi recordings (entrance and sales floor: phones with and
     without randomized MACs, passers-by, a staff scanner); then shows what the
     platform received. Exit status 0 when every record arrived exactly once
     and no MAC address is found in the database or the messages.
+
+    The recordings are in the source repository, not in the installed package:
+    run it in a checkout of the repository (`make demo` there sets it all up).
 
     \b
     Example:

@@ -9,7 +9,15 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from edge.cli.common import config_option, console, fails_cleanly, json_option, print_json_line
+from edge.cli.common import (
+    broker_option,
+    config_option,
+    console,
+    fails_cleanly,
+    json_option,
+    print_json_line,
+    timeout_option,
+)
 from edge.install.layout import USER
 
 __all__ = ["register"]
@@ -23,13 +31,8 @@ _FIX = " — fix: "
 
 @click.command("doctor")
 @config_option()
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.5, 120),
-    default=5.0,
-    show_default=True,
-    help="Seconds to wait for a camera, a tool or each step with the broker.",
-)
+@timeout_option("a camera, a tool or each step with the broker")
+@broker_option()
 @click.option(
     "--skip",
     multiple=True,
@@ -47,7 +50,12 @@ _FIX = " — fix: "
 @json_option()
 @fails_cleanly
 def doctor_command(
-    config_path: Path, timeout: float, skip: tuple[str, ...], service_user: str, as_json: bool
+    config_path: Path,
+    timeout: float,
+    broker: str | None,
+    skip: tuple[str, ...],
+    service_user: str,
+    as_json: bool,
 ) -> None:
     """Check everything this box needs, one line per check with the fix in words.
 
@@ -73,6 +81,7 @@ def doctor_command(
       sudo mallsense doctor
       sudo mallsense doctor --json > doctor.jsonl    # for remote support
       mallsense doctor --config bench.toml --skip broker --skip clock
+      mallsense doctor --broker mqtts://broker.mall.example:8883
     """
     from edge.doctor import SKIPPABLE, Host, run_doctor
 
@@ -84,7 +93,7 @@ def doctor_command(
     host = Host(timeout_s=timeout, service_user=service_user)
     marks, fix_word = _marks()
     tally: Counter[str] = Counter()
-    for check in run_doctor(config_path, host, skip):
+    for check in run_doctor(config_path, host, skip, broker):
         tally[check.status] += 1
         if as_json:
             print_json_line(check.as_dict())

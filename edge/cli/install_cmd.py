@@ -40,13 +40,18 @@ def _next_steps(layout: Layout) -> list[str]:
     ]
 
 
+def _default_prefix(root: Path) -> PurePosixPath:
+    """The running installation; for an image (--root), where the .deb installs."""
+    return default_prefix() if root == Path("/") else PurePosixPath("/opt/mallsense")
+
+
 @click.command("install")
 @click.option(
     "--prefix",
     type=click.Path(file_okay=False, path_type=Path),
     callback=_absolute,
     help="Where mallsense is installed (the units run PREFIX/.venv/bin/mallsense)"
-    "  [default: the installation running this command; /opt/mallsense for the .deb]",
+    "  [default: the installation running this command; /opt/mallsense with --root]",
 )
 @click.option(
     "--root",
@@ -74,8 +79,9 @@ def install_command(prefix: Path | None, root: Path, dry_run: bool) -> None:
       sudo /opt/mallsense/.venv/bin/mallsense install --prefix /opt/mallsense
       mallsense install --root /srv/image --prefix /opt/mallsense
     """
-    target = PurePosixPath(prefix) if prefix is not None else default_prefix()
-    report = install(InstallOptions(target, root, dry_run))
+    target = PurePosixPath(prefix) if prefix is not None else _default_prefix(root)
+    later = prefix is None and root != Path("/")
+    report = install(InstallOptions(target, root, dry_run, later))
     for line in report.lines:
         console.print(line, markup=False, soft_wrap=True)
     if dry_run:

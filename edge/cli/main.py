@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from edge import __version__
-from edge.cli import (
-    ble_cmd,
-    camera_cmd,
-    config_cmd,
-    contract_cmd,
-    demo_cmd,
-    doctor_cmd,
-    ingest_cmd,
-    install_cmd,
-    maintenance_cmd,
-    pos_cmd,
-    records_cmd,
-    replay_cmd,
-    report_cmd,
-    run_cmd,
-    status_cmd,
-    subscribe_cmd,
-    sync_cmd,
-    wifi_cmd,
-)
 from edge.cli.common import setup_logging
 
 __all__ = ["cli", "main"]
@@ -56,27 +38,15 @@ def cli(log_level: str) -> None:
     setup_logging(log_level)
 
 
-for module in (
-    ble_cmd,
-    camera_cmd,
-    config_cmd,
-    contract_cmd,
-    demo_cmd,
-    doctor_cmd,
-    ingest_cmd,
-    install_cmd,
-    maintenance_cmd,
-    pos_cmd,
-    records_cmd,
-    replay_cmd,
-    report_cmd,
-    run_cmd,
-    status_cmd,
-    subscribe_cmd,
-    sync_cmd,
-    wifi_cmd,
-):
-    module.register(cli)
+COMMAND_MODULES = (
+    "ble_cmd", "camera_cmd", "config_cmd", "contract_cmd", "demo_cmd", "doctor_cmd",
+    "ingest_cmd", "install_cmd", "maintenance_cmd", "pos_cmd", "records_cmd", "replay_cmd",
+    "report_cmd", "run_cmd", "status_cmd", "subscribe_cmd", "sync_cmd", "wifi_cmd",
+)  # fmt: skip
+"""The modules of ``edge.cli`` that add commands (each has ``register(cli)``)."""
+
+for name in COMMAND_MODULES:
+    importlib.import_module(f"edge.cli.{name}").register(cli)
 
 
 def main() -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from edge.cli.common import console, db_option, fails_cleanly, json_option, print_json_line
+from edge.cli.common import (
+    config_option,
+    console,
+    db_option,
+    fails_cleanly,
+    json_option,
+    print_json_line,
+)
 from edge.config import load_config
 from edge.config.models import DEFAULT_CONFIG_PATH, StoreConfig
 from edge.store import Store
@@ -37,14 +44,7 @@ def _print(report: MaintenanceReport) -> None:
 
 
 @click.command("maintenance")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="MALLSENSE_CONFIG",
-    help="Configuration file (store.path and the retention limits)"
-    f"  [default: {DEFAULT_CONFIG_PATH}]",
-)
+@config_option(required=False, help="Configuration file (store.path and the retention limits).")
 @db_option()
 @json_option()
 @fails_cleanly

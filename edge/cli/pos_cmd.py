@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from drivers.pos.capture_format import Capture, read_capture_file
 from drivers.pos.decoder import decode_chunks
+from drivers.pos.line.capture_format import Capture, read_capture_file
 from drivers.pos.result import Receipt
 from edge.cli.common import (
     config_option,
@@ -41,8 +41,8 @@ from edge.cli.pos_view import (
 )
 from edge.config import load_config
 from edge.config.explain import describe_errors
-from edge.config.sensors import PosSensorConfig
 from edge.errors import CaptureError, ConfigError
+from edge.sensors.pos.config import PosSensorConfig
 from edge.store import Store
 from edge.store.receipts import receipt_texts
 
@@ -190,7 +190,7 @@ def parse_command(
 
 
 def _decode(capture: Capture, sensor: PosSensorConfig, templates: bool = True) -> list[Receipt]:
-    from edge.runtime.sensors.pos_config import decoder_factory
+    from edge.sensors.pos.settings import decoder_factory
 
     if not templates:
         sensor = sensor.model_copy(update={"templates": []})
@@ -295,7 +295,9 @@ def capture_command(
 @config_option(required=False)
 @click.option("--sensor", "sensor_name", help="POS sensor of --config (default: the one on PORT).")
 @line_options
-@click.option("--encoding", help="The printer's text encoding.")
+@click.option(
+    "--encoding", help="The printer's text encoding (default: the config's, else detected)."
+)
 @click.option("--currency", help="ISO 4217 code when receipts print none or only '$', '¥'.")
 @click.option("--seconds", type=click.FloatRange(min=0.1), help="Stop after this long.")
 @click.option("--text/--no-text", "show_text", default=True, show_default=True,
@@ -325,6 +327,7 @@ def sniff_command(
       mallsense pos sniff /dev/ttyUSB0 --config /etc/mallsense/mallsense.toml --json
     """
     from edge.cli.pos_live import sniff_line
+    from edge.sensors.pos.settings import encoding_text
 
     overrides = _overrides(**line) | {"encoding": encoding, "currency": currency}
     sensor = sensor_for(port, config_path, sensor_name, overrides=overrides)
@@ -343,8 +346,10 @@ def sniff_command(
     if not as_json:
         err_console.print(
             f"{count} receipt(s); {stats.get('bytes', 0):,} bytes read at"
-            f" {stats.get('baudrate') or 'an unknown rate'} baud",
+            f" {stats.get('baudrate') or 'an unknown rate'} baud; printer encoding"
+            f" {encoding_text(stats)}",
             soft_wrap=True,
+            markup=False,
         )
 
 

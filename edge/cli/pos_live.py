@@ -1,6 +1,6 @@
 """The ``mallsense pos`` commands that open a live port: ``capture`` and ``sniff``.
 
-They run the same code as the daemon (``drivers.pos.recorder`` and
+They run the same code as the daemon (``drivers.pos.line.recorder`` and
 ``SerialPosSource``) on a worker thread, while the main thread waits for
 Ctrl-C or ``--seconds``; errors name the port and what to check (exit 2).
 pyserial is imported here, not by ``mallsense`` itself.
@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from drivers.pos.capture_format import CaptureWriter, create_private
+from drivers.pos.line.capture_format import CaptureWriter, create_private
 from drivers.pos.result import Receipt
 from edge.cli.common import err_console
-from edge.config.sensors import PosSensorConfig
 from edge.errors import CaptureError, SensorError
+from edge.sensors.pos.config import PosSensorConfig
 
 __all__ = ["record_line", "sniff_line"]
 
@@ -80,9 +80,9 @@ def record_line(
     The file is created with mode 0600 (it holds card numbers unmasked).
     """
     _serial()
-    from drivers.pos.line import LineError
-    from drivers.pos.recorder import Recorder
-    from edge.runtime.sensors.pos_config import line_settings
+    from drivers.pos.line.line import LineError
+    from drivers.pos.line.recorder import Recorder
+    from edge.sensors.pos.settings import line_settings
 
     recorder = Recorder(sensor.port, line_settings(sensor), passthrough=sensor.passthrough_port,
                         encoding=encoding)  # fmt: skip
@@ -134,10 +134,10 @@ def sniff_line(
 ) -> dict[str, object]:
     """``pos sniff``: the daemon's source on the port, receipts shown as they come."""
     _serial()
-    from drivers.pos.line import LineError
-    from drivers.pos.serial_line import SerialLine
-    from drivers.pos.serial_source import SerialPosSource
-    from edge.runtime.sensors.pos_config import decoder_factory, line_settings, pos_line
+    from drivers.pos.line.line import LineError
+    from drivers.pos.line.serial_line import SerialLine
+    from drivers.pos.line.serial_source import SerialPosSource
+    from edge.sensors.pos.settings import decoder_factory, line_settings, pos_line
 
     settings = line_settings(sensor)
     for port in (sensor.port, sensor.passthrough_port):

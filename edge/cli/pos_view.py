@@ -3,7 +3,9 @@
 The JSON of a receipt is ``Receipt.as_json`` (the ``pos parse --json``
 contract: ``text``, ``total``, ``currency``, ``items``, ``receipt_no``,
 ``printed_at``, ``payment``, ``refund``, ``raster_only``, ``extractor``,
-``confidence``...) plus ``quality``: how much its bytes looked like ESC/POS.
+``confidence``, the money ladder ``gross``, ``discount``, ``tendered``,
+``change``, ``payments``, ``doubts``, ``kind``, ``encoding``...) plus
+``quality``: how much its bytes looked like ESC/POS.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from drivers.pos.quality import ACCEPT, CAUSES, score_receipt
+from drivers.pos.line.quality import ACCEPT, CAUSES, score_receipt
 from drivers.pos.result import Receipt
 from edge.aggregate.ids import iso
 from edge.cli.common import console
@@ -54,6 +56,22 @@ def _amount(receipt: Receipt) -> str:
     return f"total {receipt.total}{currency}"
 
 
+def _ladder(receipt: Receipt) -> str:
+    """``gross 92.00 · discount 5.00 · wechat 87.00``: how the total was made up."""
+    parts = [
+        f"{name} {value}"
+        for name, value in (
+            ("gross", receipt.gross),
+            ("discount", receipt.discount),
+            ("tendered", receipt.tendered),
+            ("change", receipt.change),
+        )
+        if value is not None
+    ]
+    parts += [f"{p.method} {p.amount}" for p in receipt.payments]
+    return " · ".join(parts)
+
+
 def _fields(receipt: Receipt) -> str:
     parts = [_amount(receipt)]
     if receipt.items is not None:
@@ -70,15 +88,22 @@ def print_receipt(number: int, receipt: Receipt, show_text: bool) -> None:
     """A readable summary of one receipt (and its masked text when asked)."""
     read_at = f", read at {iso(receipt.t_start)}" if receipt.t_start > 0 else ""
     refund = " [bold]REFUND[/]" if receipt.refund else ""
+    if receipt.kind not in ("sale", "refund"):
+        refund = f" [bold]{receipt.kind.upper()}[/] (not a sale)"
+    encoding = f", read as {receipt.encoding}" if receipt.encoding else ""
     console.print(
         f"[bold]receipt {number}[/]{refund}: ended by {receipt.boundary},"
-        f" {receipt.stats.bytes:,} bytes{read_at}"
+        f" {receipt.stats.bytes:,} bytes{read_at}{encoding}"
     )
     score = score_receipt(receipt)
     if receipt.raster_only:
         console.print("  printed as an image only: no text to read (a sale of unknown amount)")
     else:
         console.print(f"  {escape(_fields(receipt))}")
+        if ladder := _ladder(receipt):
+            console.print(f"  {escape(ladder)}")
+        for doubt in receipt.doubts:
+            console.print(f"  [yellow]doubt[/]: {escape(doubt)}")
     masked = f"; {receipt.masked} number(s) masked" if receipt.masked else ""
     console.print(
         f"  extractor {escape(receipt.extractor)}, confidence {receipt.confidence:.2f}{masked}"
@@ -100,13 +125,18 @@ def print_totals(receipts: Sequence[Receipt]) -> None:
         return
     sums: Counter[str] = Counter()
     for receipt in receipts:
-        if receipt.total is not None:
+        if receipt.total is not None and receipt.kind in ("sale", "refund"):
             sums[receipt.currency or "?"] += receipt.total  # type: ignore[assignment]
     refunds = sum(r.refund for r in receipts)
     images = sum(r.raster_only for r in receipts)
     money = ", ".join(f"{Decimal(v)} {c}" for c, v in sorted(sums.items())) or "no totals read"
+    others = Counter(r.kind for r in receipts if r.kind not in ("sale", "refund"))
+    not_sales = "".join(f", {n} {kind}" for kind, n in sorted(others.items()))
+    encodings = sorted({r.encoding for r in receipts if r.encoding})
+    read_as = f"; read as {', '.join(encodings)}" if encodings else ""
     console.print(
-        f"{len(receipts)} receipt(s): {refunds} refund(s), {images} printed as images; sum {money}"
+        f"{len(receipts)} receipt(s): {refunds} refund(s), {images} printed as images"
+        f"{not_sales}; sum {money}{read_as}"
     )
 
 

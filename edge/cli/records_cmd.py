@@ -17,69 +17,20 @@ from edge.cli.common import (
     print_json_line,
     resolve_db,
 )
-from edge.records import RECORD_MODELS
+from edge.cli.times import Clock, mall_clock, utc_option
+from edge.records import RECORD_MODELS, RECORD_SPECS
 from edge.store import Store
 
 __all__ = ["register"]
 
-_COLUMNS: dict[str, list[str]] = {
-    "dwell": [
-        "start",
-        "end",
-        "zone",
-        "device",
-        "randomized",
-        "duration_s",
-        "samples",
-        "rssi_max",
-        "partial",
-    ],
-    "visit": ["start", "end", "device", "randomized", "duration_s", "path", "partial"],
-    "presence": [
-        "start",
-        "end",
-        "zone",
-        "source",
-        "devices",
-        "visitors",
-        "passersby",
-        "randomized_share",
-        "fixed",
-    ],
-    "transaction": ["start", "store", "total", "currency", "items", "payment", "refund"],
-    "footfall": ["start", "end", "camera", "line", "zone", "in", "out", "partial"],
-    "occupancy": ["start", "end", "camera", "area", "zone", "visits", "occupancy_max", "partial"],
-    "traffic": [
-        "start",
-        "zone",
-        "source",
-        "devices_raw",
-        "devices",
-        "visitors",
-        "capture_rate",
-        "dwell_median_s",
-        "people_estimate",
-        "partial",
-    ],
-    "kpi": [
-        "start",
-        "store",
-        "entries",
-        "transactions",
-        "sales",
-        "average_ticket",
-        "conversion",
-        "partial",
-    ],
-    "attribution": ["start", "store", "zone", "device", "confidence", "candidates"],
-}
+_TIMES = frozenset({"start", "end"})
 
 
-def _cell(name: str, value: Any) -> str:
+def _cell(name: str, value: Any, clock: Clock) -> str:
     if name == "path":
         return " → ".join(stop["zone"] for stop in value)
-    if name in {"start", "end"}:
-        return str(value).replace("T", " ").removesuffix("Z")[:19]
+    if name in _TIMES:
+        return clock.show(value)
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, float):
@@ -97,6 +48,7 @@ def _cell(name: str, value: Any) -> str:
 )
 @click.option("--zone", help="Only records of this zone.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many records.")
+@utc_option()
 @json_option()
 @fails_cleanly
 def records_command(
@@ -105,13 +57,15 @@ def records_command(
     kind: str | None,
     zone: str | None,
     limit: int | None,
+    utc: bool,
     as_json: bool,
 ) -> None:
     """List stored records, oldest first.
 
-    With --json, one record per line with the contract's field names (id,
-    kind, schema, mall, box, zone, device, start, end, ...): the same objects
-    that are published to the platform.
+    Times are in the mall's time zone (the configuration's; the header names
+    it), or UTC with --utc. With --json, one record per line with the
+    contract's field names (id, kind, schema, mall, box, zone, device, start,
+    end, ...; times in UTC): the same objects that are published to the platform.
 
     \b
     Examples:
@@ -126,10 +80,10 @@ def records_command(
                     break
                 print_json_line(record)
             return
-        _print_tables(rows, kind, limit)
+        _print_tables(rows, kind, limit, mall_clock(utc, db, config_path))
 
 
-def _print_tables(rows: Any, kind: str | None, limit: int | None) -> None:
+def _print_tables(rows: Any, kind: str | None, limit: int | None, clock: Clock) -> None:
     tables: dict[str, Table] = {}
     shown = 0
     for record in rows:
@@ -138,8 +92,11 @@ def _print_tables(rows: Any, kind: str | None, limit: int | None) -> None:
         k = record["kind"]
         table = tables.get(k)
         if table is None:
-            table = tables[k] = Table(*_COLUMNS[k], title=f"{k} records", title_justify="left")
-        table.add_row(*(_cell(c, record.get(c)) for c in _COLUMNS[k]))
+            headers = [
+                f"{c} ({clock.label})" if c in _TIMES else c for c in RECORD_SPECS[k].columns
+            ]
+            table = tables[k] = Table(*headers, title=f"{k} records", title_justify="left")
+        table.add_row(*(_cell(c, record.get(c), clock) for c in RECORD_SPECS[k].columns))
         shown += 1
     if not tables:
         console.print(f"no {kind or ''} records".replace("  ", " "))

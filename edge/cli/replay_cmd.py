@@ -22,7 +22,14 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edge.cli.common import console, err_console, fails_cleanly, json_option, print_json_line
+from edge.cli.common import (
+    config_option,
+    console,
+    err_console,
+    fails_cleanly,
+    json_option,
+    print_json_line,
+)
 from edge.config import Config, load_config, replay_defaults
 from edge.config.models import BleSensorConfig
 from edge.config.secrets import pseudonymization_key
@@ -116,13 +123,11 @@ def replayed_marker(captures: dict[str, Path], config: Config) -> str:
 
 
 @click.command("replay")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
+@config_option(
+    required=False,
     help="Configuration file. Without it: mall 'demo', box 'replay', one zone per"
     " recording named after its file, visitor threshold -70 dBm, a throwaway key.",
+    fallback=None,
 )
 @click.option(
     "--wifi",
@@ -139,7 +144,12 @@ def replayed_marker(captures: dict[str, Path], config: Config) -> str:
     help="A BLE recording (JSON lines, as `mallsense ble record` writes); repeat for several"
     " sensors. Merged with the Wi-Fi recordings by event time.",
 )
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Database to write.")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Database to write.",
+)
 @click.option(
     "--speed", type=float, help="Replay at this multiple of real time (default: flat out)."
 )

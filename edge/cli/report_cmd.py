@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -18,8 +18,7 @@ from edge.cli.common import (
     print_json_line,
     resolve_db,
 )
-from edge.config import load_config
-from edge.config.models import DEFAULT_CONFIG_PATH
+from edge.cli.times import mall_timezone
 from edge.errors import MallsenseError
 from edge.report import KINDS, Report, build_report, day_bounds
 from edge.report.figures import local_day
@@ -38,7 +37,8 @@ __all__ = ["register"]
     "day",
     callback=lambda _ctx, _param, value: _parse_day(value),
     metavar="YYYY-MM-DD",
-    help="The day to report, in the mall's time zone (default: today).",
+    help="The day to report, in the mall's time zone (default: today, or the latest day"
+    " with records when today has none).",
 )
 @click.option(
     "--tz",
@@ -87,9 +87,17 @@ def report_command(
       mallsense report --db /var/lib/mallsense/mallsense.db --json | jq '.stores[].totals'
     """
     path = resolve_db(db, config_path)
-    tz = _timezone(timezone, db, config_path)
+    tz = mall_timezone(timezone, db, config_path)
     the_day = day if day is not None else datetime.now(ZoneInfo(tz)).date()
     report = _read(path, the_day, zone, tz)
+    if day is None and report.empty and report.latest_day not in (None, the_day):
+        # a replayed or older database: its last day, not an empty today
+        err_console.print(
+            f"no records on {the_day} (today, {tz}); showing {report.latest_day}, the latest"
+            " day with records (choose another with --date)",
+            soft_wrap=True,
+        )
+        report = _read(path, report.latest_day, zone, tz)
     if html_path is not None:
         _write_html(html_path, render_html(report, str(path)))
     if as_json:
@@ -109,23 +117,6 @@ def _parse_day(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD, e.g. 2026-03-14") from None
-
-
-def _timezone(option: str | None, db: Path | None, config_path: Path | None) -> str:
-    """--tz, else the configuration's time zone (when the database comes from it), else UTC."""
-    if option is not None:
-        try:
-            ZoneInfo(option)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise click.BadParameter(
-                f"{option!r} is not an IANA time zone name (e.g. UTC, Asia/Shanghai)",
-                param_hint="--tz",
-            ) from None
-        return option
-    path = config_path
-    if path is None and db is None and DEFAULT_CONFIG_PATH.exists():
-        path = DEFAULT_CONFIG_PATH
-    return load_config(path).timezone if path is not None else "UTC"
 
 
 def _read(path: Path, day: date, zone: str | None, timezone: str) -> Report:

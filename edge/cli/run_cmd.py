@@ -17,7 +17,7 @@ from edge.config import Config, config_hash, load_config
 from edge.config.secrets import pseudonymization_key
 from edge.runtime.daemon import EdgeDaemon
 from edge.runtime.logs import set_identifier
-from edge.runtime.sensors import plugin_for
+from edge.sensors.table import plugin_for
 from edge.store import Store
 
 __all__ = ["register"]

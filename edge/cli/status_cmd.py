@@ -18,28 +18,36 @@ from edge.cli.common import (
     print_json_line,
     resolve_db,
 )
+from edge.cli.times import Clock, mall_clock, utc_option
 from edge.store import Store
 from edge.store.status import collect_status
 
 __all__ = ["collect_status", "register"]
 
 
-def _ago(seconds: float | None) -> str:
+_DAY_S = 86_400.0
+
+
+def _ago(seconds: float | None, clock: Clock | None = None, now: float = 0.0) -> str:
+    """How long ago; past a day, when (a replayed database's last frame is years old)."""
     if seconds is None:
         return "never"
     if seconds < 120:
         return f"{seconds:.0f} s ago"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+    if seconds < _DAY_S or clock is None:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"at {clock.show(now - seconds, seconds=False)} {clock.label}"
 
 
 @click.command("status")
 @config_option(required=False)
 @db_option()
+@utc_option()
 @json_option()
 @fails_cleanly
-def status_command(config_path: Path | None, db: Path | None, as_json: bool) -> None:
+def status_command(config_path: Path | None, db: Path | None, utc: bool, as_json: bool) -> None:
     """Show each sensor's rate and last frame, records, outbox and last upload.
 
     \b
@@ -47,25 +55,29 @@ def status_command(config_path: Path | None, db: Path | None, as_json: bool) -> 
       mallsense status
       mallsense status --db /var/lib/mallsense/mallsense.db --json
     """
+    now = time.time()
     with Store(resolve_db(db, config_path), create=False) as store:
-        status = collect_status(store, time.time())
+        status = collect_status(store, now)
     if as_json:
         print_json_line(status)
         return
-    _print(status)
+    _print(status, mall_clock(utc, db, config_path), now)
 
 
-def _print(status: dict[str, Any]) -> None:
+def _print(status: dict[str, Any], clock: Clock, now: float) -> None:
     table = Table("sensor", "kind", "state", "frames/s", "frames", "last frame", "rejected",
                   title="sensors", title_justify="left")  # fmt: skip
     for s in status["sensors"]:
         rejected = sum(s.get("rejected", {}).values())
         table.add_row(
             s["sensor"], s["kind"], s.get("state", "replayed"), f"{s.get('rate_per_s', 0):.1f}",
-            f"{s.get('frames', 0):,}", _ago(s["last_frame_age_s"]), f"{rejected:,}",
+            f"{s.get('frames', 0):,}", _ago(s["last_frame_age_s"], clock, now), f"{rejected:,}",
         )  # fmt: skip
     console.print(table if status["sensors"] else "sensors: none has reported yet")
     _print_watchdogs(status["sensors"])
+    for s in status["sensors"]:  # POS: the printer's text encoding, configured or detected
+        if s.get("encoding"):
+            console.print(f"sensor {s['sensor']}: printer encoding {s['encoding']}", markup=False)
     records = ", ".join(f"{n:,} {k}" for k, n in status["records"].items()) or "none"
     console.print(f"records: {records}")
     outbox, uplink = status["outbox"], status["uplink"]
@@ -77,7 +89,7 @@ def _print(status: dict[str, Any]) -> None:
     state = "[green]connected[/]" if uplink["connected"] else "[yellow]not connected[/]"
     platform = f", platform {uplink['platform']}" if uplink.get("platform") else ""
     console.print(
-        f"uplink: {state}, last upload {_ago(uplink['last_upload_age_s'])},"
+        f"uplink: {state}, last upload {_ago(uplink['last_upload_age_s'], clock, now)},"
         f" {uplink['records_sent']:,} records sent, {uplink['reconnects']} reconnects{platform}"
     )
     if uplink.get("stream"):

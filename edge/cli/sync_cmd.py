@@ -19,15 +19,22 @@ from typing import TYPE_CHECKING
 import click
 from rich.text import Text
 
-from edge.cli.common import console, fails_cleanly, json_option, print_json_line
+from edge.cli.common import (
+    broker_option,
+    console,
+    fails_cleanly,
+    json_option,
+    print_json_line,
+    timeout_option,
+)
 from edge.config import Config, config_hash, load_config
 from edge.config.models import DEFAULT_CONFIG_PATH, MqttConfig
 from edge.config.secrets import mqtt_password
-from edge.config.urls import parse_broker_url
 from edge.errors import StoreError
 from edge.store import Store
 
 if TYPE_CHECKING:
+    from sync.agent import SyncAgent
     from sync.check import CheckTarget
 
 __all__ = ["register"]
@@ -57,16 +64,6 @@ class _GroupOptions:
     broker: str | None
 
 
-def _valid_broker(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """Reject a bad --broker while parsing options, with the URL rules in words."""
-    if value is not None:
-        try:
-            parse_broker_url(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from exc
-    return value
-
-
 def _identity(config: Config | None, db: Path) -> tuple[str, str]:
     if config is not None:
         return config.mall, config.box
@@ -89,19 +86,32 @@ def _with_broker(mqtt: MqttConfig, broker: str | None) -> MqttConfig:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
     help="Configuration file.",
 )
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Database (outbox).")
 @click.option(
-    "--broker",
-    callback=_valid_broker,
-    help="Broker URL mqtt://HOST:PORT or mqtts://HOST:PORT (overrides mqtt.url).",
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Database (outbox).",
 )
+@broker_option()
 @click.option("--drain", is_flag=True, help="Publish the whole outbox, exit 0 once acknowledged.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="At the end, one JSON object: drained, acknowledged, waiting, held, broker.",
+)
 @click.pass_context
 @fails_cleanly
 def sync_group(
-    ctx: click.Context, config_path: Path | None, db: Path | None, broker: str | None, drain: bool
+    ctx: click.Context,
+    config_path: Path | None,
+    db: Path | None,
+    broker: str | None,
+    drain: bool,
+    as_json: bool,
 ) -> None:
     """Ship the outbox to the broker (MQTT 5, QoS 1), deleting rows only on PUBACK.
 
@@ -114,20 +124,23 @@ def sync_group(
     Examples:
       mallsense sync --config /etc/mallsense/mallsense.toml
       mallsense sync --db replay.db --broker mqtt://127.0.0.1:1883 --drain
+      mallsense sync --db replay.db --drain --json | jq .acknowledged
       mallsense sync check
     """
     if ctx.invoked_subcommand is not None:
-        if db is not None or drain:
+        if db is not None or drain or as_json:
             raise click.UsageError(
-                f"--db and --drain are for the agent; `mallsense sync {ctx.invoked_subcommand}`"
-                " does not use them"
+                f"--db, --drain and --json (before the subcommand) are for the agent;"
+                f" `mallsense sync {ctx.invoked_subcommand}` does not use them"
             )
         ctx.obj = _GroupOptions(config_path, broker)
         return
-    _run_agent(config_path, db, broker, drain)
+    _run_agent(config_path, db, broker, drain, as_json)
 
 
-def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, drain: bool) -> None:
+def _run_agent(
+    config_path: Path | None, db: Path | None, broker: str | None, drain: bool, as_json: bool
+) -> None:
     from edge.runtime.logs import set_identifier
     from edge.runtime.metrics import MetricsEndpoint
     from sync.agent import SyncAgent  # lazy: the edge daemon never needs paho
@@ -167,7 +180,23 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
         code = agent.run(drain=drain, stop=stop)
     finally:
         endpoint.stop()
+    if as_json:
+        print_json_line(_run_summary(agent, db_path, code))
     sys.exit(code)
+
+
+def _run_summary(agent: SyncAgent, db_path: Path, code: int) -> dict[str, object]:
+    """What a run ended with, for scripts (``--json``)."""
+    run = agent.active
+    with Store(db_path, create=False) as store:
+        waiting, _oldest = store.outbox_depth()
+    return {
+        "drained": code == 0 and waiting == 0,
+        "acknowledged": run.records_this_run if run is not None else 0,
+        "waiting": waiting,
+        "held": (run.held_reason or None) if run is not None else None,
+        "broker": str(agent.settings.url),
+    }
 
 
 @sync_group.command("check")
@@ -175,21 +204,12 @@ def _run_agent(config_path: Path | None, db: Path | None, broker: str | None, dr
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
     envvar="MALLSENSE_CONFIG",
     help=f"Configuration file  [default: {DEFAULT_CONFIG_PATH}]",
 )
-@click.option(
-    "--broker",
-    callback=_valid_broker,
-    help="Broker URL mqtt://HOST:PORT or mqtts://HOST:PORT (overrides mqtt.url).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.5, 120),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait at each step.",
-)
+@broker_option()
+@timeout_option()
 @json_option()
 @click.pass_context
 @fails_cleanly

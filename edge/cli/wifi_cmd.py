@@ -17,65 +17,49 @@ from rich.table import Table
 
 from drivers.observations import Probe, Watermark
 from drivers.privacy import Pseudonymizer
-from drivers.wifi.fileradio import FileRadio
 from drivers.wifi.live import MonitorSocket
 from drivers.wifi.parse import WifiParser
+from drivers.wifi.replay import RadioReplay
 from drivers.wifi.source import LiveWifiSource
 from edge.cli.common import console, fails_cleanly, json_option, print_json_line
+from edge.cli.watch import Radio, recording_option, seconds_option
 from edge.config import load_config
 from edge.config.models import WifiSensorConfig
 from edge.errors import SensorError
 
-__all__ = ["WatchWindow", "register"]
+__all__ = ["ProbeWindow", "register"]
 
-_RSSI_BUCKETS = (-90, -80, -70, -60, -50)
 _UNIQUE_WINDOW_S = 60.0
 
 
 @dataclass
-class WatchWindow:
+class ProbeWindow:
     """Rolling figures over the last minute of probes."""
 
     seen: deque[tuple[float, str, bool]] = field(default_factory=deque)
-    per_second: deque[tuple[float, int]] = field(
-        default_factory=lambda: deque([(time.time(), 0)])  # so the first second's frames count
-    )
-    rssi: Counter[str] = field(default_factory=Counter)
+    radio: Radio = field(default_factory=Radio)
     channels: Counter[int] = field(default_factory=Counter)
     probes: int = 0
 
     def add(self, probe: Probe) -> None:
         self.probes += 1
         self.seen.append((probe.t, probe.device, probe.randomized))
-        self.rssi[_bucket(probe.rssi)] += 1
+        self.radio.heard(probe.rssi)
         if probe.channel is not None:
             self.channels[probe.channel] += 1
 
     def summary(self, now: float, frames: int) -> dict[str, Any]:
         while self.seen and self.seen[0][0] < now - _UNIQUE_WINDOW_S:
             self.seen.popleft()
-        self.per_second.append((now, frames))
-        while len(self.per_second) > 2 and self.per_second[0][0] < now - 5:
-            self.per_second.popleft()
-        (t0, f0), (t1, f1) = self.per_second[0], self.per_second[-1]
         devices = {d: r for _, d, r in self.seen}
         return {
-            "frames_per_s": round((f1 - f0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+            "frames_per_s": self.radio.rate(now, frames),
             "probes": self.probes,
             "devices_last_min": len(devices),
             "randomized_share": round(sum(devices.values()) / len(devices), 3) if devices else 0,
-            "rssi_histogram": dict(sorted(self.rssi.items())),
+            "rssi_histogram": self.radio.histogram(),
             "channels": dict(sorted(self.channels.items())),
         }
-
-
-def _bucket(rssi: int | None) -> str:
-    if rssi is None:
-        return "unknown"
-    for edge in _RSSI_BUCKETS:
-        if rssi < edge:
-            return f"<{edge}"
-    return f">={_RSSI_BUCKETS[-1]}"
 
 
 def _table(name: str, s: dict[str, Any], rejected: dict[str, int]) -> Table:
@@ -102,16 +86,8 @@ def wifi_group() -> None:
 
 @wifi_group.command("watch")
 @click.option("--interface", help="Monitor-mode interface (default: the configured sensor's).")
-@click.option(
-    "--file",
-    "capture",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Watch a recording at its recorded pace instead of a live interface.",
-)
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), help="Configuration file."
-)
-@click.option("--seconds", type=float, help="Stop after this long (default: until Ctrl-C).")
+@recording_option("capture", "pcap or pcapng")
+@seconds_option()
 @json_option()
 @fails_cleanly
 def watch(
@@ -133,7 +109,7 @@ def watch(
     name, radio_factory = _radio(interface, capture, config_path)
     parser = WifiParser(name, Pseudonymizer(secrets.token_bytes(32)))
     source = LiveWifiSource(parser, name, [1], 1.0, radio_factory=radio_factory, hop=False)
-    window = WatchWindow()
+    window = ProbeWindow()
     lock = threading.Lock()
 
     def emit(batch: list[Probe | Watermark]) -> None:
@@ -161,7 +137,7 @@ def _radio(
     interface: str | None, capture: Path | None, config_path: Path | None
 ) -> tuple[str, Any]:
     if capture is not None:
-        return capture.name, lambda _name: FileRadio(capture)
+        return capture.name, lambda _name: RadioReplay(capture)
     if interface is None:
         if config_path is None:
             raise click.UsageError("give --interface IFACE, --file CAPTURE or --config FILE")
@@ -185,7 +161,7 @@ def _capture(
 def _display(
     name: str,
     parser: WifiParser,
-    window: WatchWindow,
+    window: ProbeWindow,
     lock: threading.Lock,
     seconds: float | None,
     as_json: bool,

@@ -40,22 +40,26 @@ def parse_listen(value: str) -> ListenAddress:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError("expected an IPv6 address in brackets, e.g. [::1]:9464")
+        raise ValueError("expected an IPv6 address in brackets, e.g. [::1]:9477")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError("expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:9464")
+        raise ValueError("expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:9477")
     return ListenAddress(host, int(port))
 
 
 class MetricsConfig(Strict):
-    """Prometheus metrics over HTTP (``/metrics``), one endpoint per daemon."""
+    """Prometheus metrics over HTTP (``/metrics``), one endpoint per daemon.
+
+    The default ports (9477, 9478) are not the default of an exporter a box is likely
+    to run beside us: not node_exporter's 9100, nor OpenTelemetry's Prometheus
+    exporter's 9464 (which this box used before)."""
 
     enabled: bool = Field(False, description="Serve the metrics endpoints.")
     listen: str = Field(
-        "127.0.0.1:9464",
+        "127.0.0.1:9477",
         description="HOST:PORT of the edge daemon's endpoint (mallsense run).",
     )
     sync_listen: str = Field(
-        "127.0.0.1:9465",
+        "127.0.0.1:9478",
         description="HOST:PORT of the sync daemon's endpoint (mallsense sync).",
     )
     allow_remote: bool = Field(

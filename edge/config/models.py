@@ -16,14 +16,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edge.config.base import Slug, Strict
 from edge.config.metrics import MetricsConfig
-from edge.config.sensors import (
-    BleSensorConfig,
-    CameraSensorConfig,
-    PosSensorConfig,
-    SensorConfig,
-    WifiSensorConfig,
-)
 from edge.config.urls import parse_broker_url
+from edge.sensors.ble.config import BleSensorConfig
+from edge.sensors.camera.config import CameraSensorConfig
+from edge.sensors.pos.config import PosSensorConfig
+from edge.sensors.table import SensorConfig
+from edge.sensors.wifi.config import WifiSensorConfig
 
 __all__ = [
     "AggregationConfig",
@@ -92,6 +90,33 @@ class AggregationConfig(Strict):
         " numbers, scan timing, SSIDs; docs/grouping.md). Off: every MAC is a device, as MAC"
         " counters do (overcounts modern phones many times).",
     )
+    wifi_phone_share: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="Share of people whose phone sends Wi-Fi probe requests (about one in ten"
+        " has Wi-Fi off or no phone): the rate estimator's people = phones / this"
+        " (docs/figures.md).",
+    )
+    fixed_devices: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="MAC addresses of devices known to be fixed (desktop PCs, printers, access"
+        " points): left out of every figure from their first frame, besides the"
+        " fixed_device_after_h rule. Turned into pseudonyms with the box's key when loaded;"
+        " never stored, logged or sent.",
+    )
+
+    @field_validator("fixed_devices")
+    @classmethod
+    def _macs(cls, value: list[str]) -> list[str]:
+        for i, mac in enumerate(value):
+            parts = mac.replace("-", ":").split(":")
+            if len(parts) != 6 or not all(
+                len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in parts
+            ):
+                raise ValueError(f"fixed_devices[{i}] is not a MAC address (aa:bb:cc:dd:ee:ff)")
+        return value
 
 
 class StoreConfig(Strict):

@@ -1,4 +1,4 @@
-"""``mallsense demo``: the whole box on a laptop, from the bundled recordings.
+"""``mallsense demo``: the whole box on a laptop, from the recordings of the checkout.
 
 A real Mosquitto on loopback, the sync agent as its own process (as the
 ``mallsense-sync`` service would run), the edge pipeline replaying the
@@ -29,6 +29,7 @@ from rich.table import Table
 from edge.config import Config, load_config
 from edge.demo.broker import LocalBroker
 from edge.demo.privacy_check import addresses_in_ble_recording, macs_in_captures, scan_for_macs
+from edge.errors import MallsenseError
 from edge.records import iso
 from edge.runtime.replay import ReplayProgress, replay
 from edge.store import Store
@@ -55,10 +56,22 @@ class DemoResult:
 
 
 def demo_files() -> tuple[Path, dict[str, Path], Path]:
-    """(config, {sensor: recording}, truth.json) shipped with the package."""
+    """(config, {sensor: recording}, truth.json), from the source checkout.
+
+    The recordings (732 KB of simulated captures) are not in the wheel: a box has no
+    use for them. An installed ``mallsense`` says where the demo runs instead.
+    """
     base = Path(str(resources.files("edge.demo")))
     samples = base / "samples"
-    return base / "demo.toml", {s: samples / f"{s}.pcap" for s in _SENSORS}, samples / "truth.json"
+    captures = {s: samples / f"{s}.pcap" for s in _SENSORS}
+    missing = [p for p in (*captures.values(), samples / "ble.jsonl") if not p.is_file()]
+    if missing:
+        raise MallsenseError(
+            f"the demo's recordings are not installed ({missing[0]} is missing): they live"
+            " in the source repository, not in the package. Run the demo from a checkout of"
+            " the repository: `make demo` in its top folder (where the Makefile is)"
+        )
+    return base / "demo.toml", captures, samples / "truth.json"
 
 
 def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
@@ -150,7 +163,7 @@ def _replay_with_view(
 
 
 def captures_dir(captures: dict[str, Path]) -> Path:
-    """The samples folder (every bundled recording lives there)."""
+    """The samples folder (every recording of the demo lives there)."""
     return next(iter(captures.values())).parent
 
 

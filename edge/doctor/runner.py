@@ -8,42 +8,25 @@ from functools import partial
 from pathlib import Path
 
 from edge.config import Config
-from edge.config.sensors import (
-    BleSensorConfig,
-    CameraSensorConfig,
-    PosSensorConfig,
-    WifiSensorConfig,
-)
+from edge.config.base import SensorBase
 from edge.doctor.clock import check_clock
 from edge.doctor.configuration import check_config, check_key
-from edge.doctor.devices import check_camera, check_pos
 from edge.doctor.host import Host
-from edge.doctor.radios import check_ble, check_wifi
 from edge.doctor.result import Check
 from edge.doctor.storage import check_database, check_disk
 from edge.doctor.uplink import check_broker
+from edge.sensors.descriptor import DriverUnavailable, SensorType
+from edge.sensors.table import SENSOR_TYPES
 
 __all__ = ["AREAS", "SKIPPABLE", "run_doctor"]
 
 log = logging.getLogger("mallsense.doctor")
 
-AREAS = ("config", "key", "wifi", "ble", "camera", "pos", "broker", "clock", "disk", "database")
-"""Every check's area, in the order they run."""
+AREAS = ("config", "key", *SENSOR_TYPES, "broker", "clock", "disk", "database")
+"""Every check's area, in the order they run: a sensor type's area is its ``type``."""
 SKIPPABLE = AREAS[1:]
 """The configuration is always checked: everything else depends on it."""
 
-_SENSOR_AREAS: dict[str, tuple[type, str]] = {
-    "wifi": (WifiSensorConfig, "Wi-Fi"),
-    "ble": (BleSensorConfig, "Bluetooth"),
-    "camera": (CameraSensorConfig, "camera"),
-    "pos": (PosSensorConfig, "POS"),
-}
-_SENSOR_CHECKS: dict[str, Callable[..., Check]] = {
-    "wifi": check_wifi,
-    "ble": check_ble,
-    "camera": check_camera,
-    "pos": check_pos,
-}
 _BOX_CHECKS: dict[str, Callable[[Config, Host], Check]] = {
     "key": check_key,
     "broker": check_broker,
@@ -54,9 +37,15 @@ _BOX_CHECKS: dict[str, Callable[[Config, Host], Check]] = {
 Planned = tuple[str, Callable[[], Check]]
 
 
-def run_doctor(config_path: Path, host: Host, skip: Collection[str] = ()) -> Iterator[Check]:
-    """Every check, yielded as it ends (a slow camera or broker shows progress)."""
+def run_doctor(
+    config_path: Path, host: Host, skip: Collection[str] = (), broker: str | None = None
+) -> Iterator[Check]:
+    """Every check, yielded as it ends (a slow camera or broker shows progress); ``broker``
+    checks another broker than the configuration's ``mqtt.url``."""
     config_check, config = check_config(config_path)
+    if config is not None and broker is not None:
+        mqtt = config.mqtt.model_copy(update={"url": broker})
+        config = config.model_copy(update={"mqtt": mqtt})
     yield config_check
     for name, run in _plan(config, host):
         if name.partition(":")[0] in skip:
@@ -71,19 +60,29 @@ def _plan(config: Config | None, host: Host) -> Iterator[Planned]:
             yield area, partial(check_clock, host)
         elif config is None:
             yield area, _skipped(area, "needs a valid configuration (see the config check)")
-        elif area in _SENSOR_AREAS:
-            yield from _sensor_plan(area, config, host)
+        elif area in SENSOR_TYPES:
+            yield from _sensor_plan(SENSOR_TYPES[area], config, host)
         else:
             yield area, partial(_BOX_CHECKS[area], config, host)
 
 
-def _sensor_plan(area: str, config: Config, host: Host) -> Iterator[Planned]:
-    kind, words = _SENSOR_AREAS[area]
-    sensors = [s for s in config.sensors if isinstance(s, kind)]
+def _sensor_plan(kind: SensorType, config: Config, host: Host) -> Iterator[Planned]:
+    sensors = [s for s in config.sensors if s.type == kind.type]
     if not sensors:
-        yield area, _skipped(area, f"no {words} sensor is configured")
+        yield kind.type, _skipped(kind.type, f"no {kind.label} sensor is configured")
     for sensor in sensors:
-        yield f"{area}:{sensor.name}", partial(_SENSOR_CHECKS[area], sensor, host)
+        yield f"{kind.type}:{sensor.name}", partial(_check_sensor, kind, sensor, host)
+
+
+def _check_sensor(kind: SensorType, sensor: SensorBase, host: Host) -> Check:
+    """The type's own check, once its device library is known to be installed."""
+    try:
+        kind.load_driver()
+    except DriverUnavailable as exc:
+        install = "install what it names, then restart mallsense-edge"
+        return Check(f"{kind.type}:{sensor.name}", "fail", str(exc), install)
+    check: Callable[[SensorBase, Host], Check] = kind.doctor()
+    return check(sensor, host)
 
 
 def _skipped(name: str, why: str) -> Callable[[], Check]:

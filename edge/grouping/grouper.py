@@ -96,6 +96,7 @@ class _Mac:
 
     def __init__(self, group: _Group, t: float) -> None:
         self.group = group
+        self.first = t
         self.last = t
 
 
@@ -118,6 +119,8 @@ class Grouper:
         """New pseudonyms registered (a pseudonym back after its group closed counts again)."""
         self.groups = 0
         self.links: dict[str, int] = dict.fromkeys(LINK_KINDS, 0)
+        self.ambiguous = 0
+        """New pseudonyms that several groups fitted equally by timing: left unlinked."""
 
     # -- the hot path -------------------------------------------------------------------
 
@@ -177,6 +180,7 @@ class Grouper:
         best: _Group | None = None
         best_kind = ""
         best_score = -math.inf
+        runner_up = -math.inf
         passed = 0
         if peers is not None and not stable:
             examined = 0
@@ -190,8 +194,16 @@ class Grouper:
                 if kind:
                     passed += 1
                     if score > best_score:
+                        runner_up = best_score
                         best, best_kind, best_score = g, kind, score
+                    elif score > runner_up:
+                        runner_up = score
         if best is None:
+            return self._open(p, stable)
+        if best_kind == "timing" and best_score - runner_up < cfg.ambiguity_margin:
+            # Several phones of this model fit as well: a guess would swap people. A new
+            # group, counted; the people figures do not rest on groups (edge.estimate).
+            self.ambiguous += 1
             return self._open(p, stable)
         self._link(best, p, best_kind, passed - 1)
         return best
@@ -325,6 +337,20 @@ class Grouper:
         g = self._groups.get(group)
         return self._recent.get(group) if g is None else g.confidence()
 
+    def span(self, device: str) -> tuple[float, str] | None:
+        """(seconds pseudonym ``device`` has been heard over, its group id); None if it is
+        not open. A MAC heard across scans is one the box can follow (``edge.estimate``)."""
+        m = self._macs.get(device)
+        if m is None or not m.group.open:
+            return None
+        return m.last - m.first, m.group.gid
+
+    def heard_over(self, device: str, seconds: float) -> bool:
+        """Whether pseudonym ``device`` (open) has been heard over more than ``seconds``:
+        ``span`` without the tuple, for the rate estimator's loop over every pseudonym."""
+        m = self._macs.get(device)
+        return m is not None and m.group.open and m.last - m.first > seconds
+
     @property
     def open_groups(self) -> int:
         return len(self._groups)
@@ -340,6 +366,7 @@ class Grouper:
             "pseudonyms": self.pseudonyms,
             "groups": self.groups,
             "links": dict(self.links),
+            "ambiguous": self.ambiguous,
             "open_groups": self.open_groups,
             "open_pseudonyms": self.open_pseudonyms,
         }

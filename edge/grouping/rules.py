@@ -57,6 +57,9 @@ class GroupingConfig:
     """Distance charged when the group was never heard by this probe's sensor."""
     max_candidates: int = 24
     """Same-fingerprint groups examined per new MAC, most recently heard first (bounds cost)."""
+    ambiguity_margin: float = 0.1
+    """A timing link needs a score this far above the next candidate's (0.1: 0.4 dB of
+    signal, or 15 s of silence); closer, the MAC is left unlinked and counted as ambiguous."""
     trust_local_bit: bool = True
     """A globally administered MAC is a stable identity: never link it by timing. Turn off
     for anonymized captures whose anonymizer scrambled the local/global bit."""

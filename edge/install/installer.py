@@ -46,6 +46,9 @@ class InstallOptions:
     prefix: PurePosixPath
     root: Path = Path("/")
     dry_run: bool = False
+    later: bool = False
+    """An image being built (``--root`` without ``--prefix``): mallsense may be put at
+    the prefix after this; its absence is noted, not refused."""
 
 
 def install(options: InstallOptions) -> Report:
@@ -53,7 +56,7 @@ def install(options: InstallOptions) -> Report:
     layout = Layout(options.root, options.prefix)
     report = Report(options.dry_run)
     sources = systemd_sources()
-    _check_prefix(layout, report)
+    _check_prefix(layout, report, options.later)
     _accounts(layout, report, sources / SYSUSERS_FILE)
     ensure_dir(report, layout, layout.config_dir, 0o750, CONFIG_OWNER)
     ensure_dir(report, layout, layout.credentials_dir, 0o700, ROOT_OWNER)
@@ -76,7 +79,7 @@ def install(options: InstallOptions) -> Report:
     return report
 
 
-def _check_prefix(layout: Layout, report: Report) -> None:
+def _check_prefix(layout: Layout, report: Report, later: bool) -> None:
     executable = layout.at(layout.executable)
     if not os.access(executable, os.X_OK):
         problem = (
@@ -84,9 +87,15 @@ def _check_prefix(layout: Layout, report: Report) -> None:
             " there first (the .deb does; from a checkout, `make` builds .venv and --prefix"
             " names the checkout)"
         )
-        if not report.dry_run:
+        if later:
+            report.note(
+                f"{layout.executable} is not in {layout.root} yet: install mallsense there"
+                " before the image boots (the units run it)"
+            )
+        elif not report.dry_run:
             raise InstallError(problem)
-        report.note(problem)
+        else:
+            report.note(problem)
     if any(layout.prefix.is_relative_to(p) for p in _HIDDEN_BY_PROTECT_HOME):
         raise InstallError(
             f"the services cannot run from {layout.prefix}: ProtectHome=yes hides it from"

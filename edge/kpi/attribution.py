@@ -12,8 +12,8 @@ from __future__ import annotations
 from edge.aggregate import Aggregator
 from edge.aggregate.ids import Record, record_id
 from edge.config.models import Config
-from edge.config.sensors import PosSensorConfig
 from edge.kpi.hours import epoch
+from edge.sensors.pos.config import PosSensorConfig
 
 __all__ = ["Attributor"]
 
@@ -33,6 +33,8 @@ class Attributor:
     def attribute(self, transactions: list[Record], aggregator: Aggregator) -> list[Record]:
         out = []
         for tx in transactions:
+            if tx.get("receipt_kind") not in (None, "sale", "refund"):
+                continue  # a reprint, void, pre-bill or kitchen ticket is nobody's purchase
             zone = self._counters.get(tx["store"]) or str(tx["zone"])
             t = epoch(tx["end"])
             candidates = aggregator.devices_at(zone, t, self._window)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Calibration", "Ratio"]
+from edge.estimate.dwell import POOL
+
+__all__ = ["Calibration", "DwellPool", "Ratio"]
 
 _MIN_PEOPLE = 5
 """An hour with fewer camera entries says too little about the ratio to learn from."""
@@ -69,3 +71,27 @@ class Calibration:
 
 def _key(zone: str, radio: str, hour_of_day: int) -> str:
     return f"{zone}|{radio}|{hour_of_day}"
+
+
+@dataclass(slots=True)
+class DwellPool:
+    """``zone|radio`` -> the most recent sure dwell sessions (at most ``POOL``): the shape
+    of the zone's stays, which turns Little's mean stay into a median and a p90."""
+
+    zones: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, key: str, sessions: list[float]) -> None:
+        if sessions:
+            kept = self.zones.setdefault(key, [])
+            kept.extend(sessions)
+            del kept[:-POOL]
+
+    def get(self, key: str) -> list[float]:
+        return self.zones.get(key, [])
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) for k, v in self.zones.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> DwellPool:
+        return cls({k: [float(x) for x in v] for k, v in (data or {}).items()})

@@ -11,10 +11,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from edge.estimate.dwell import dwell_figures
+from edge.estimate.hourly import hour_people
 from edge.kpi.calibration import Ratio
 from edge.kpi.hours import Sale
 
-__all__ = ["percentile", "store_figures", "traffic_figures"]
+__all__ = ["hour_estimates", "percentile", "store_figures", "traffic_figures"]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -52,7 +54,41 @@ def traffic_figures(
         "devices_per_person": ratio.value if ratio is not None else None,
         "ratio_source": ratio.source if ratio is not None else None,
         "people_estimate": round(visitors / ratio.value, 1) if ratio is not None else None,
+        "people_method": "camera-ratio" if ratio is not None else None,
     }
+
+
+_UNSEEN_GAPS = 1.7
+"""A session runs from a phone's first scan in the zone to its last: the stay began
+and ended, on average, a backward and a forward recurrence time of its scans away,
+(1 + cv2) mean scan gaps together (cv2 0.7: ``edge.estimate.rates``)."""
+
+
+def hour_estimates(
+    zone_hour: dict[str, Any], sure: Sequence[float], pooled: Sequence[float], turnover: float
+) -> dict[str, Any]:
+    """The estimates of one zone's hour that need no linking (``edge.estimate``): people
+    with a 90 % interval, and dwell from sure sessions or Little's law. They replace the
+    camera ratio's people estimate where the rate estimator ran (Wi-Fi with grouping)."""
+    sums = zone_hour.get("people_sums")
+    hour = hour_people(sums, zone_hour["followed"], turnover) if sums else None
+    gap = sums[5] / sums[0] if sums and len(sums) > 5 and sums[0] else 0.0
+    dwell = dwell_figures(
+        [s + _UNSEEN_GAPS * gap for s in sure],
+        [s + _UNSEEN_GAPS * gap for s in pooled],
+        (hour.turnover, hour.turnover_rel_var) if hour is not None else None,
+    )
+    fields: dict[str, Any] = {"dwell_sure_sessions": len(sure), **dwell}
+    if fields["dwell_method"] == "none":  # neither: the devices' own sessions, said so
+        fields.pop("dwell_median_s")
+        fields.pop("dwell_p90_s")
+        fields["dwell_method"] = "sessions"
+    if hour is None:
+        return fields | {"people_low": None, "people_high": None, "people_present": None}
+    return fields | {
+        "people_estimate": hour.people, "people_low": hour.low, "people_high": hour.high,
+        "people_method": hour.method, "people_present": hour.present,
+    }  # fmt: skip
 
 
 def store_figures(sales: Sequence[Sale], entries: float | None) -> dict[str, Any]:

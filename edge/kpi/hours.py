@@ -57,6 +57,9 @@ class HourBucket:
     """zone -> camera line entries (``in``) in the hour."""
     sales: dict[str, list[Sale]] = field(default_factory=dict)
     """store -> receipts printed in the hour."""
+    sure_dwells: dict[str, list[float]] = field(default_factory=dict)
+    """``zone|radio`` -> lengths of the dwell sessions of phones whose linking is sure (a
+    global MAC: one phone from first to last probe) that ended in the hour."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class HourBucket:
             "repeats": self.repeats,
             "entries": self.entries,
             "sales": {k: [s.to_json() for s in v] for k, v in self.sales.items()},
+            "sure_dwells": self.sure_dwells,
         }
 
     @classmethod
@@ -77,4 +81,5 @@ class HourBucket:
             repeats=dict(data["repeats"]),
             entries=dict(data["entries"]),
             sales={k: [Sale.from_json(s) for s in v] for k, v in data["sales"].items()},
+            sure_dwells={k: list(v) for k, v in data.get("sure_dwells", {}).items()},
         )

@@ -24,17 +24,24 @@ from zoneinfo import ZoneInfo
 
 from edge.aggregate.ids import Record, iso, record_id
 from edge.config.models import Config
-from edge.config.sensors import CameraSensorConfig, PosSensorConfig
-from edge.kpi.calibration import Calibration
-from edge.kpi.figures import store_figures, traffic_figures
+from edge.estimate.hourly import Turnover
+from edge.kpi.calibration import Calibration, DwellPool
+from edge.kpi.figures import hour_estimates, store_figures, traffic_figures
 from edge.kpi.hours import HOUR_S, HourBucket, Sale, epoch, hour_of
+from edge.sensors.pos.config import PosSensorConfig
+from edge.sensors.table import SENSOR_TYPES
 
 __all__ = ["KpiTracker"]
 
 _GRACE_EXTRA_S = 60.0
 _MAX_VISITED = 500_000
 """Bound of the (device, zone) pairs remembered for repeat visits within a key period."""
+_COUNTED_RECEIPTS = frozenset({None, "sale", "refund"})
+"""Receipt kinds that are sales (None: a record from before receipt_kind); a reprint, void,
+pre-bill or kitchen ticket is not one (docs/pos.md)."""
 _SNAPSHOT_VERSION = 1
+_SURE_MIN_S = 2.0
+"""A dwell session shorter than this is one scan: no stay measured."""
 
 
 class KpiTracker:
@@ -52,10 +59,14 @@ class KpiTracker:
                 stores.setdefault(s.store, s.zone)
         self._stores = stores
         self._camera_zones = {
-            s.zone for s in config.sensors if isinstance(s, CameraSensorConfig) and s.lines
+            s.zone for s in config.sensors if SENSOR_TYPES[s.type].counts_entries(s)
         }
+        """Zones whose entries are counted (camera lines, door counters): their footfall."""
         self._buckets: dict[float, HourBucket] = {}
         self.calibration = Calibration()
+        self.dwell_pool = DwellPool()
+        """Recent sure dwell sessions per zone and radio: the shape Little's law needs."""
+        self.turnover = Turnover()
         self._visited: set[str] = set()
         self._period = -1
         self._footfall: dict[str, list[Any]] = {}
@@ -89,13 +100,15 @@ class KpiTracker:
         kind = r["kind"]
         if kind == "dwell" and not r["partial"]:
             key = f"{r['zone']}|{r['source']}"
-            dwells = self._bucket(hour_of(epoch(r["end"]))).dwells
-            dwells.setdefault(key, []).append(r["duration_s"])
+            bucket = self._bucket(hour_of(epoch(r["end"])))
+            bucket.dwells.setdefault(key, []).append(r["duration_s"])
+            if _sure(r):
+                bucket.sure_dwells.setdefault(key, []).append(r["duration_s"])
         elif kind == "visit" and not r["partial"]:
             self._fold_visit(r)
         elif kind == "footfall":
             self._fold_footfall(r)
-        elif kind == "transaction":
+        elif kind == "transaction" and r.get("receipt_kind") in _COUNTED_RECEIPTS:
             sale = Sale(r["total"], r["items"], r["refund"], r["currency"])
             self._bucket(hour_of(epoch(r["start"]))).sales.setdefault(r["store"], []).append(sale)
             self._clock = max(self._clock, epoch(r["end"]))
@@ -189,12 +202,18 @@ class KpiTracker:
         people = bucket.entries.get(zone, 0) if zone in self._camera_zones else None
         ratio = self.calibration.ratio(zone, source, self._hour_of_day(bucket.start))
         dwells = bucket.dwells.get(key, [])
-        return traffic_figures(zh, dwells, bucket.repeats.get(key, 0), people, ratio)
+        fields = traffic_figures(zh, dwells, bucket.repeats.get(key, 0), people, ratio)
+        sure = bucket.sure_dwells.get(key, [])
+        return fields | hour_estimates(zh, sure, self.dwell_pool.get(key), self.turnover.prior(key))
 
     def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
         """After the hour's estimates are made: fold its camera counts into the ratios."""
         hour = self._hour_of_day(bucket.start)
         for key, zh in zone_hours.items():
+            self.dwell_pool.add(key, bucket.sure_dwells.get(key, []))
+            sums = zh.get("people_sums")
+            if sums and sums[0] > 0:
+                self.turnover.learn(key, zh["followed"], sums[4] / sums[0])
             zone, source = key.split("|")
             if zone in self._camera_zones:
                 people = bucket.entries.get(zone, 0)
@@ -245,6 +264,8 @@ class KpiTracker:
             "clock": self._clock if math.isfinite(self._clock) else None,
             "buckets": [b.to_json() for b in self._buckets.values()],
             "calibration": self.calibration.to_json(),
+            "turnover": self.turnover.to_json(),
+            "dwell_pool": self.dwell_pool.to_json(),
             "period": self._period,
             "footfall": dict(self._footfall),
             "revisions": dict(self._revisions),
@@ -259,10 +280,18 @@ class KpiTracker:
         self._clock = snap["clock"] if snap["clock"] is not None else -math.inf
         self._buckets = {b["start"]: HourBucket.from_json(b) for b in snap["buckets"]}
         self.calibration = Calibration.from_json(snap["calibration"])
+        self.turnover = Turnover.from_json(snap.get("turnover"))
+        self.dwell_pool = DwellPool.from_json(snap.get("dwell_pool"))
         self._period = snap["period"]
         self._visited = set(snap.get("visited", ()))
         self._footfall = dict(snap["footfall"])
         self._revisions = dict(snap["revisions"])
+
+
+def _sure(dwell: Record) -> bool:
+    """A session of one phone for sure: a global MAC heard across scans (a global MAC heard
+    once may be an anonymizer's rewrite of a random one, and says nothing of a stay)."""
+    return dwell.get("randomized") is False and dwell["duration_s"] > _SURE_MIN_S
 
 
 def _zone_source(key: str) -> dict[str, str]:

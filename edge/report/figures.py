@@ -24,8 +24,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edge.records import Record
 from edge.report.movement import DWELL_BINS, DWELL_EDGES_S, DwellHistogram, ZoneFlow, dwell, flows
-from edge.report.revisions import Record, Revisions, current
+from edge.report.revisions import Revisions, current
 
 __all__ = [
     "KINDS",
@@ -44,6 +45,8 @@ TRAFFIC_FIELDS = (
     "start", "end", "visitors", "passersby", "capture_rate", "devices", "devices_raw",
     "grouping_confidence", "dwell_sessions", "dwell_median_s", "dwell_p90_s", "repeat_visits",
     "people_counted", "devices_per_person", "ratio_source", "people_estimate", "partial",
+    "people_low", "people_high", "people_method", "people_present", "dwell_method",
+    "dwell_sure_sessions", "dwell_median_low_s", "dwell_median_high_s",
 )  # fmt: skip
 KPI_FIELDS = (
     "start", "end", "entries", "entries_source", "transactions", "refunds", "sales", "currency",
@@ -258,6 +261,9 @@ def _traffic_totals(hours: Hours) -> dict[str, Any]:
         "repeat_visits": _sum(rows, "repeat_visits"),
         "people_counted": None if people is None else int(people),
         "people_estimate": _round(_sum_known(rows, "people_estimate"), 1),
+        # The hours' errors are alike (one learned scan interval): their ends add up.
+        "people_low": _round(_sum_known(rows, "people_low"), 1),
+        "people_high": _round(_sum_known(rows, "people_high"), 1),
         "peak_hour": peak,
         "hours": len(rows),
         "partial_hours": sum(1 for r in rows if r["partial"]),

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["SPARKS", "duration", "hour_label", "money", "number", "percent", "sparkline"]
+__all__ = [
+    "SPARKS", "doubt", "duration", "estimate", "hour_label", "money", "number", "percent",
+    "sparkline",
+]  # fmt: skip
+
+WEAK_SPREAD = 1.5
+"""A people figure whose 90 % interval reaches past x1.5 (or below /1.5) of it is weak."""
 
 SPARKS = "▁▂▃▄▅▆▇█"
 MISSING = "—"
@@ -53,6 +59,32 @@ def number(value: float | None, digits: int = 0) -> str:
     if digits == 0 and float(value).is_integer():
         return f"{int(value):,}"
     return f"{value:,.{digits or 1}f}"
+
+
+def estimate(value: float | None, low: float | None, high: float | None, digits: int = 1) -> str:
+    """``42.0 (31.5–57.3)``: a figure with its 90 % interval; the figure alone without one."""
+    if value is None or low is None or high is None:
+        return number(value, digits)
+    return f"{number(value, digits)} ({number(low, digits)}–{number(high, digits)})"
+
+
+def doubt(hour: dict[str, object]) -> str:
+    """Why a traffic hour's figures are weak, in words ("" when they are not)."""
+    notes = []
+    people, low, high = hour.get("people_estimate"), hour.get("people_low"), hour.get("people_high")
+    if isinstance(people, float | int) and isinstance(high, float | int) and people > 0:
+        if high > WEAK_SPREAD * people or (
+            isinstance(low, float | int) and low * WEAK_SPREAD < people
+        ):
+            notes.append("people: wide interval")
+    elif people is None:
+        notes.append("people: no estimate")
+    method = hour.get("dwell_method")
+    if method == "sessions":
+        notes.append("dwell: device sessions (unreliable)")
+    elif method == "little":
+        notes.append("dwell: Little's law")
+    return "; ".join(notes)
 
 
 def hour_label(hour: int) -> str:

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from edge.report.figures import Report, StoreSales, ZoneTraffic
-from edge.report.fmt import duration, hour_label, money, number, percent
+from edge.report.fmt import doubt, duration, estimate, hour_label, money, number, percent
 from edge.report.movement import DWELL_BINS
 from edge.report.svg import PALETTE, Bars, bar_chart, heatmap
 
@@ -183,13 +183,15 @@ def _traffic_hours(t: ZoneTraffic) -> str:
         [
             hour_label(h), number(r["visitors"]), number(r["passersby"]),
             percent(r["capture_rate"]), duration(r["dwell_median_s"]),
-            duration(r["dwell_p90_s"]), number(r["people_estimate"], 1), _partial(r),
+            duration(r["dwell_p90_s"]),
+            estimate(r["people_estimate"], r.get("people_low"), r.get("people_high")),
+            doubt(r), _partial(r),
         ]
         for h, r in t.hours.items()
     ]  # fmt: skip
     header = ("hour", "visitors", "passers-by", "capture", "dwell median", "dwell p90")
     return f"<h3>{escape(t.zone)} ({t.source}) by hour</h3>" + _table(
-        (*header, "people estimate", ""), rows
+        (*header, "people (90 % interval)", "doubt", ""), rows
     )
 
 

@@ -16,7 +16,7 @@ from itertools import pairwise
 from typing import Any
 
 from edge.kpi.figures import percentile
-from edge.report.revisions import Record
+from edge.records import Record
 
 __all__ = ["DWELL_BINS", "DWELL_EDGES_S", "DwellHistogram", "ZoneFlow", "dwell", "flows"]
 

@@ -9,21 +9,16 @@ the complete one, else the one that ends last, is kept, so nothing is counted tw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from edge.records import RECORD_SPECS, Record
+
 __all__ = ["Revisions", "current"]
 
-Record = dict[str, Any]
-
-_NATURAL_KEYS: dict[str, Callable[[Record], tuple[Any, ...]]] = {
-    "traffic": lambda r: (r["zone"], r.get("source", "wifi"), r["start"]),
-    "kpi": lambda r: (r["store"], r["start"]),
-    "footfall": lambda r: (r["camera"], r["line"], r["start"]),
-    "dwell": lambda r: (r["zone"], r.get("source", "wifi"), r["device"], r["start"]),
-    "visit": lambda r: (r.get("source", "wifi"), r["device"], r["start"]),
-}
+_DEFAULTS = {"source": "wifi"}
+"""Fields records written before they existed lack (a Wi-Fi record had no ``source``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +36,20 @@ def current(records: Iterable[Record]) -> tuple[list[Record], Revisions]:
     live = [r for r in records if r["id"] not in replaced]
     chosen: dict[tuple[Any, ...], Record] = {}
     for r in live:
-        key_of = _NATURAL_KEYS.get(r["kind"])
-        key = (r["kind"], *key_of(r)) if key_of is not None else (r["kind"], r["id"])
+        key = _natural_key(r)
         best = chosen.get(key)
         if best is None or _rank(r) > _rank(best):
             chosen[key] = r
     kept_ids = {id(r) for r in chosen.values()}
     kept = [r for r in live if id(r) in kept_ids]
     return kept, Revisions(len(records) - len(live), len(live) - len(kept))
+
+
+def _natural_key(r: Record) -> tuple[Any, ...]:
+    spec = RECORD_SPECS.get(r["kind"])
+    if spec is None or not spec.natural_key:
+        return (r["kind"], r["id"])
+    return (r["kind"], *(r.get(f, _DEFAULTS.get(f)) for f in spec.natural_key))
 
 
 def _rank(r: Record) -> tuple[bool, str, str]:

@@ -9,7 +9,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from edge.report.figures import LineCount, Report, StoreSales, ZoneTraffic
-from edge.report.fmt import duration, hour_label, money, number, percent, sparkline
+from edge.report.fmt import (
+    doubt,
+    duration,
+    estimate,
+    hour_label,
+    money,
+    number,
+    percent,
+    sparkline,
+)  # fmt: skip
 from edge.report.movement import DWELL_BINS, ZoneFlow
 
 __all__ = ["empty_message", "render"]
@@ -100,7 +109,7 @@ def _traffic_table(rows: list[ZoneTraffic], span: list[int]) -> Table | None:
             percent(s["capture_rate"]),
             low if low == high else f"{low} – {high}",
             f"{number(s['device_hours_raw'])} → {number(s['device_hours'])}",
-            number(s["people_estimate"], 1),
+            estimate(s["people_estimate"], s.get("people_low"), s.get("people_high")),
             number(s["people_counted"]),
         )
     return table
@@ -201,7 +210,7 @@ def _print_hourly(report: Report, console: Console) -> None:
     for t in report.traffic:
         table = Table(title=f"{t.zone} ({t.source}) by hour", title_justify="left")
         names = ("hour", "visitors", "passers-by", "capture", "dwell median", "dwell p90")
-        for name in (*names, "devices raw", "grouped", "people est.", "counted", ""):
+        for name in (*names, "devices raw", "grouped", "people (90 %)", "counted", "doubt", ""):
             table.add_column(name, justify="left" if name == "hour" else "right")
         for h, r in t.hours.items():
             table.add_row(
@@ -213,8 +222,9 @@ def _print_hourly(report: Report, console: Console) -> None:
                 duration(r["dwell_p90_s"]),
                 number(r["devices_raw"]),
                 number(r["devices"]),
-                number(r["people_estimate"], 1),
+                estimate(r["people_estimate"], r.get("people_low"), r.get("people_high")),
                 number(r["people_counted"]),
+                doubt(r),
                 "partial" if r["partial"] else "",
             )
         console.print(table)

@@ -28,7 +28,6 @@ and sensing goes on; at stop they are written or reported lost (``edge.runtime.b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -39,28 +38,27 @@ from typing import Any
 from drivers.wifi.live import Radio
 from edge.config.load import config_hash
 from edge.config.models import Config
-from edge.config.sensors import SensorConfig as AnySensor
 from edge.errors import StoreError
 from edge.runtime.backlog import Backlog
-from edge.runtime.backoff import Backoff
-from edge.runtime.health import SensorHealth
+from edge.runtime.health import SupervisedSensor
 from edge.runtime.metrics import MetricsEndpoint, edge_registry
 from edge.runtime.pipeline import CHECKPOINT_NAME, SLOW_CHECKPOINT_NAME, Pipeline
-from edge.runtime.reload import reload_config
+from edge.runtime.reload import Reload, applied_message, read_again
 from edge.runtime.sdnotify import Notifier, feed_watchdog
-from edge.runtime.sensors import Emit, SensorPlugin, SensorUnavailable, Source, plugin_for
-from edge.runtime.threads import on_own_thread
+from edge.runtime.supervise import SourceRun
+from edge.sensors.descriptor import SensorUnavailable
+from edge.sensors.plugin import Emit, SensorPlugin, Source
+from edge.sensors.table import SensorConfig as AnySensor
+from edge.sensors.table import plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
 
-__all__ = ["Backoff", "EdgeDaemon", "SensorHealth"]
+__all__ = ["EdgeDaemon", "SupervisedSensor"]
 
 log = logging.getLogger("mallsense.edge")
 _QUEUE_BATCHES = 2048
 _BAD_SNAPSHOT = (LookupError, TypeError, ValueError, AttributeError, OverflowError)
 """What restoring a checkpoint that is valid JSON but not a snapshot of ours raises."""
-_HEALTHY_RUN_S = 300.0
-_WATCHDOG_POLL_S = 1.0
 _RETENTION_GRACE_S = 600.0
 """A retention pass (which holds the store and so delays flushes) may run this long
 before the systemd watchdog treats the waiting flushes as a hang."""
@@ -90,7 +88,7 @@ class EdgeDaemon:
         self.store = store
         self._radios = radios or {}
         self._clock = clock
-        self.health = {s.name: SensorHealth() for s in config.sensors}
+        self.health = {s.name: SupervisedSensor() for s in config.sensors}
         self.dropped_batches = 0
         self.dropped_probes = 0
         self._queue: asyncio.Queue[tuple[Emit, list[Any]]] = asyncio.Queue(_QUEUE_BATCHES)
@@ -202,7 +200,7 @@ class EdgeDaemon:
             try:
                 self._plugins[sensor.name] = plugin_for(sensor.type)
             except SensorUnavailable as exc:
-                health = self.health.setdefault(sensor.name, SensorHealth())
+                health = self.health.setdefault(sensor.name, SupervisedSensor())
                 health.state, health.last_error = "unavailable", str(exc)
                 log.error(
                     "sensor %s: %s; it is left out (the other sensors run)", sensor.name, exc,
@@ -238,7 +236,7 @@ class EdgeDaemon:
         assert self._group is not None
         loop = asyncio.get_running_loop()
         for sensor in self._runnable_sensors(sensors):
-            self.health.setdefault(sensor.name, SensorHealth())
+            self.health.setdefault(sensor.name, SupervisedSensor())
             retired = self._retired[sensor.name] = asyncio.Event()
             if self._stop.is_set():
                 retired.set()
@@ -265,80 +263,19 @@ class EdgeDaemon:
     async def _supervise(
         self, sensor: AnySensor, loop: asyncio.AbstractEventLoop, retired: asyncio.Event
     ) -> None:
-        health = self.health[sensor.name]
         plugin = self._plugins[sensor.name]
         emit = self._emitter(loop, sensor.name, plugin.make_handler(sensor, self.pipeline))
-        backoff = Backoff()
-        while not retired.is_set():
-            source = self._sources.get(sensor.name)
-            if source is None:
-                override = self._radios.get(sensor.name)
-                source = plugin.make_source(sensor, self.pipeline, self._clock, override)
-                self._sources[sensor.name] = source
-            started = time.monotonic()
-            reason = await self._run_once(sensor, plugin, source, emit, health, retired)
-            ran_s = time.monotonic() - started
-            if retired.is_set():
-                return
-            # A silent radio is restarted at once; a failing one with growing pauses,
-            # which start over once a run has lasted a while.
-            silent = health.state == "silent"
-            if silent or ran_s > _HEALTHY_RUN_S:
-                backoff.reset()
-            delay = 1.0 if silent else backoff.next()
-            health.state = "restarting"
-            health.restarts += 1
-            health.restarts_by_reason["silence" if silent else "failure"] += 1
-            health.last_error = reason
-            log.warning(
-                "sensor %s: %s; restarting in %.0f s", sensor.name, reason, delay,
-                extra={"sensor": sensor.name, "reason": "silence" if silent else "failure"},
-            )  # fmt: skip
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(retired.wait(), timeout=delay)
 
-    async def _run_once(
-        self,
-        sensor: AnySensor,
-        plugin: SensorPlugin,
-        source: Source,
-        emit: Emit,
-        health: SensorHealth,
-        retired: asyncio.Event,
-    ) -> str:
-        """Run the source until it fails, falls silent or is retired; why it ended."""
-        stop = threading.Event()
-        thread = on_own_thread(f"sensor {sensor.name}", source.run, emit, stop)
-        health.state = "running"
-        started = self._clock()
-        reason = ""
-        stopping = asyncio.create_task(retired.wait())
-        either: set[asyncio.Future[Any]] = {thread, stopping}
-        while not thread.done():
-            await asyncio.wait(either, timeout=_WATCHDOG_POLL_S, return_when="FIRST_COMPLETED")
-            if retired.is_set():
-                break
-            last = max(source.last_frame_at or started, started)  # not a previous run's frame
-            silence = plugin.silence_timeout(sensor)
-            if silence is not None and self._clock() - last > silence:
-                reason = (
-                    f"nothing received for {silence:.0f} s on {plugin.device(sensor)}"
-                    " (device disconnected, driver stuck, or nobody around)"
-                )
-                health.state = "silent"
-                break
-        stop.set()
-        stopping.cancel()
-        try:
-            await thread
-        except OSError as exc:
-            reason = f"{plugin.device(sensor)}: {exc}"
-        except Exception as exc:
-            log.exception(
-                "sensor %s crashed", sensor.name, extra={"sensor": sensor.name, "reason": "crashed"}
-            )
-            reason = f"crashed: {exc!r}"
-        return reason or "capture ended"
+        def source() -> Source:  # kept across restarts of its run (its counters, its state)
+            found = self._sources.get(sensor.name)
+            if found is None:
+                override = self._radios.get(sensor.name)
+                found = plugin.make_source(sensor, self.pipeline, self._clock, override)
+                self._sources[sensor.name] = found
+            return found
+
+        run = SourceRun(sensor, plugin, emit, self.health[sensor.name], self._clock)
+        await run.supervise(source, retired)
 
     # -- aggregation and storage --------------------------------------------------------
 
@@ -375,7 +312,44 @@ class EdgeDaemon:
         while True:
             await self._reload_wanted.wait()
             self._reload_wanted.clear()
-            await reload_config(self)
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Read the configuration file again and apply it whole (``edge.runtime.reload``);
+        False if it was refused."""
+        if self.loader is None:
+            log.warning("SIGHUP: nothing to reload (the daemon was started without a config file)")
+            return False
+        self.notifier.reloading()
+        try:
+            update = await read_again(self.config, self.loader)
+            if update is not None and update.change.empty:
+                log.info("config reloaded: nothing changed (config %s)", self.config_hash)
+            elif update is not None:
+                rebuilt = await self._apply(update)
+                log.info("%s", applied_message(update.change, rebuilt, self.config_hash))
+        finally:
+            self.notifier.ready(self.summary())
+        self.reloads["ok" if update is not None else "refused"] += 1
+        return update is not None
+
+    async def _apply(self, update: Reload) -> bool:
+        """Stop what changed, carry the aggregation over, start what is new; True if the
+        aggregation was rebuilt. Nothing awaits between taking the new configuration and
+        starting the sensors, so a flush sees either the old or the new one."""
+        new, change = update.config, update.change
+        await self.retire_sensors(change.removed + change.changed)
+        rebuilt = self.pipeline.reconfigure(new, self._key)
+        self.config, self.config_hash = new, config_hash(new)
+        self.forget_sensors(change.removed)
+        sensors = {s.name: s for s in new.sensors}
+        restarted = [sensors[name] for name in change.changed + change.added]
+        for sensor in restarted:
+            if sensor.name in self.health:
+                self.health[sensor.name].state = "starting"
+        self.start_sensors(restarted)
+        self.metrics.apply(new.metrics)
+        return rebuilt
 
     # -- systemd --------------------------------------------------------------------------
 

@@ -6,12 +6,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["SensorHealth"]
+__all__ = ["SupervisedSensor"]
 
 
 @dataclass
-class SensorHealth:
-    """What `mallsense status` shows for one sensor."""
+class SupervisedSensor:
+    """One sensor as the daemon supervises it: its state, restarts and last error (what
+    `mallsense status` shows; the published form is ``edge.messages.SensorHealth``)."""
 
     state: str = "starting"
     restarts: int = 0
@@ -34,6 +35,8 @@ class SensorHealth:
         elapsed = max(now - self.reported_at, 1e-6)
         rate = (frames - self.frames_at_last_report) / elapsed
         self.frames_at_last_report, self.reported_at = frames, now
+        if self.state == "waiting" and frames > 0:
+            self.state = "running"  # the watchdog would say so at its next poll
         return counters | {
             "state": self.state,
             "rate_per_s": round(max(rate, 0.0), 2),

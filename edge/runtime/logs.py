@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import threading
 import time
@@ -26,7 +27,14 @@ from dataclasses import dataclass
 
 from edge.runtime.journal import JournalHandler, stderr_is_journal
 
-__all__ = ["STDERR_FORMAT", "RateLimiter", "log_handler", "set_identifier", "setup_logging"]
+__all__ = [
+    "STDERR_FORMAT",
+    "RateLimiter",
+    "log_handler",
+    "quiet_third_parties",
+    "set_identifier",
+    "setup_logging",
+]
 
 STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 BURST = 10
@@ -228,3 +236,20 @@ def setup_logging(level: str, *, burst: int = BURST, interval_s: float = INTERVA
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     atexit.register(limiter.close)  # runs before logging's own shutdown (registered first)
+    quiet_third_parties()
+
+
+def quiet_third_parties() -> None:
+    """Libraries speak through our log, or not at all on stderr.
+
+    Python warnings (a deprecation in a dependency) go to the ``py.warnings`` logger,
+    rate-limited like ours. OpenCV's C++ log (``[ WARN:0@0.088] global cap.cpp:212 open
+    VIDEOIO(FFMPEG) ...``) cannot be routed into Python's logging, and its warnings
+    repeat what our camera code says in the technician's words: only its errors are
+    kept; FFmpeg's own lines (``moov atom not found``) likewise. Set before OpenCV is
+    imported and opens its first file (it reads the variables once); explicit values in
+    the environment win.
+    """
+    logging.captureWarnings(True)
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL, as drivers.camera.capture

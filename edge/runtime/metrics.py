@@ -16,12 +16,14 @@ one ``observe`` per acknowledged batch, not per record.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import (
@@ -33,14 +35,17 @@ from prometheus_client.metrics_core import (
 
 import edge
 from edge.config.metrics import ListenAddress, MetricsConfig, parse_listen
+from edge.config.models import Config
 from edge.errors import StoreError
+from edge.runtime.health import SupervisedSensor
+from edge.runtime.pipeline import Pipeline
+from edge.sensors.descriptor import SensorUnavailable
+from edge.sensors.plugin import SensorPlugin, Source
+from edge.sensors.table import SENSOR_TYPES
 from edge.store import Store
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
-
-    from edge.runtime.daemon import EdgeDaemon
-    from edge.runtime.health import SensorHealth
 
 __all__ = [
     "EdgeCollector",
@@ -188,10 +193,39 @@ class StoreCollector:
         yield dropped
 
 
+class EdgeState(Protocol):
+    """What the edge daemon (``edge.runtime.daemon.EdgeDaemon``) shows its metrics."""
+
+    config: Config
+    config_hash: str
+    pipeline: Pipeline
+    store: Store
+    health: dict[str, SupervisedSensor]
+    dropped_probes: int
+    store_failures: int
+    reloads: Counter[str]
+
+    @property
+    def records_lost(self) -> int: ...
+
+    @property
+    def records_unwritten(self) -> int: ...
+
+    @property
+    def queue_depth(self) -> int: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def unhealthy(self) -> str | None: ...
+
+    def sensor_parts(self, name: str) -> tuple[SensorPlugin | None, Source | None]: ...
+
+
 class EdgeCollector:
     """What the edge daemon counts: sensors, aggregation, records, its own health."""
 
-    def __init__(self, daemon: EdgeDaemon) -> None:
+    def __init__(self, daemon: EdgeState) -> None:
         self.daemon = daemon
 
     def collect(self) -> Iterable[Metric]:
@@ -294,21 +328,8 @@ class EdgeCollector:
             "Seconds since the sensor's last frame.",
             labels=labels,
         )
-        inference = GaugeMetricFamily(
-            "mallsense_camera_inference_seconds",
-            "Detector time per analysed frame, as the camera's process last reported it.",
-            labels=["sensor"],
-        )
-        fps = GaugeMetricFamily(
-            "mallsense_camera_fps", "Frames per second the camera's process analyses.",
-            labels=["sensor"],
-        )  # fmt: skip
-        child = CounterMetricFamily(
-            "mallsense_camera_process_restarts",
-            "Restarts of the camera's inference process.",
-            labels=["sensor"],
-        )
-        for view in sensor_views(self.daemon):
+        views = sensor_views(self.daemon)
+        for view in views:
             names = [view.name, view.type]
             state.add_metric([*names, view.health.state], 1)
             for reason in _RESTART_REASONS:
@@ -324,11 +345,8 @@ class EdgeCollector:
                     rejected.add_metric([*names, str(reason)], _number(n))
             if view.last_frame_age is not None:
                 age.add_metric(names, view.last_frame_age)
-            if view.type == "camera" and "inference_ms" in counters:
-                inference.add_metric([view.name], _number(counters["inference_ms"]) / 1000)
-                fps.add_metric([view.name], _number(counters.get("fps")))
-                child.add_metric([view.name], _number(counters.get("child_restarts")))
-        yield from (state, frames, observations, rejected, restarts, age, inference, fps, child)
+        yield from (state, frames, observations, rejected, restarts, age)
+        yield from _type_metrics(views)
 
 
 @dataclass(frozen=True)
@@ -337,12 +355,12 @@ class SensorView:
 
     name: str
     type: str
-    health: SensorHealth
+    health: SupervisedSensor
     counters: dict[str, object]
     last_frame_age: float | None
 
 
-def sensor_views(daemon: EdgeDaemon) -> list[SensorView]:
+def sensor_views(daemon: EdgeState) -> list[SensorView]:
     """Every configured sensor's health and counters, read from the scrape's thread: a
     sensor whose counters cannot be read right now is shown without them."""
     views = []
@@ -362,6 +380,17 @@ def sensor_views(daemon: EdgeDaemon) -> list[SensorView]:
         age = None if last is None else max(now - last, 0.0)
         views.append(SensorView(sensor.name, sensor.type, health, counters, age))
     return views
+
+
+def _type_metrics(views: list[SensorView]) -> Iterator[Metric]:
+    """The figures only one sensor type has (a camera's inference time), from its plugin."""
+    for kind in SENSOR_TYPES.values():
+        counters = {v.name: v.counters for v in views if v.type == kind.type}
+        if counters:
+            with contextlib.suppress(SensorUnavailable):  # its sensors are shown as failed
+                plugin = kind.plugin()
+                if plugin.metrics is not None:
+                    yield from plugin.metrics(counters)
 
 
 def _observations(counters: dict[str, object]) -> float | None:
@@ -385,7 +414,7 @@ def _number(value: object) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
-def edge_registry(daemon: EdgeDaemon) -> CollectorRegistry:
+def edge_registry(daemon: EdgeState) -> CollectorRegistry:
     """The edge daemon's registry: its own figures and the database's."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(daemon))

@@ -12,15 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.ble.adverts import AdvertBuilder
-from drivers.privacy import Pseudonymizer
+from drivers.ble.advert_builder import AdvertBuilder
 from drivers.timegate import TimeGate
 from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
-from edge.config.models import BleSensorConfig, Config, WifiSensorConfig
+from edge.config.models import Config, WifiSensorConfig
 from edge.kpi import KpiTracker
 from edge.kpi.attribution import Attributor
 from edge.records import Record
+from edge.runtime.fronts import SensorFronts
 from edge.store import Store
 
 __all__ = ["CHECKPOINT_NAME", "Pipeline", "PipelineStats"]
@@ -30,6 +30,23 @@ SLOW_CHECKPOINT_NAME = "edge-hours"
 """The hours' device sets and the day's visits: large (tens of thousands of pseudonyms in
 a busy hour), so written only when the hours change (once per presence interval), not
 with every flush; visits that arrive in between are re-written with the next change."""
+
+
+@dataclass
+class Aggregation:
+    """What the pipeline builds anew when a reload changes what aggregation is made of
+    (``_aggregation_inputs``); everything else of the pipeline is kept."""
+
+    aggregator: Aggregator
+    kpi: KpiTracker
+    attributor: Attributor | None
+    hours_written: int = -1
+    """The aggregator's ``hours_version`` last written with a checkpoint."""
+
+    @classmethod
+    def build(cls, config: Config) -> Aggregation:
+        attributor = Attributor(config) if config.privacy.attribution else None
+        return cls(Aggregator(config), KpiTracker(config), attributor)
 
 
 @dataclass
@@ -53,25 +70,12 @@ class Pipeline:
     def __init__(self, config: Config, key: bytes, store: Store | None) -> None:
         self.config = config
         self.store = store
-        rotation = config.privacy.key_rotation_s
         # One key for all sensors: the same phone gets the same pseudonym in every zone,
-        # which is what makes a visit's path possible. One Pseudonymizer per sensor, though:
-        # each runs on its own source thread, and a key rotation must not race another's.
-        self.parsers = {
-            s.name: WifiParser(s.name, Pseudonymizer(key, rotation)) for s in config.wifi_sensors()
-        }
-        # BLE addresses use the same key in another input domain (drivers.ble.adverts).
-        self.ble = {
-            s.name: AdvertBuilder(s.name, Pseudonymizer(key, rotation))
-            for s in config.sensors
-            if isinstance(s, BleSensorConfig)
-        }
-        self.gates = _gates(config, {})
-        """Per radio sensor, the check of its event times (``drivers.timegate``)."""
-        self.aggregator = Aggregator(config)
-        self.kpi = KpiTracker(config)
-        self._hours_written = -1
-        self.attributor = Attributor(config) if config.privacy.attribution else None
+        # which is what makes a visit's path possible (BLE addresses use it in another
+        # input domain, drivers.ble.advert_builder).
+        self.fronts = SensorFronts(config, key)
+        self.aggregation = Aggregation.build(config)
+        self.aggregator.key_fixed_devices(key)  # aggregation.fixed_devices, as pseudonyms
         self.stats = PipelineStats()
         self._extra: list[Record] = []
         """Records built outside the aggregator (transactions, camera counts)."""
@@ -81,6 +85,29 @@ class Pipeline:
         """Records finished before a reload, already seen by the KPI tracker."""
         if store is not None:
             store.claim_identity(config.mall, config.box)
+
+    @property
+    def aggregator(self) -> Aggregator:
+        return self.aggregation.aggregator
+
+    @property
+    def kpi(self) -> KpiTracker:
+        return self.aggregation.kpi
+
+    @property
+    def parsers(self) -> dict[str, WifiParser]:
+        """The Wi-Fi sensors' parsers, by sensor name."""
+        return self.fronts.of_type("wifi")
+
+    @property
+    def ble(self) -> dict[str, AdvertBuilder]:
+        """The BLE sensors' advert builders, by sensor name."""
+        return self.fronts.of_type("ble")
+
+    @property
+    def gates(self) -> dict[str, TimeGate]:
+        """Per radio sensor, the check of its event times (``drivers.timegate``)."""
+        return self.fronts.gates
 
     def restore(self) -> bool:
         """Continue from the daemon's last checkpoint, if there is one."""
@@ -111,25 +138,13 @@ class Pipeline:
         sessions, visits and windows go on and nothing is emitted as partial (grouping
         of random MACs starts over, as after a restart). True if they were rebuilt.
         """
-        rotation = config.privacy.key_rotation_s
-        self.parsers = {
-            s.name: self.parsers.get(s.name) or WifiParser(s.name, Pseudonymizer(key, rotation))
-            for s in config.wifi_sensors()
-        }
-        self.ble = {
-            s.name: self.ble.get(s.name) or AdvertBuilder(s.name, Pseudonymizer(key, rotation))
-            for s in config.sensors
-            if isinstance(s, BleSensorConfig)
-        }
-        self.gates = _gates(config, self.gates)
+        self.fronts = SensorFronts(config, key, self.fronts)
         rebuild = _aggregation_inputs(self.config) != _aggregation_inputs(config)
         if rebuild:
             carried, _ = self.collect(checkpoint=False)
             snap = self.aggregator.snapshot() | {"kpi": self.kpi.snapshot()}  # what a restart reads
-            fresh = Pipeline(config, key, None)  # whatever __init__ builds from the config
-            for name, value in vars(fresh).items():
-                if name not in _KEPT_AT_RELOAD:
-                    setattr(self, name, value)
+            self.aggregation = Aggregation.build(config)
+            self.aggregator.key_fixed_devices(key)
             self._resume(snap)
             self._carried = carried
         self.config = config
@@ -146,9 +161,10 @@ class Pipeline:
         agg = self.aggregator
         records = agg.drain()
         if self._extra:
-            if self.attributor is not None:
+            attributor = self.aggregation.attributor
+            if attributor is not None:
                 sales = [r for r in self._extra if r["kind"] == "transaction"]
-                records += self.attributor.attribute(sales, agg)
+                records += attributor.attribute(sales, agg)
             records += self._extra
             self._extra = []
         records += self.kpi.observe(records, agg.drain_hours(), agg.clock)
@@ -158,8 +174,8 @@ class Pipeline:
         snap = None
         if checkpoint and self.store is not None:
             # The day's visits are written with the hours (``SLOW_CHECKPOINT_NAME``) only.
-            changed = agg.hours_version != self._hours_written
-            self._hours_written = agg.hours_version
+            changed = agg.hours_version != self.aggregation.hours_written
+            self.aggregation.hours_written = agg.hours_version
             snap = agg.snapshot() | {"kpi": self.kpi.snapshot(with_visited=changed)}
             snap["_hours_changed"] = changed
         return records, snap
@@ -214,24 +230,6 @@ class Pipeline:
             if sensor.name in stats or sensor.name in extra:
                 figures = stats.get(sensor.name, {}) | extra.get(sensor.name, {})
                 self.store.put_sensor_stats(sensor.name, sensor.type, figures, now)
-
-
-_KEPT_AT_RELOAD = frozenset(
-    {"config", "store", "stats", "parsers", "ble", "gates", "truncated", "_extra", "_carried"}
-)
-"""What a reload keeps of the running pipeline; everything else is built anew."""
-
-
-def _gates(config: Config, running: dict[str, TimeGate]) -> dict[str, TimeGate]:
-    """A time gate per radio sensor; the running ones kept (their present, their counts).
-    Set for a live radio (its first frame is believed); ``replay`` sets them for files."""
-    units = {s.name: "probe" for s in config.wifi_sensors()} | {
-        s.name: "advert" for s in config.sensors if isinstance(s, BleSensorConfig)
-    }
-    return {
-        name: running.get(name) or TimeGate(name, unit=unit, hold_start=False)
-        for name, unit in units.items()
-    }
 
 
 def _aggregation_inputs(config: Config) -> tuple[object, ...]:

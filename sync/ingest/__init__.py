@@ -2,7 +2,8 @@
 
 ``envelopes`` reads and checks a message, ``schema`` makes the tables from the record
 models, ``writer`` stores many envelopes per transaction, ``gaps`` keeps ``seq_gaps``,
-``consumer`` is one worker, ``localdb`` a throwaway PostgreSQL for tests and benchmarks.
+``consumer`` is one worker. (The throwaway PostgreSQL of the tests and benchmarks is a test
+fixture: ``tests/fixtures/local_postgres.py``.)
 """
 
 __all__: list[str] = []

@@ -17,8 +17,8 @@ from hostile_settings import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.ble import parse_ad
-from drivers.ble.ad import encode_ad
+from drivers.ble.decode import parse_ad
+from drivers.ble.decode.ad_structures import encode_ad
 from drivers.ble.recording import RecordingReader, bounded_lines
 
 IBEACON = "0201061aff4c000215e2c56db5dffb48d2b060d0f5a71096e000010002c5"

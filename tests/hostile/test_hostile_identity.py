@@ -257,7 +257,7 @@ def test_a_session_taken_over_is_named_counted_and_not_fought_for(
             wait_until(lambda: "another client took this id" in caplog.text, what="named")
             wait_until(lambda: caplog.text.count("connected to") == 2, what="back later")
     line = next(r.getMessage() for r in caplog.records if "took this id" in r.getMessage())
-    assert agent.client_id in line and "certificate" in line
+    assert agent.settings.client_id in line and "certificate" in line
     # Not fighting for it: the longest back-off, not the first one (0.1 s).
     assert re.search(r"waiting 0\.5 s before connecting again", line), line
     with Store(db) as store:

@@ -26,21 +26,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pos_pty import pty_pairs
 
-from drivers.pos.capture_format import (
+from drivers.pos.decoder import PosDecoder, decode_bytes, decode_chunks, mask_fields
+from drivers.pos.escpos.payloads import MAX_IMAGE_BYTES
+from drivers.pos.extract.mask import mask_text
+from drivers.pos.extract.pan import fold, luhn_valid
+from drivers.pos.line.capture_format import (
     CaptureHeader,
     CaptureWriter,
     create_private,
     read_capture_file,
 )
-from drivers.pos.decoder import PosDecoder, decode_bytes, decode_chunks, mask_fields
-from drivers.pos.mask import mask_text
-from drivers.pos.pan import fold, luhn_valid
-from drivers.pos.payloads import MAX_IMAGE_BYTES
-from drivers.pos.replay_line import CaptureLine
+from drivers.pos.line.replay import LineReplay
 from drivers.pos.result import ItemLine, Receipt
 from drivers.timeline import Timeline
-from edge.config.sensors import PosSensorConfig
-from edge.runtime.sensors.pos import mask_record, transaction_record
+from edge.sensors.pos.config import PosSensorConfig
+from edge.sensors.pos.records import mask_record, transaction_record
 
 ESC, GS, FS = b"\x1b", b"\x1d", b"\x1c"
 CUT = GS + b"VA\x03"
@@ -421,7 +421,7 @@ def test_a_chunk_dated_2106_does_not_stall_the_line_played_from_a_capture(tmp_pa
         writer = CaptureWriter(stream, CaptureHeader(port="/dev/ttyUSB0"))
         for i, t in enumerate(times):
             writer.write(t, f"chunk {i}\n".encode())
-    line = CaptureLine(path, Timeline(speed=1000.0))
+    line = LineReplay(path, Timeline(speed=1000.0))
     got, deadline = [], time.monotonic() + 5
     while not line.exhausted and time.monotonic() < deadline:
         if data := line.read(0.05):

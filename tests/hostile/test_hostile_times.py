@@ -24,15 +24,15 @@ from hypothesis import strategies as st
 from drivers.observations import Probe
 from drivers.timegate import CONFIRM_FRAMES, EARLIEST, LATEST, TimeGate, time_problem
 from drivers.timeline import Timeline
-from drivers.wifi.fileradio import FileRadio
 from drivers.wifi.pcap import open_capture
+from drivers.wifi.replay import RadioReplay
 from edge.aggregate.ids import iso, record_id
 from edge.cli.replay_cmd import replay_config
 from edge.config import Config, replay_defaults
 from edge.errors import CaptureError
 from edge.runtime.pipeline import Pipeline
+from edge.runtime.radio import radio_handler
 from edge.runtime.replay import replay
-from edge.runtime.sensors import radio_handler
 from edge.store import Store
 
 KEY = bytes(range(32))
@@ -302,7 +302,7 @@ def test_the_daemons_radio_handler_gates_probes_before_the_aggregation() -> None
 
 def test_a_recording_played_as_a_radio_does_not_wait_for_2106(tmp_path: Path) -> None:
     hostile = _with_time(tmp_path / "shop.pcap", 100, 0xFFFF_FF00)
-    radio = FileRadio(hostile, Timeline(speed=1e7))
+    radio = RadioReplay(hostile, Timeline(speed=1e7))
     received = 0
     deadline = time.monotonic() + 20
     while not radio.exhausted and time.monotonic() < deadline:
@@ -464,7 +464,7 @@ def test_the_daemon_metrics_count_time_rejections_per_sensor(tmp_path: Path) -> 
 
 
 def test_a_ble_recording_played_as_an_adapter_skips_a_line_dated_2090(tmp_path: Path) -> None:
-    from drivers.ble.playback import Playback
+    from drivers.ble.replay import Playback
 
     lines = BLE.read_text().splitlines(keepends=True)
     bad = '{"t": 3800000000, "address": "5A:3C:11:22:33:44", "rssi": -50}\n'

@@ -159,7 +159,7 @@ def test_a_file_that_is_not_a_video_is_a_one_line_error_naming_it(
 ) -> None:
     video = tmp_path / "door.mp4"
     video.write_bytes(content)
-    done = run_mallsense("camera", "count", video, cwd=tmp_path, timeout=60)
+    done = run_mallsense("camera", "count", video, *COUNT_OPTIONS, cwd=tmp_path, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == ""
     lines = done.stderr.splitlines()

@@ -1,0 +1,61 @@
+"""One convention for the CLI, checked on every command: docs/cli.md is current, every
+command has an example, prints JSON when it prints records, and names files the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from edge.cli.main import cli
+from edge.cli.reference import commands, reference
+
+ROOT = Path(__file__).resolve().parent.parent
+TOP = click.Context(cli, info_name="mallsense")
+LEAVES = {
+    ctx.command_path: (ctx, cmd)
+    for ctx, cmd in commands(cli, TOP)
+    if not isinstance(cmd, click.Group)
+}
+NO_JSON = {
+    "mallsense run": "the daemon: it logs, it prints no records",
+    "mallsense install": "changes the system, step by step in words",
+    "mallsense demo": "prints its own figures beside the truth; its records are in the database",
+    "mallsense keygen": "prints one key",
+    "mallsense config schema": "prints a JSON Schema already",
+    "mallsense config upgrade": "rewrites a file (a diff with --dry-run)",
+    "mallsense contract export": "writes documents",
+    "mallsense contract check": "checks the generated documents",
+    "mallsense pos capture": "records a line to a file",
+    "mallsense ble record": "records adverts to a file",
+    "mallsense camera snapshot": "writes a picture",
+}
+"""Commands without --json, and why: none of them prints records or results to parse."""
+
+
+def test_docs_cli_md_is_the_commands_help() -> None:
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert page == reference(cli), "run: python -m edge.cli.reference > docs/cli.md"
+
+
+@pytest.mark.parametrize("path", sorted(LEAVES))
+def test_every_command_has_an_example(path: str) -> None:
+    ctx, command = LEAVES[path]
+    assert "Example" in command.get_help(ctx), f"{path} --help has no example"
+
+
+@pytest.mark.parametrize("path", sorted(LEAVES))
+def test_every_command_that_prints_results_has_json(path: str) -> None:
+    _, command = LEAVES[path]
+    has_json = any("--json" in getattr(p, "opts", ()) for p in command.params)
+    assert has_json or path in NO_JSON, f"{path} has no --json and no reason in NO_JSON"
+    assert not (has_json and path in NO_JSON), f"{path} has --json now: drop it from NO_JSON"
+
+
+@pytest.mark.parametrize("path", sorted(LEAVES))
+def test_files_are_named_the_same_way(path: str) -> None:
+    ctx, command = LEAVES[path]
+    for param in command.params:
+        if "--config" in getattr(param, "opts", ()) or "--db" in getattr(param, "opts", ()):
+            assert param.make_metavar(ctx) == "PATH", f"{path} {param.opts}"

@@ -1,0 +1,29 @@
+"""Each record kind is described once (edge.records.RECORD_SPECS): the description names
+only fields its model has, under the names the wire uses."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from edge.records import RECORD_SPECS, RecordSpec
+
+
+def wire_names(spec: RecordSpec) -> set[str]:
+    return {f.alias or name for name, f in spec.model.model_fields.items()}
+
+
+@pytest.mark.parametrize("kind", sorted(RECORD_SPECS))
+def test_a_spec_is_keyed_by_its_models_kind(kind: str) -> None:
+    annotation = RECORD_SPECS[kind].model.model_fields["kind"].annotation
+    assert typing.get_args(annotation) == (kind,)
+
+
+@pytest.mark.parametrize("kind", sorted(RECORD_SPECS))
+def test_natural_keys_and_columns_are_fields_of_the_model(kind: str) -> None:
+    spec = RECORD_SPECS[kind]
+    names = wire_names(spec)
+    assert set(spec.natural_key) <= names, set(spec.natural_key) - names
+    assert set(spec.columns) <= names, set(spec.columns) - names
+    assert "start" in spec.columns
