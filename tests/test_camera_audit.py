@@ -11,7 +11,6 @@ import csv
 import json
 from pathlib import Path
 
-import click
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -24,8 +23,8 @@ from drivers.camera.audit import ContactSheets, crossing_tile
 from drivers.camera.count import Line
 from drivers.camera.detect import Detections
 from drivers.camera.pipeline import CameraPipeline, Crossing, PipelineConfig
-from edge.cli import camera_cmd
 from edge.cli.camera_video import count_video
+from edge.cli.main import cli
 
 ONE_BY_ONE = shared_data() / "video" / "one-by-one-person-detection.mp4"
 
@@ -42,14 +41,6 @@ class BrightBoxes:
             return Detections.empty()
         xyxy = np.asarray([(x, y, x + w, y + h) for x, y, w, h in boxes], np.float32)
         return Detections(xyxy, np.full(len(boxes), 0.9, np.float32))
-
-
-@click.group()
-def cli() -> None:
-    """A stand-in for the mallsense group."""
-
-
-camera_cmd.register(cli)
 
 
 def invoke(*args: object) -> Result:

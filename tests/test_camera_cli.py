@@ -9,22 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
 import cv2
 import pytest
 from camera_helpers import write_video
 from click.testing import CliRunner, Result
 
-from edge.cli import camera_cmd
 from edge.cli.camera_video import parse_line, parse_zone
-
-
-@click.group()
-def cli() -> None:
-    """A stand-in for the mallsense group."""
-
-
-camera_cmd.register(cli)
+from edge.cli.main import cli
 
 
 def invoke(*args: object) -> Result:

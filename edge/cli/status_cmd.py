@@ -38,7 +38,7 @@ def _ago(seconds: float | None, clock: Clock | None = None, now: float = 0.0) ->
         return f"{seconds / 60:.0f} min ago"
     if seconds < _DAY_S or clock is None:
         return f"{seconds / 3600:.1f} h ago"
-    return f"at {clock.show(now - seconds, seconds=False)} {clock.label}"
+    return f"at {clock.show(round(now - seconds), seconds=False)} {clock.label}"  # ages are 0.1 s
 
 
 @click.command("status")
