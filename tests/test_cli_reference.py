@@ -59,3 +59,17 @@ def test_files_are_named_the_same_way(path: str) -> None:
     for param in command.params:
         if "--config" in getattr(param, "opts", ()) or "--db" in getattr(param, "opts", ()):
             assert param.make_metavar(ctx) == "PATH", f"{path} {param.opts}"
+
+
+@pytest.mark.parametrize("path", sorted(LEAVES))
+def test_every_option_says_what_it_does(path: str) -> None:
+    _, command = LEAVES[path]
+    silent = [
+        p.opts[0]
+        for p in command.params
+        if isinstance(p, click.Option)
+        and not p.help
+        and not p.hidden
+        and p.opts[0] not in ("--help", "-h")
+    ]
+    assert not silent, f"{path}: {silent} have no help text"

@@ -91,7 +91,7 @@ def count(
         raise click.UsageError("give --line, --zone or both: there is nothing to count without")
     lines = (parse_line(line_text, band),) if line_text else ()
     zones = (parse_zone(zone_text),) if zone_text else ()
-    progress = None if as_json else _progress(video)
+    progress = _progress(video) if not as_json and err_console.is_terminal else None
     result = run_count(video, lines, zones, annotate, every_frame, model, kind, threads, progress)
     if result.frames == 0:
         raise CaptureError(

@@ -360,7 +360,13 @@ def sniff_command(
 @config_option(required=False)
 @db_option()
 @click.option("--store", "store_id", help="Only this store's receipts.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most this many receipts, the latest.",
+)
 @json_option()
 @fails_cleanly
 def receipts_command(
