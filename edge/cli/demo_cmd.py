@@ -82,6 +82,14 @@ def _summary(r: DemoResult, out: Path) -> None:
         f"  {f['shop_dwells']} dwells on the sales floor, median {median:.1f} min (simulation"
         f" truth: {f['truth_visitors']} visitors, median {truth_median:.1f} min)"
     )
+    if f["shop_hours"]:
+        dwell = f"{f['shop_dwell_min_s'] / 60:.1f}-{f['shop_dwell_max_s'] / 60:.1f}"
+        console.print(
+            f"  people on the sales floor, estimated without linking MACs: {f['shop_people']}"
+            f" (90 % interval {f['shop_people_low']}-{f['shop_people_high']}) over"
+            f" {f['shop_hours']} h; dwell median {dwell} min by hour (simulation truth:"
+            f" {f['truth_visitors']} visitors, median {truth_median:.1f} min)"
+        )
     console.print(
         f"  {f['visits']} visits, {f['visits_through_entrance']} seen entering through the door;"
         f" up to {f['peak_visitors_per_minute']} visitors in one minute"

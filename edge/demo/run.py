@@ -257,6 +257,22 @@ def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) ->
         "truth_passersby": truth["people"].get("passerby", 0),
         "truth_median_dwell_s": round(statistics.median(truth["visitor_dwell_s"])),
         "macs_checked": macs,
+        **_estimates([r for r in hours if r["zone"] == "shop"]),
         "ble_visits": sum(1 for r in ble if r["kind"] == "visit"),
         "ble_devices_peak": max((r["devices"] for r in ble if r["kind"] == "presence"), default=0),
+    }
+
+
+def _estimates(shop_hours: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sales floor's hourly people estimates (no MAC linking) and dwell medians, summed
+    and ranged over the recording's hours, to print beside the simulation's truth."""
+    people = [r for r in shop_hours if r.get("people_estimate") is not None]
+    dwell = [r["dwell_median_s"] for r in shop_hours if r.get("dwell_median_s") is not None]
+    return {
+        "shop_people": round(sum(r["people_estimate"] for r in people)),
+        "shop_people_low": round(sum(r["people_low"] for r in people)),
+        "shop_people_high": round(sum(r["people_high"] for r in people)),
+        "shop_hours": len(people),
+        "shop_dwell_min_s": round(min(dwell)) if dwell else None,
+        "shop_dwell_max_s": round(max(dwell)) if dwell else None,
     }
