@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from broker import find_mosquitto
+from broker import Broker, find_mosquitto
 from cli_helpers import (
     DEMO_CONFIG,
     ENTRANCE,
@@ -142,6 +142,17 @@ def test_demo_real_process(tmp_path: Path) -> None:
     grouped = re.search(r"grouping linked (\d+) MAC addresses into (\d+) devices", done.stdout)
     assert grouped is not None and int(grouped[2]) < int(grouped[1])
     assert scan_for_macs(macs_in_captures([ENTRANCE, SHOP]), [done.stdout.encode()]) == set()
+
+
+def test_demo_uses_a_running_broker_when_given_one(tmp_path: Path, broker: Broker) -> None:
+    out = tmp_path / "demo"
+    argv = ("demo", "--out", out, "--speed", "100000", "--broker", broker.url)
+    done = run_mallsense(*argv, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"broker: {broker.url}" in done.stdout and "mosquitto on" not in done.stdout
+    assert not (out / "broker").exists(), "no broker of its own"
+    refused = run_mallsense("demo", "--broker", "mqtts://x:8883", cwd=tmp_path)
+    assert refused.returncode == 2 and "plain mqtt://HOST:PORT only" in refused.stderr
 
 
 # -- real captures (optional) -------------------------------------------------------------

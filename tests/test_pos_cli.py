@@ -283,7 +283,8 @@ def test_sniff_shows_receipts_as_they_print(tmp_path: Path, pos_line: PtyPair) -
 
 def test_sniff_human_output_and_errors(tmp_path: Path, pos_line: PtyPair) -> None:
     player = play(pos_line, ["refund"], delay=0.5)
-    result = invoke("pos", "sniff", pos_line.path, "--baud", "19200", "--seconds", "1.5")
+    args = ("--baud", "19200", "--seconds", "1.5", "--text")  # --text as in pos parse
+    result = invoke("pos", "sniff", pos_line.path, *args)
     player.join()
     assert result.exit_code == 0, result.output
     assert "receipt 1 REFUND" in result.stdout and "  | *** REFUND ***" in result.stdout

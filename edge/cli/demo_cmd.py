@@ -14,6 +14,13 @@ from edge.demo.run import DemoResult, may_empty, run_demo
 __all__ = ["register"]
 
 
+def _plain_broker(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """The demo's consumer and agent log in without credentials: mqtt:// only."""
+    if value is not None and not value.startswith("mqtt://"):
+        raise click.BadParameter(f"{value!r}: the demo speaks plain mqtt://HOST:PORT only")
+    return value
+
+
 @click.command("demo")
 @click.option(
     "--out",
@@ -35,11 +42,18 @@ __all__ = ["register"]
     show_default=True,
     help="How many times faster than real time the shop's two hours are replayed.",
 )
+@click.option(
+    "--broker",
+    callback=_plain_broker,
+    metavar="URL",
+    help="Publish to this broker, mqtt://HOST:PORT without a password (default: start a"
+    " local Mosquitto in --out).",
+)
 @fails_cleanly
-def demo_command(out: Path, speed: float, force: bool) -> None:
+def demo_command(out: Path, speed: float, force: bool, broker: str | None) -> None:
     """Run the box on the recordings of a simulated shop (in a source checkout).
 
-    Starts a local Mosquitto, the sync agent as its own process, and the edge
+    Starts a local Mosquitto (or uses --broker), the sync agent as its own process, and the edge
     pipeline on two Wi-Fi recordings (entrance and sales floor: phones with and
     without randomized MACs, passers-by, a staff scanner); then shows what the
     platform received. Exit status 0 when every record arrived exactly once
@@ -49,15 +63,16 @@ def demo_command(out: Path, speed: float, force: bool) -> None:
     run it in a checkout of the repository (`make demo` there sets it all up).
 
     \b
-    Example:
+    Examples:
       mallsense demo --speed 1000
+      mallsense demo --broker mqtt://127.0.0.1:1883
     """
     if not force and not may_empty(out):
         raise click.UsageError(
             f"{out} is not empty and was not made by `mallsense demo`, which empties its"
             " folder first: give another --out, or add --force to delete what is in it"
         )
-    result = run_demo(out, speed, console)
+    result = run_demo(out, speed, console, broker)
     _summary(result, out)
     sys.exit(0 if result.ok else 1)
 

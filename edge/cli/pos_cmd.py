@@ -300,8 +300,7 @@ def capture_command(
 )
 @click.option("--currency", help="ISO 4217 code when receipts print none or only '$', '¥'.")
 @click.option("--seconds", type=click.FloatRange(min=0.1), help="Stop after this long.")
-@click.option("--text/--no-text", "show_text", default=True, show_default=True,
-              help="Print each receipt's masked text.")  # fmt: skip
+@click.option("--text", "show_text", is_flag=True, help="Also print each receipt's masked text.")
 @json_option()
 @fails_cleanly
 def sniff_command(
@@ -323,7 +322,7 @@ def sniff_command(
 
     \b
     Examples:
-      mallsense pos sniff /dev/ttyUSB0 --baud 19200 --encoding gb18030
+      mallsense pos sniff /dev/ttyUSB0 --baud 19200 --encoding gb18030 --text
       mallsense pos sniff /dev/ttyUSB0 --config /etc/mallsense/mallsense.toml --json
     """
     from edge.cli.pos_live import sniff_line

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -74,8 +76,11 @@ def demo_files() -> tuple[Path, dict[str, Path], Path]:
     return base / "demo.toml", captures, samples / "truth.json"
 
 
-def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
-    """Run everything; ``out`` receives the database and the broker's files."""
+def run_demo(
+    out: Path, speed: float, console: Console, broker_url: str | None = None
+) -> DemoResult:
+    """Run everything; ``out`` receives the database and the broker's files (a local
+    Mosquitto's, unless ``broker_url`` names one already running)."""
     from sync.consumer import Consumer  # the platform side; only the demo needs it here
 
     config_path, captures, truth_path = demo_files()
@@ -90,11 +95,11 @@ def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
     config = config.model_copy(
         update={"store": config.store.model_copy(update={"path": out / "mallsense.db"})}
     )
-    with LocalBroker(out / "broker") as broker:
-        console.print(f"broker: mosquitto on {broker.url}")
-        consumer = Consumer(broker.url, config.mall)
+    with _broker(out, broker_url) as url:
+        console.print(f"broker: {'mosquitto on ' if broker_url is None else ''}{url}")
+        consumer = Consumer(url, config.mall)
         consumer.wait_subscribed()
-        sync = _start_sync(config_path, config.store.path, broker.url, out)
+        sync = _start_sync(config_path, config.store.path, url, out)
         try:
             pipeline = _replay_with_view(config, captures, speed, consumer, console)
             delivered_ok = _wait_delivered(config.store.path, consumer, console)
@@ -104,6 +109,16 @@ def run_demo(out: Path, speed: float, console: Console) -> DemoResult:
             consumer.close()
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     return _result(config, pipeline.stats.records_by_kind, consumer, captures, truth, delivered_ok)
+
+
+@contextmanager
+def _broker(out: Path, url: str | None) -> Iterator[str]:
+    """The given broker's URL, or a local Mosquitto's for as long as the demo runs."""
+    if url is not None:
+        yield url
+        return
+    with LocalBroker(out / "broker") as broker:
+        yield broker.url
 
 
 def may_empty(out: Path) -> bool:
