@@ -82,16 +82,13 @@ def camera_counts(truth: dict[str, Any]) -> list[Record]:
     ]  # fmt: skip
 
 
-def run_day(
-    truth: dict[str, Any], calibration: Calibration | None, grouping: bool = True
-) -> tuple[list[Record], Calibration, float]:
-    """The day through the box's pipeline: its traffic records, the ratios it ends the day
-    with, and the frames per second it kept."""
-    pipeline = Pipeline(crowd_config(grouping), KEY, None)
-    if calibration is not None:
-        pipeline.kpi.calibration = Calibration.from_json(calibration.to_json())
+def play_day(
+    pipeline: Pipeline, truth: dict[str, Any], kinds: frozenset[str]
+) -> tuple[list[Record], float]:
+    """The simulated day through ``pipeline``, the entrance camera's counts fed in as their
+    intervals end: the records of ``kinds`` it made, and the frames per second it kept."""
     footfall = camera_counts(truth)
-    traffic: list[Record] = []
+    out: list[Record] = []
     frames, started = 0, time.perf_counter()
     for chunk in replay(truth):
         pipeline.aggregator.observe_batch([p for p, _ in chunk])
@@ -102,11 +99,22 @@ def run_day(
             due += 1
         pipeline.add_records(footfall[:due])
         footfall = footfall[due:]
-        traffic += [r for r in pipeline.collect(checkpoint=False)[0] if r["kind"] == "traffic"]
+        out += [r for r in pipeline.collect(checkpoint=False)[0] if r["kind"] in kinds]
     pipeline.add_records(footfall)
     pipeline.aggregator.advance(truth["day_epoch"] + 86_400)
-    traffic += [r for r in pipeline.collect(checkpoint=False)[0] if r["kind"] == "traffic"]
-    rate = frames / (time.perf_counter() - started)
+    out += [r for r in pipeline.collect(checkpoint=False)[0] if r["kind"] in kinds]
+    return out, frames / (time.perf_counter() - started)
+
+
+def run_day(
+    truth: dict[str, Any], calibration: Calibration | None, grouping: bool = True
+) -> tuple[list[Record], Calibration, float]:
+    """The day through the box's pipeline: its traffic records, the ratios it ends the day
+    with, and the frames per second it kept."""
+    pipeline = Pipeline(crowd_config(grouping), KEY, None)
+    if calibration is not None:
+        pipeline.kpi.calibration = Calibration.from_json(calibration.to_json())
+    traffic, rate = play_day(pipeline, truth, frozenset({"traffic"}))
     return [r for r in traffic if not r["partial"]], pipeline.kpi.calibration, rate
 
 

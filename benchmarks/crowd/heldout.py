@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,12 @@ sys.path.insert(0, str(HERE.parent.parent))
 sys.path.insert(0, str(HERE.parent))
 
 import edge.config  # noqa: E402, F401  (before edge.aggregate: the sensor plugins import it)
-from crowd.calibrated import CAMERA_ZONE, camera_counts, crowd_config  # noqa: E402
-from crowd.evaluate import KEY, replay  # noqa: E402
+from crowd.calibrated import CAMERA_ZONE, crowd_config, play_day  # noqa: E402
+from crowd.evaluate import KEY  # noqa: E402
 from crowd.render import generate, load_truth  # noqa: E402
 from crowd.scenarios import HELD_OUT, TUNING, Scenario, by_name  # noqa: E402
 from crowd.zonehours import score_hours, summarize  # noqa: E402
-from edge.aggregate.ids import Record, iso  # noqa: E402
+from edge.aggregate.ids import Record  # noqa: E402
 from edge.runtime.pipeline import Pipeline  # noqa: E402
 
 _KINDS = frozenset({"traffic", "presence"})
@@ -38,24 +37,7 @@ _KINDS = frozenset({"traffic", "presence"})
 
 def run_records(truth: dict[str, Any]) -> tuple[list[Record], float]:
     """The day through the box's pipeline: its traffic and presence records, frames/s."""
-    pipeline = Pipeline(crowd_config(True), KEY, None)
-    footfall = camera_counts(truth)
-    out: list[Record] = []
-    frames, started = 0, time.perf_counter()
-    for chunk in replay(truth):
-        pipeline.aggregator.observe_batch([p for p, _ in chunk])
-        frames += len(chunk)
-        clock = pipeline.aggregator.clock
-        due = 0
-        while due < len(footfall) and footfall[due]["end"] <= iso(clock):
-            due += 1
-        pipeline.add_records(footfall[:due])
-        footfall = footfall[due:]
-        out += [r for r in pipeline.collect(checkpoint=False)[0] if r["kind"] in _KINDS]
-    pipeline.add_records(footfall)
-    pipeline.aggregator.advance(truth["day_epoch"] + 86_400)
-    out += [r for r in pipeline.collect(checkpoint=False)[0] if r["kind"] in _KINDS]
-    return out, frames / (time.perf_counter() - started)
+    return play_day(Pipeline(crowd_config(True), KEY, None), truth, _KINDS)
 
 
 def run_scenario(s: Scenario, cache: Path) -> dict[str, Any]:
