@@ -55,6 +55,7 @@ __all__ = [
     "StoreCollector",
     "edge_registry",
     "identity_metrics",
+    "metric_value",
     "sensor_views",
 ]
 
@@ -335,14 +336,14 @@ class EdgeCollector:
             for reason in _RESTART_REASONS:
                 restarts.add_metric([*names, reason], view.health.restarts_by_reason[reason])
             counters = view.counters
-            frames.add_metric(names, _number(counters.get("frames")))
+            frames.add_metric(names, metric_value(counters.get("frames")))
             made = _observations(counters)
             if made is not None:
                 observations.add_metric(names, made)
             found = counters.get("rejected")
             if isinstance(found, dict):
                 for reason, n in found.items():
-                    rejected.add_metric([*names, str(reason)], _number(n))
+                    rejected.add_metric([*names, str(reason)], metric_value(n))
             if view.last_frame_age is not None:
                 age.add_metric(names, view.last_frame_age)
         yield from (state, frames, observations, rejected, restarts, age)
@@ -399,7 +400,7 @@ def _observations(counters: dict[str, object]) -> float | None:
     for found in (counters, decoder if isinstance(decoder, dict) else {}):
         for key in _OBSERVATIONS:
             if key in found:
-                return _number(found[key])
+                return metric_value(found[key])
     return None
 
 
@@ -410,7 +411,8 @@ def _one_counter(name: str, doc: str, label: str, values: dict[str, int]) -> Met
     return family
 
 
-def _number(value: object) -> float:
+def metric_value(value: object) -> float:
+    """A counter as a metric's value: numbers as they are, anything else 0."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 

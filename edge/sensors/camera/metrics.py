@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from edge.runtime.metrics import metric_value
+
 __all__ = ["camera_metrics"]
 
 
@@ -27,11 +29,7 @@ def camera_metrics(cameras: dict[str, dict[str, object]]) -> Iterator[Metric]:
     )
     for name, counters in cameras.items():
         if "inference_ms" in counters:
-            inference.add_metric([name], _number(counters["inference_ms"]) / 1000)
-            fps.add_metric([name], _number(counters.get("fps")))
-            child.add_metric([name], _number(counters.get("child_restarts")))
+            inference.add_metric([name], metric_value(counters["inference_ms"]) / 1000)
+            fps.add_metric([name], metric_value(counters.get("fps")))
+            child.add_metric([name], metric_value(counters.get("child_restarts")))
     yield from (inference, fps, child)
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
