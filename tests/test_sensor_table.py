@@ -7,6 +7,7 @@ missing in another.
 
 from __future__ import annotations
 
+import importlib
 import typing
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def test_the_runtime_doctor_and_driver_load(kind: SensorType) -> None:
     assert isinstance(kind.plugin(), SensorPlugin)
     assert callable(kind.doctor())
     assert isinstance(kind.load_driver(), type)
+    if kind.front is not None:  # named, loaded by the pipeline only
+        module = importlib.import_module(kind.front.module)
+        assert isinstance(getattr(module, kind.front.cls), type)
 
 
 @pytest.mark.parametrize("kind", TYPES, ids=lambda t: t.type)

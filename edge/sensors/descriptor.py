@@ -52,12 +52,17 @@ class Driver:
 
 @dataclass(frozen=True)
 class Front:
-    """What turns a radio sensor's frames into observations, in the pipeline."""
+    """What turns a radio sensor's frames into observations, in the pipeline. Named, not
+    imported: the table is read with every configuration, the parsers only by a pipeline."""
 
-    make: Callable[[str, Any], Any]
-    """(sensor name, its pseudonymizer) -> the parser or builder."""
+    module: str
+    cls: str
+    """The parser or builder class: ``cls(sensor name, its pseudonymizer)``."""
     unit: str
     """What its time gate counts ("probe", "advert")."""
+
+    def make(self, sensor: str, pseudonymizer: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.cls)(sensor, pseudonymizer)
 
 
 def _never(_sensor: Any) -> bool:

@@ -4,7 +4,6 @@ Decoding of the advertisements lives in ``drivers/ble``; this package is what th
 edge box knows of the type (see ``edge.sensors.descriptor`` for the modules' roles).
 """
 
-from drivers.ble.advert_builder import AdvertBuilder
 from edge.sensors.ble.config import BleSensorConfig
 from edge.sensors.descriptor import Driver, Front, SensorType
 
@@ -19,5 +18,5 @@ SENSOR = SensorType(
         "drivers.ble.source", "BleScannerSource", "bleak (pip: mallsense[ble]) and BlueZ"
     ),
     records=("dwell", "visit", "presence", "traffic"),
-    front=Front(AdvertBuilder, "advert"),
+    front=Front("drivers.ble.advert_builder", "AdvertBuilder", "advert"),
 )

@@ -4,7 +4,6 @@ Parsing of the frames lives in ``drivers/wifi``; this package is what the edge
 box knows of the type (see ``edge.sensors.descriptor`` for the modules' roles).
 """
 
-from drivers.wifi.parse import WifiParser
 from edge.sensors.descriptor import Driver, Front, SensorType
 from edge.sensors.wifi.config import WifiSensorConfig
 
@@ -19,5 +18,5 @@ SENSOR = SensorType(
         "drivers.wifi.source", "LiveWifiSource", "scapy (pip) and libpcap (apt: libpcap0.8)"
     ),
     records=("dwell", "visit", "presence", "traffic"),
-    front=Front(WifiParser, "probe"),
+    front=Front("drivers.wifi.parse", "WifiParser", "probe"),
 )
