@@ -5,9 +5,10 @@ process that parses it with ``RecursionError``, which is not a ``ValueError``
 and so escaped every ``except ValueError`` around ``json.loads``. Everything the
 box and the reference consumer read from the broker (commands, the platform's
 STATE, data batches, status, telemetry) therefore goes through ``loads_limited``:
-size first, then UTF-8, then a cheap scan of the bracket depth (C-speed byte
-operations, no recursion), and only then the parser. Each refusal is a
-``PayloadRejected`` with a one-line reason and a short ``kind`` for counters.
+size first, then a cheap scan of the bracket depth (C-speed byte operations, no
+recursion), and only then the parser, orjson, which takes RFC 8259 JSON and
+nothing else. Each refusal is a ``PayloadRejected`` with a one-line reason and a
+short ``kind`` for counters.
 
 The MQTT packet sizes the box and the consumer announce on CONNECT (the MQTT 5
 Maximum Packet Size, so that the broker drops anything larger instead of making
@@ -18,8 +19,8 @@ must hold.
 from __future__ import annotations
 
 import itertools
-import json
-import re
+
+import orjson
 
 from edge.errors import MallsenseError
 
@@ -57,13 +58,6 @@ PUBLISH header, the topic and properties. A box configured with a smaller
 ``batch_max_bytes`` never comes near it. A larger message is dropped by the broker and
 shows up at the consumer as a gap in that box's ``seq``."""
 
-# A JSON string once its escaped backslashes and quotes are gone: no backtracking, and an
-# unterminated one costs one scan to the end, not one per quote.
-_STRING = re.compile(rb'"[^"]*"')
-_HUGE_EXPONENT = re.compile(rb"[0-9][eE]\+?0*[1-9][0-9]{2}")
-"""An exponent of 100 or more outside strings: only then can a number overflow to infinity."""
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-"""An escaped UTF-16 surrogate: rare in real data, so only then is the value re-encoded."""
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 # +1 for an opening bracket, -1 for a closing one (the only bytes left after the strip).
 _STEP = tuple(1 if b in b"[{" else -1 for b in range(256))
@@ -91,9 +85,13 @@ def _outside_strings(data: bytes) -> bytes:
     """
     # Escapes are only valid inside strings, and the parser stops at the first one outside
     # a string, so removing them (left to right, as the parser pairs them) changes nothing
-    # the parser would reach.
-    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    return _STRING.sub(b"", unescaped)
+    # the parser would reach. What is left splits at the quotes into outside, inside,
+    # outside, ...: C-speed splitting, where a regex costs a Python step per string.
+    parts = data.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')
+    bare = b"".join(parts[0::2])
+    if len(parts) % 2 == 0:  # an odd number of quotes: the last string is unterminated
+        bare += b'"' + parts[-1]
+    return bare
 
 
 def _depth(bare: bytes) -> int:
@@ -110,52 +108,19 @@ def loads_limited(payload: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH)
         raise PayloadRejected(
             "too_large", f"payload of {len(payload)} bytes is too large (at most {max_bytes})"
         )
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadRejected(
-            "not_json", f"payload is not JSON: not UTF-8 (byte {exc.start})"
-        ) from None
-    bare = _outside_strings(payload)
-    depth = _depth(bare)
+    depth = _depth(_outside_strings(payload))
     if depth > max_depth:
         raise PayloadRejected(
             "too_deep", f"payload is nested {depth} levels deep (at most {max_depth})"
         )
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:  # also a number too long to convert
-        raise PayloadRejected("not_json", f"payload is not JSON: {exc}") from None
-    except RecursionError:  # pragma: no cover - the depth check comes first
-        raise PayloadRejected(
-            "too_deep", f"payload is nested too deep to parse (at most {max_depth})"
-        ) from None
-    if _HUGE_EXPONENT.search(bare) and not _finite(value):
-        # ``1e999`` parses as infinity, which no JSON we write can carry.
-        raise PayloadRejected("not_json", "payload is not JSON: a number is too large")
-    if _SURROGATE_ESCAPE.search(payload) and not _encodable(value):
-        # A lone surrogate (``"\\ud800"``) parses, but no UTF-8 reply, log line or
-        # database row can carry it: refuse it here, not wherever it is written.
-        raise PayloadRejected("not_json", "payload is not JSON: a string has a lone surrogate")
-    return value
+        # orjson takes RFC 8259 only: no NaN or Infinity, no number that overflows to
+        # infinity, no lone surrogate, nothing that is not UTF-8; and it is 3x faster.
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadRejected("not_json", f"payload is not JSON: {_first_line(exc)}") from None
 
 
-def _refuse_constant(name: str) -> object:
-    """``NaN``, ``Infinity``: Python's parser takes them, JSON (RFC 8259) does not."""
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(value: object) -> bool:
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
-        return False
-    return True
-
-
-def _encodable(value: object) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -167,7 +167,7 @@ def test_config_command_shows_the_running_config_without_secrets(
 @pytest.mark.parametrize(
     ("name", "payload", "rid", "error"),
     [
-        ("ping", b"{not json", None, "payload is not JSON: Expecting property name"),
+        ("ping", b"{not json", None, "payload is not JSON: "),
         ("ping", b"\xff\xfe", None, "payload is not JSON"),
         ("ping", b'["id", "x"]', None, "not a command request: payload: Input should be"),
         ("reboot", {"id": "u-1"}, "u-1", "unknown command 'reboot'; known: ping, status, resend,"),

@@ -280,6 +280,31 @@ def test_bad_payloads_are_refused_and_kept_and_the_ingest_goes_on(broker: Broker
     assert any("dwell table" in r for r in reasons)
 
 
+def test_added_fields_unknown_kinds_and_objects_where_text_belongs(broker: Broker, dsn: str) -> None:
+    """A newer box's added field is kept in ``extra``, a kind this version has no table for
+    lands whole in ``other_records``, a visit's path keeps its stops, and an object where
+    the table has text refuses that batch alone."""
+    box = Box(broker)
+    added = dwell("box-7", 1) | {"floor": 2, "note": {"why": "newer box"}}
+    unknown = dwell("box-7", 2) | {"kind": "heatmap", "cells": [[1, 2], [3, 4]]}
+    object_zone = dwell("box-7", 3) | {"zone": {"name": "entrance"}}
+    with ingesting(broker, dsn) as worker:
+        box.publish(*envelope("box-7", 1, [added, dwell("box-7", 4)]))
+        box.publish(*envelope("box-7", 2, [unknown]))
+        box.publish(*envelope("box-7", 3, [object_zone]))
+        box.publish(*envelope("box-7", 4, [visit("box-7", 5)]))
+        wait_for("4 messages", lambda: worker.stats.messages == 4)
+    box.close()
+    extras = query(dsn, "SELECT id, extra FROM mallsense.dwell ORDER BY id")
+    assert extras == sorted([(added["id"], {"floor": 2, "note": {"why": "newer box"}}),
+                             (dwell("box-7", 4)["id"], None)])  # fmt: skip
+    assert query(dsn, "SELECT kind, doc->'cells' FROM mallsense.other_records") == [
+        ("heatmap", [[1, 2], [3, 4]])]  # fmt: skip
+    assert worker.stats.refused_by == {"bad_value": 1}
+    path = query(dsn, "SELECT path FROM mallsense.visit")[0][0]
+    assert [stop["zone"] for stop in path] == ["A", "B", "C"]
+
+
 def _ingest_processes(broker: Broker, dsn: str, workers: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "ingest", "--broker", broker.url, "--dsn", dsn,

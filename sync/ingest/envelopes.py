@@ -38,6 +38,10 @@ class Envelope:
     batch_id: str
     sent_at: str | None
     records: int
+    docs: list[dict[str, Any]] = field(default_factory=list)
+    """The records, parsed: the writer copies them into their table as rows."""
+    record_days: list[date] = field(default_factory=list)
+    """Each record's UTC day (its partition), in the order of ``docs``."""
     days: set[date] = field(default_factory=set)
     """UTC days of the records' starts: the partitions it needs."""
     links: list[tuple[str, str]] = field(default_factory=list)
@@ -130,7 +134,7 @@ def _envelope_head(topic: str, parts: list[str], doc: dict[str, Any]) -> dict[st
 def _check_records(envelope: Envelope, records: list[Any]) -> str | None:
     """Fill the envelope's days, links and partial ids; or say which record is wrong."""
     kind, mall, box = envelope.kind, envelope.mall, envelope.box
-    days = envelope.days
+    record_days = envelope.record_days
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             return f"record {i} is not an object"
@@ -144,10 +148,12 @@ def _check_records(envelope: Envelope, records: list[Any]) -> str | None:
         day = utc_day(record.get("start"))
         if day is None:
             return f"record {rid} has no start time with a zone: {record.get('start')!r}"
-        days.add(day)
+        record_days.append(day)
         old = record.get("supersedes")
         if isinstance(old, str) and old:
             envelope.links.append((old, rid))
         if record.get("partial") is True:
             envelope.partial_ids.append(rid)
+    envelope.docs = records
+    envelope.days = set(record_days)
     return None

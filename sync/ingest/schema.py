@@ -201,15 +201,15 @@ def ensure_partitions(
 ) -> None:
     """Create the (kind, day) partitions not in ``known`` and add them to it; commits.
 
-    Runs in its own transaction before the data's, under the DDL lock, so two
-    workers meeting the same new day do not race to create it.
+    Runs before the data's transaction, under the DDL lock, so two workers meeting
+    the same new day do not race to create it. One transaction per partition:
+    creating one locks its kind's whole table, and a transaction that held that
+    lock while it waited for the next kind's (which another worker's data
+    transaction holds, and which then waits for the first) would deadlock.
     """
-    missing = sorted(wanted - known)
-    if not missing:
-        return
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('mallsense-ingest-ddl'))")
-        for kind, day in missing:
+    for kind, day in sorted(wanted - known):
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('mallsense-ingest-ddl'))")
             conn.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {}.{}"
@@ -223,4 +223,4 @@ def ensure_partitions(
                     sql.Literal(day + timedelta(days=1)),
                 )
             )
-    known.update(missing)
+        known.add((kind, day))

@@ -1,20 +1,24 @@
 """Storing many envelopes in one PostgreSQL transaction, idempotently.
 
-The payloads go to PostgreSQL as they arrived, one ``jsonb`` array per kind, and
-the server unpacks them (``jsonb_array_elements``, ``jsonb_populate_record``):
-one statement per kind and transaction instead of one per record, and no
-re-serializing in Python. In that one transaction:
+The worker has parsed and checked every record; the writer hands the values to
+PostgreSQL with ``COPY`` into a per-connection staging table of each kind
+(``rows``), and one ``INSERT ... SELECT`` per kind moves them into the kind's
+table: two statements per kind and transaction instead of one per record. In
+that one transaction:
 
 1. advisory locks on the ids of partial records and of the records they are
    replaced by, so a partial record and its replacement written by two workers
    at once are applied in one order (a late partial never outlives its successor);
 2. per kind, each ``supersedes`` link is recorded in ``superseded`` and the
    superseded row deleted;
-3. per kind, the records are inserted ``ON CONFLICT (id, day) DO NOTHING``, minus
-   any id already superseded: a record sent twice (a re-sent batch, a broker
-   redelivery, a replay) adds nothing;
+3. per kind, the staged records are inserted ``ON CONFLICT (id, day) DO NOTHING``,
+   minus any id already superseded: a record sent twice (a re-sent batch, a
+   broker redelivery, a replay) adds nothing;
 4. one ``batches`` row per batch, named by (box, stream, seq): a batch published
    again (a broker redelivery, a ``resend``) is the same row.
+
+Records of a kind this version has no table for go whole, as ``jsonb``, to
+``other_records``.
 
 The caller acknowledges the messages to the broker only after ``write`` returns,
 that is after the commit. A batch whose values do not fit its table (a string
@@ -32,10 +36,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from psycopg import Connection, sql
+from psycopg import Connection, ProgrammingError, sql
 from psycopg.errors import DataError, IntegrityError
 
 from sync.ingest.envelopes import Envelope, Refused
+from sync.ingest.rows import META_NAMES, RowMaker, unfit
 from sync.ingest.schema import DEFAULT_SCHEMA, KindTable, ensure_partitions, kind_tables
 
 __all__ = ["WriteResult", "Writer"]
@@ -80,6 +85,8 @@ class Writer:
         self.schema = schema
         self.tables = kind_tables()
         self._partitions: set[tuple[str, date]] = set()
+        self._rows = {kind: RowMaker(t) for kind, t in self.tables.items()}
+        self._copy = {kind: self._stage(t) for kind, t in self.tables.items()}
         self._insert = {kind: self._insert_sql(t) for kind, t in self.tables.items()}
         s = sql.Identifier(schema)
         self._other = sql.SQL(
@@ -103,28 +110,32 @@ class Writer:
             "INSERT INTO {}.rejected (topic, reason, payload) VALUES (%s, %s, %s)"
         ).format(s)
 
-    def _insert_sql(self, table: KindTable) -> sql.Composed:
-        """INSERT ... SELECT from the envelopes' records, skipping stored and superseded ids."""
-        s, t = sql.Identifier(self.schema), sql.Identifier(table.kind)
-        names = [sql.Identifier(c.name) for c in table.columns]
-        meta = [sql.Identifier(n) for n in ("day", "seq", "stream", "batch_id", "extra")]
-        return sql.SQL(
-            "INSERT INTO {s}.{t} ({cols}) SELECT {vals},"
-            " (p.start AT TIME ZONE 'UTC')::date, (e.env->>'seq')::bigint,"
-            " coalesce(e.env->>'stream', ''), e.env->>'batch_id',"
-            " nullif(r - {known}::text[], '{{}}'::jsonb)"
-            " FROM jsonb_array_elements(%s::jsonb) AS e(env)"
-            " CROSS JOIN LATERAL jsonb_array_elements(e.env->'records') AS r"
-            " CROSS JOIN LATERAL jsonb_populate_record(NULL::{s}.{t}, r) AS p"
-            " WHERE NOT EXISTS (SELECT 1 FROM {s}.superseded x WHERE x.id = p.id)"
-            " ON CONFLICT (id, day) DO NOTHING"
-        ).format(
-            s=s,
-            t=t,
-            cols=sql.SQL(", ").join(names + meta),
-            vals=sql.SQL(", ").join(sql.SQL("p.") + n for n in names),
-            known=sql.Literal(list(table.fields)),
+    def _columns(self, table: KindTable) -> sql.Composable:
+        names = [*table.fields, *META_NAMES]
+        return sql.SQL(", ").join(map(sql.Identifier, names))
+
+    def _stage(self, table: KindTable) -> sql.Composed:
+        """Create this connection's staging table of a kind; returns its ``COPY`` statement.
+
+        A temporary table: no WAL, no constraints (a missing id fails at the insert into
+        the kind's table, where it belongs), private to the connection.
+        """
+        stage, target = sql.Identifier(f"stage_{table.kind}"), sql.Identifier(table.kind)
+        create = "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {}.{} WITH NO DATA"
+        self.conn.execute(
+            sql.SQL(create).format(stage, self._columns(table), sql.Identifier(self.schema), target)
         )
+        return sql.SQL("COPY pg_temp.{} ({}) FROM STDIN").format(stage, self._columns(table))
+
+    def _insert_sql(self, table: KindTable) -> sql.Composed:
+        """Move the staged rows into the kind's table, skipping stored and superseded ids."""
+        s, t = sql.Identifier(self.schema), sql.Identifier(table.kind)
+        return sql.SQL(
+            "WITH staged AS (DELETE FROM pg_temp.{stage} RETURNING *)"
+            " INSERT INTO {s}.{t} ({cols}) SELECT {cols} FROM staged"
+            " WHERE NOT EXISTS (SELECT 1 FROM {s}.superseded x WHERE x.id = staged.id)"
+            " ON CONFLICT (id, day) DO NOTHING"
+        ).format(stage=sql.Identifier(f"stage_{table.kind}"), s=s, t=t, cols=self._columns(table))
 
     # -- one transaction -------------------------------------------------------------------
 
@@ -174,14 +185,25 @@ class Writer:
             by_kind[envelope.kind].append(envelope)
         for kind in sorted(by_kind):
             group = by_kind[kind]
-            payload = "[" + ",".join(e.text for e in group) + "]"
             if kind not in self.tables:
+                payload = "[" + ",".join(e.text for e in group) + "]"
                 self.conn.execute(self._other, (payload,))
                 continue
             result.replaced += self._replace(kind, group)
-            cursor = self.conn.execute(self._insert[kind], (payload,))
+            self._copy_rows(kind, group)
+            cursor = self.conn.execute(self._insert[kind])
             result.inserted += max(0, cursor.rowcount)
         self._record_batches(envelopes)
+
+    def _copy_rows(self, kind: str, group: list[Envelope]) -> None:
+        rows = self._rows[kind]
+        with self.conn.cursor().copy(self._copy[kind]) as copy:
+            try:
+                for envelope in group:
+                    for row in rows.rows(envelope):
+                        copy.write_row(row)
+            except ProgrammingError as exc:  # psycopg could not adapt a value
+                raise unfit(exc) from exc
 
     def _lock_partials(self, envelopes: Sequence[Envelope]) -> None:
         keys = [i for e in envelopes for i in e.partial_ids]
