@@ -168,15 +168,34 @@ def _publisher(port: int, boxes: list[str], per_box: int, go: Any, results: Any)
         clients.append(client)
     go.wait()
     started = time.time()
-    infos = [c.publish(*build(box, plan), qos=1) for c, box in zip(clients, boxes, strict=True)
-             for plan in plans[box]]  # fmt: skip
-    for info in infos:
-        while not info.is_published():
-            time.sleep(0.01)
-    results.put((started, time.time(), len(infos)))
+    pending = [(c, *build(box, plan)) for c, box in zip(clients, boxes, strict=True)
+               for plan in plans[box]]  # fmt: skip
+    count = len(pending)
+    while pending:  # as the outbox: a batch stays until its PUBACK, and is sent again if not
+        infos = [(c, topic, payload, c.publish(topic, payload, qos=1))
+                 for c, topic, payload in pending]  # fmt: skip
+        deadline = time.monotonic() + 60
+        pending = [(c, topic, payload) for c, topic, payload, info in infos
+                   if not _acked(info, deadline)]  # fmt: skip
+        if pending:
+            time.sleep(0.5)  # the broker restarts: paho reconnects within a second or two
+    results.put((started, time.time(), count))
     for client in clients:
         client.disconnect()
         client.loop_stop()
+
+
+def _acked(info: Any, deadline: float) -> bool:
+    """Whether the broker acknowledged a publish by ``deadline`` (monotonic); False if it
+    failed or is late (it is then sent again: the ingest stores it once all the same)."""
+    try:
+        while not info.is_published():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+    except RuntimeError:  # published while the broker was away: paho gave up on it
+        return False
+    return True
 
 
 # -- one run -----------------------------------------------------------------------------------
