@@ -305,6 +305,29 @@ def test_added_fields_unknown_kinds_and_objects_where_text_belongs(broker: Broke
     assert [stop["zone"] for stop in path] == ["A", "B", "C"]
 
 
+def test_a_database_outage_loses_nothing_and_doubles_nothing(
+    broker: Broker, dsn: str, postgres: LocalPostgres
+) -> None:
+    """PostgreSQL goes away mid-stream: the worker keeps the messages unacknowledged, tries
+    again until the database is back, and then stores each record once."""
+    box = Box(broker)
+    records = [dwell("box-8", i) for i in range(300)]
+    with ingesting(broker, dsn) as worker:
+        box.publish(*envelope("box-8", 1, records[:100]))
+        wait_for("the first batch", lambda: worker.stats.messages == 1)
+        postgres.crash()
+        try:
+            box.publish(*envelope("box-8", 2, records[100:200]))
+            box.publish(*envelope("box-8", 3, records[200:]))
+            wait_for("a failed write", lambda: worker.stats.retries >= 1)
+        finally:
+            postgres.start()
+        wait_for("all 3 batches stored", lambda: worker.stats.messages == 3, timeout=60)
+    box.close()
+    assert query(dsn, "SELECT count(*), count(DISTINCT id) FROM mallsense.dwell")[0] == (300, 300)
+    assert count(dsn, "seq_gaps") == 0
+
+
 def _ingest_processes(broker: Broker, dsn: str, workers: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "ingest", "--broker", broker.url, "--dsn", dsn,

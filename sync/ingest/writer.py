@@ -83,6 +83,10 @@ class Writer:
     def __init__(self, conn: Connection[Any], schema: str = DEFAULT_SCHEMA) -> None:
         self.conn = conn
         self.schema = schema
+        # The broker hears PUBACK once ``write`` returns, and then forgets the message: the
+        # commit must be on disk by then, whatever the server's default. An asynchronous
+        # commit is lost in a crash shortly after it returned (the outage test found it).
+        conn.execute("SET synchronous_commit TO on")
         self.tables = kind_tables()
         self._partitions: set[tuple[str, date]] = set()
         self._rows = {kind: RowMaker(t) for kind, t in self.tables.items()}
