@@ -254,6 +254,18 @@ def _stored(dsn: str) -> int:
         return total
 
 
+def _wait_gap_checked(dsn: str, timeout: float = 60.0) -> None:
+    """Until the workers have checked every batch for seq gaps (a worker killed last is
+    still starting; the gaps table is only final once it has run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute("SELECT count(*) FROM mallsense.batches WHERE NOT gap_checked")
+            if (row.fetchone() or (0,))[0] == 0:
+                return
+        time.sleep(0.25)
+
+
 def _verify(dsn: str, expected: set[str]) -> dict[str, Any]:
     """Missing and duplicated records, open gaps, end-to-end times from the database."""
     with psycopg.connect(dsn) as conn:
@@ -314,6 +326,7 @@ def run_fleet(args: argparse.Namespace, pg: LocalPostgres, broker: LocalBroker,
         for proc in procs:
             proc.join(30)
         time.sleep(2)  # redeliveries after the last kill must add nothing
+        _wait_gap_checked(dsn)
     finally:
         ingest.stop()
     check = _verify(dsn, expected)

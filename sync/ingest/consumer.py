@@ -286,6 +286,7 @@ class IngestWorker:
                 if self._on_progress and now - last_progress >= self._progress_s:
                     last_progress = now
                     self._on_progress(self.stats)
+            self._check_gaps()  # what it stored last is checked too before it goes
         finally:
             self._closing = True
             self._client.disconnect()
