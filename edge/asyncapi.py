@@ -20,24 +20,16 @@ from pydantic import BaseModel
 from edge.messages import (
     COMMANDS,
     CONTRACT_VERSION,
+    ON_WIRE,
     SEQ_TEXT,
-    AttributionOnWire,
     Batch,
     CommandReply,
     CommandRequest,
-    DwellOnWire,
-    FootfallOnWire,
-    KpiOnWire,
-    OccupancyOnWire,
     PlatformState,
-    PresenceOnWire,
     ResendArgs,
     SensorHealth,
     Status,
     Telemetry,
-    TrafficOnWire,
-    TransactionOnWire,
-    VisitOnWire,
 )
 from edge.records import ZoneStop, record_id, utc
 
@@ -263,53 +255,53 @@ def _example_records() -> dict[str, BaseModel]:
     stops = [ZoneStop(zone="entrance", start=_at(0), end=_at(95)),
              ZoneStop(zone="shop", start=_at(120), end=_at(1260))]  # fmt: skip
     return {
-        "dwell": DwellOnWire(
+        "dwell": ON_WIRE["dwell"](
             **_ident("dwell", "shop", 120), zone="shop", device=_DEVICE, randomized=True,
             source="wifi", start=_at(120), end=_at(1260), duration_s=1140.0, samples=64,
             rssi_max=-48, rssi_mean=-61.5, partial=False, historical=False,
         ),
-        "visit": VisitOnWire(
+        "visit": ON_WIRE["visit"](
             **_ident("visit", _DEVICE, 0), device=_DEVICE, randomized=True, source="wifi",
             start=_at(0), end=_at(1260), duration_s=1260.0, path=stops, partial=False,
             historical=False,
         ),
-        "presence": PresenceOnWire(
+        "presence": ON_WIRE["presence"](
             **_ident("presence", "shop", 0), zone="shop", source="wifi", start=_at(0),
             end=_at(60), devices=23, devices_raw=31, grouping_confidence=0.91, visitors=9,
             passersby=14, randomized_share=0.87, fixed=2, frames=412, partial=False,
             historical=False,
         ),
-        "transaction": TransactionOnWire(
+        "transaction": ON_WIRE["transaction"](
             **_ident("transaction", "shop-12-pos|A1042", 1250), store="shop-12",
             zone="shop", sensor="pos1", start=_at(1250), end=_at(1252), total=59.9,
             currency="EUR", items=2, receipt_no="A1042", printed_at="2026-03-14 11:20:50",
             payment="card", refund=False, raster_only=False, extractor="default",
             confidence=0.95, text_sha256="9f" * 32, historical=False,
         ),
-        "footfall": FootfallOnWire(
+        "footfall": ON_WIRE["footfall"](
             **_ident("footfall", "door|line1", 0), camera="door", line="line1",
             zone="shop", start=_at(0), end=_at(60), in_=4, out=3, partial=False,
             historical=False,
         ),
-        "occupancy": OccupancyOnWire(
+        "occupancy": ON_WIRE["occupancy"](
             **_ident("occupancy", "door|counter", 0), camera="door", area="counter",
             zone="shop", start=_at(0), end=_at(60), visits=3, occupancy_max=2,
             occupancy_mean=1.4, dwell_s=[41.5, 73.0], partial=False, historical=False,
         ),
-        "traffic": TrafficOnWire(
+        "traffic": ON_WIRE["traffic"](
             **_ident("traffic", "shop|wifi", 0), zone="shop", source="wifi", devices=412,
             devices_raw=530, grouping_confidence=0.9, visitors=131, passersby=281,
             capture_rate=0.318, dwell_sessions=118, dwell_median_s=312.0, dwell_p90_s=1260.0,
             repeat_visits=7, people_counted=104, devices_per_person=1.21,
             ratio_source="zone", people_estimate=108.3, historical=True, **hour,
         ),
-        "kpi": KpiOnWire(
+        "kpi": ON_WIRE["kpi"](
             **_ident("kpi", "shop-12", 0), store="shop-12", zone="shop", entries=104.0,
             entries_source="camera", transactions=21, refunds=1, sales=1187.4,
             currency="EUR", average_ticket=58.2, items_per_ticket=1.9, conversion=0.202,
             expected_contribution=11.76, unread_receipts=0, historical=True, **hour,
         ),
-        "attribution": AttributionOnWire(
+        "attribution": ON_WIRE["attribution"](
             **_ident("attribution", "A1042", 1252), transaction=record_id(
                 _T0 + 1250, "transaction|shop-12-pos|A1042"), store="shop-12",
             zone="shop", start=_at(1252), device=_DEVICE, source="wifi", confidence=0.82,

@@ -14,46 +14,27 @@ The platform's own retained ``mallsense/v1/STATE/<platform>`` is a ``PlatformSta
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from edge.records import (
-    Attribution,
-    Dwell,
-    Footfall,
-    Kpi,
-    Occupancy,
-    Presence,
-    Traffic,
-    Transaction,
-    UtcTime,
-    Visit,
-)
+from edge.records import RECORD_SPECS, RecordSpec, UtcTime
 
 __all__ = [
     "COMMANDS",
     "CONTRACT_VERSION",
+    "ON_WIRE",
     "SEQ_TEXT",
     "STREAM_PATTERN",
     "TOPIC_ROOT",
-    "AttributionOnWire",
     "Batch",
     "CommandReply",
     "CommandRequest",
-    "DwellOnWire",
-    "FootfallOnWire",
-    "KpiOnWire",
-    "OccupancyOnWire",
     "PlatformState",
-    "PresenceOnWire",
     "ResendArgs",
     "SensorHealth",
     "Status",
     "Telemetry",
-    "TrafficOnWire",
-    "TransactionOnWire",
-    "VisitOnWire",
 ]
 
 TOPIC_ROOT = "mallsense/v1"
@@ -65,7 +46,8 @@ additions (1.1: ``stream`` and the last seqs; 1.2: the money ladder and
 ``receipt_kind`` of ``transaction``; 1.3: people estimates with their 90 % interval
 and method on ``presence`` and ``traffic``, dwell method and intervals on
 ``traffic``). Bump the minor when a field is added, and
-name the field in ``added_in`` of its model."""
+name the field in ``added_in`` of its message model, or of its record kind's
+``RecordSpec`` (``edge.records.RECORD_SPECS``)."""
 STREAM_PATTERN = r"^[0-9a-f]{32}$"
 """A stream id: 32 lowercase hex digits (a random UUIDv4), made with the box's database."""
 
@@ -85,77 +67,36 @@ class _Message(BaseModel):
 
 
 class _OnWire(BaseModel):
+    added_in: ClassVar[dict[str, str]] = {}
+    """As ``_Message.added_in``: from the record kind's ``RecordSpec.added_in``."""
+
     historical: bool = Field(
         description="The record waited in the outbox (broker or network down) longer than"
         " mqtt.historical_after_s before it was sent."
     )
 
 
-class DwellOnWire(_OnWire, Dwell):
-    """A dwell record as published."""
-
-
-class VisitOnWire(_OnWire, Visit):
-    """A visit record as published."""
-
-
-class PresenceOnWire(_OnWire, Presence):
-    """A presence record as published."""
-
-    added_in: ClassVar[dict[str, str]] = dict.fromkeys(
-        ("people_estimate", "people_low", "people_high", "people_method"), "1.3"
+def _on_wire(kind: str, spec: RecordSpec) -> type[_OnWire]:
+    """A record kind as published: its model plus ``historical`` (``DwellOnWire``...)."""
+    article = "An" if kind[0] in "aeiou" else "A"
+    model = create_model(
+        f"{spec.model.__name__}OnWire",
+        __base__=(_OnWire, spec.model),
+        __doc__=f"{article} {kind} record as published.",
+        __module__=__name__,
     )
+    on_wire = cast(type[_OnWire], model)
+    on_wire.added_in = dict(spec.added_in)
+    return on_wire
 
 
-class TransactionOnWire(_OnWire, Transaction):
-    """A transaction record as published."""
+ON_WIRE: dict[str, type[_OnWire]] = {kind: _on_wire(kind, s) for kind, s in RECORD_SPECS.items()}
+"""Record kind -> its model as published, made from ``edge.records.RECORD_SPECS``."""
 
-    added_in: ClassVar[dict[str, str]] = dict.fromkeys(
-        ("gross", "discount", "tendered", "change", "payments", "doubts", "receipt_kind"), "1.2"
-    )
-
-
-class FootfallOnWire(_OnWire, Footfall):
-    """A footfall record as published."""
-
-
-class OccupancyOnWire(_OnWire, Occupancy):
-    """An occupancy record as published."""
-
-
-class TrafficOnWire(_OnWire, Traffic):
-    """A traffic record as published."""
-
-    added_in: ClassVar[dict[str, str]] = dict.fromkeys(
-        (
-            "people_low", "people_high", "people_method", "people_present", "dwell_method",
-            "dwell_sure_sessions", "dwell_median_low_s", "dwell_median_high_s",
-            "dwell_p90_low_s", "dwell_p90_high_s",
-        ),
-        "1.3",
-    )  # fmt: skip
-
-
-class KpiOnWire(_OnWire, Kpi):
-    """A kpi record as published."""
-
-
-class AttributionOnWire(_OnWire, Attribution):
-    """An attribution record as published."""
-
-
-RecordOnWire = Annotated[
-    DwellOnWire
-    | VisitOnWire
-    | PresenceOnWire
-    | TransactionOnWire
-    | FootfallOnWire
-    | OccupancyOnWire
-    | TrafficOnWire
-    | KpiOnWire
-    | AttributionOnWire,
-    Field(discriminator="kind"),
-]
+if TYPE_CHECKING:
+    RecordOnWire = _OnWire
+else:  # a union made at run time, which a type checker cannot read
+    RecordOnWire = Annotated[Union[tuple(ON_WIRE.values())], Field(discriminator="kind")]  # noqa: UP007
 
 
 SEQ_TEXT = (

@@ -10,7 +10,7 @@ de-duplication makes re-sends harmless.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -28,6 +28,7 @@ __all__ = [
     "Kpi",
     "Occupancy",
     "Presence",
+    "Radio",
     "Record",
     "RecordKind",
     "RecordModel",
@@ -428,6 +429,9 @@ class RecordSpec:
     ``edge.report.revisions``); empty: only ``supersedes`` links its revisions."""
     columns: tuple[str, ...]
     """The columns of its table in ``mallsense records`` (``--json`` gives every field)."""
+    added_in: dict[str, str] = field(default_factory=dict)
+    """Field -> the contract minor version that added it: the published schemas do not
+    require these (boxes of an earlier minor version do not write them)."""
 
 
 RECORD_SPECS: dict[str, RecordSpec] = {
@@ -447,11 +451,15 @@ RECORD_SPECS: dict[str, RecordSpec] = {
         (),
         ("start", "end", "zone", "source", "devices", "visitors", "passersby",
          "randomized_share", "fixed"),
+        added_in=dict.fromkeys(("people_estimate", "people_low", "people_high", "people_method"),
+                               "1.3"),
     ),
     "transaction": RecordSpec(
         Transaction,
         (),
         ("start", "store", "total", "currency", "items", "payment", "refund"),
+        added_in=dict.fromkeys(("gross", "discount", "tendered", "change", "payments", "doubts",
+                                "receipt_kind"), "1.2"),
     ),
     "footfall": RecordSpec(
         Footfall,
@@ -468,6 +476,10 @@ RECORD_SPECS: dict[str, RecordSpec] = {
         ("zone", "source", "start"),
         ("start", "zone", "source", "devices_raw", "devices", "visitors", "capture_rate",
          "dwell_median_s", "people_estimate", "partial"),
+        added_in=dict.fromkeys(("people_low", "people_high", "people_method", "people_present",
+                                "dwell_method", "dwell_sure_sessions", "dwell_median_low_s",
+                                "dwell_median_high_s", "dwell_p90_low_s", "dwell_p90_high_s"),
+                               "1.3"),
     ),
     "kpi": RecordSpec(
         Kpi,
@@ -481,6 +493,6 @@ RECORD_SPECS: dict[str, RecordSpec] = {
         ("start", "store", "zone", "device", "confidence", "candidates"),
     ),
 }  # fmt: skip
-"""Every record kind. A new kind is a model above and a line here (and its ``*OnWire``
-model in ``edge.messages``, which ``edge.contract`` checks)."""
+"""Every record kind. A new kind is a model above and a line here; its wire model
+(``edge.messages``), schemas, TypedDict (``edge.record_dicts``) and table follow."""
 RECORD_MODELS: dict[str, type[RecordModel]] = {k: s.model for k, s in RECORD_SPECS.items()}

@@ -53,8 +53,11 @@ __all__ = [
     "LinkSettings",
     "Received",
     "Subscribed",
+    "closed_by_broker",
     "explain_connack",
     "explain_socket_error",
+    "mqtt5_client",
+    "socket_error_logged",
 ]
 
 log = logging.getLogger("mallsense.sync")
@@ -192,6 +195,30 @@ def _connect_properties(will_delay_s: int) -> Properties:
     return props
 
 
+def mqtt5_client(client_id: str, username: str | None, password: str | None) -> Client:
+    """A paho MQTT 5 client that never reconnects by itself (its owner does, with its own
+    back-off, or gives up), logged in when a user or a password is configured."""
+    client = Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=MQTTProtocolVersion.MQTTv5,
+        reconnect_on_failure=False,
+    )
+    if username is not None or password is not None:
+        client.username_pw_set(username, password)
+    return client
+
+
+def closed_by_broker(reason: ReasonCode) -> str:
+    """Why the connection ended, when the broker said so with a DISCONNECT."""
+    return f"the broker closed the connection: {reason} (reason 0x{reason.value:02X})"
+
+
+def socket_error_logged(level: int, text: str) -> bool:
+    """A paho log line saying why its socket failed (paho only logs it)."""
+    return level == LogLevel.MQTT_LOG_ERR and "socket" in text
+
+
 class Link:
     """One connection: open it, publish on it, close or abandon it; then make a new one."""
 
@@ -204,15 +231,8 @@ class Link:
 
     def _make_client(self) -> Client:
         s = self.settings
-        client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            reconnect_on_failure=False,  # the agent reconnects, with its own back-off
-        )
+        client = mqtt5_client(s.client_id, s.username, s.password)
         client.max_inflight_messages_set(s.max_inflight)
-        if s.username is not None or s.password is not None:
-            client.username_pw_set(s.username, s.password)
         if s.url.tls:
             self._set_tls(client)
         will_props: Properties | None = None
@@ -272,7 +292,7 @@ class Link:
             self.events.put(Disconnected(self._taken_over_words(), taken_over=True))
             return
         if flags.is_disconnect_packet_from_server:
-            text = f"the broker closed the connection: {reason} (reason 0x{reason.value:02X})"
+            text = closed_by_broker(reason)
         elif self._socket_error is not None and (why := tls_reason(self._socket_error)):
             # TLS 1.3: a refused client certificate arrives as an alert after connect().
             cert_file = self.settings.cert_file
@@ -294,7 +314,7 @@ class Link:
         )
 
     def _on_log(self, client: Client, userdata: Any, level: int, text: str) -> None:
-        if level == LogLevel.MQTT_LOG_ERR and "socket" in text and self._socket_error is None:
+        if self._socket_error is None and socket_error_logged(level, text):
             self._socket_error = text
 
     def _on_publish(

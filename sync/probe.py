@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags
-from paho.mqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge.config.urls import BrokerUrl
-from sync.link import explain_socket_error
+from sync.link import closed_by_broker, explain_socket_error, mqtt5_client, socket_error_logged
 from sync.tlsinfo import CertInfo, explain_refusal, tls_reason
 
 __all__ = ["MqttProbe", "ProbeTarget"]
@@ -63,15 +63,8 @@ class MqttProbe:
         self.replies: queue.Queue[_Reply] = queue.Queue()
         self.socket_error: str | None = None  # paho only logs why a read failed
         self.started = False
-        client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=target.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            reconnect_on_failure=False,
-        )
+        client = mqtt5_client(target.client_id, target.username, target.password)
         client.connect_timeout = target.timeout_s
-        if target.username is not None or target.password is not None:
-            client.username_pw_set(target.username, target.password)
         if context is not None:
             client.tls_set_context(context)
         client.on_connect = self._on_connect
@@ -154,7 +147,7 @@ class MqttProbe:
     ) -> None:
         text = ""
         if flags.is_disconnect_packet_from_server:
-            text = f"the broker closed the connection: {reason} (reason 0x{reason.value:02X})"
+            text = closed_by_broker(reason)
         self.replies.put(_Reply("gone", text=text))
 
     def _on_subscribe(
@@ -173,5 +166,5 @@ class MqttProbe:
         self.replies.put(_Reply("puback", mid, reason))
 
     def _on_log(self, client: Client, userdata: Any, level: int, text: str) -> None:
-        if level == LogLevel.MQTT_LOG_ERR and "socket" in text and self.socket_error is None:
+        if self.socket_error is None and socket_error_logged(level, text):
             self.socket_error = text

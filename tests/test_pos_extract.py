@@ -168,7 +168,10 @@ def test_inconsistent_items_lower_the_confidence() -> None:
 
 def test_nothing_to_extract() -> None:
     fields = extract("Thank you for shopping")
-    assert fields == Fields(None, None, None, (), None, None, None, False, "default", 0.0)
+    assert fields == Fields(
+        total=None, currency=None, items=None, item_lines=(), receipt_no=None,
+        printed_at=None, payment=None, refund=False, extractor="default", confidence=0.0,
+    )  # fmt: skip
 
 
 BAKERY = {

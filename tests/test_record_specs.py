@@ -7,6 +7,7 @@ import typing
 
 import pytest
 
+from edge.messages import ON_WIRE
 from edge.records import RECORD_SPECS, RecordSpec
 
 
@@ -27,3 +28,14 @@ def test_natural_keys_and_columns_are_fields_of_the_model(kind: str) -> None:
     assert set(spec.natural_key) <= names, set(spec.natural_key) - names
     assert set(spec.columns) <= names, set(spec.columns) - names
     assert "start" in spec.columns
+
+
+@pytest.mark.parametrize("kind", sorted(RECORD_SPECS))
+def test_each_kind_gets_its_wire_model_from_its_spec(kind: str) -> None:
+    spec = RECORD_SPECS[kind]
+    on_wire = ON_WIRE[kind]
+    assert spec.model in on_wire.__mro__
+    assert on_wire.__name__ == f"{spec.model.__name__}OnWire"
+    assert "historical" in on_wire.model_fields
+    assert on_wire.added_in == spec.added_in
+    assert set(spec.added_in) <= wire_names(spec)

@@ -12,7 +12,7 @@ import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from drivers.pos.escpos.escpos import DEFAULT_MAX_BYTES
 from drivers.pos.escpos.segment import DEFAULT_IDLE_GAP, ReceiptSegmenter
@@ -33,6 +33,9 @@ _NOT_MASKED: Final = frozenset(
 """Receipt fields the last masking step leaves: the text (masked first, everything else
 is read from it), the hash of that text, counters, and what the extractor made itself
 from parsed amounts and its own words (the money ladder, doubts, kind, encoding)."""
+
+_FIELDS: Final = dataclasses.fields(Fields)
+"""What an extractor finds; a ``Receipt`` carries them all."""
 
 
 class PosDecoder:
@@ -132,32 +135,20 @@ class PosDecoder:
         raster_only = segment.raster_only
         self.receipts += 1
         self.raster_only += raster_only
+        found: dict[str, Any] = {f.name: getattr(fields, f.name) for f in _FIELDS}
+        if raster_only:  # no text: nothing was extracted, whatever the extractor says
+            found |= {"extractor": RASTER_ONLY_EXTRACTOR, "confidence": 0.0}
+        found["kind"] = self._kind(fields)
         receipt = Receipt(
+            **found,
             text=masked.text,
-            total=fields.total,
-            currency=fields.currency,
-            items=fields.items,
-            item_lines=fields.item_lines,
-            receipt_no=fields.receipt_no,
-            printed_at=fields.printed_at,
-            payment=fields.payment,
-            refund=fields.refund,
             raster_only=raster_only,
-            extractor=RASTER_ONLY_EXTRACTOR if raster_only else fields.extractor,
-            confidence=0.0 if raster_only else fields.confidence,
             text_sha256=hashlib.sha256(masked.text.encode("utf-8")).hexdigest(),
             t_start=segment.t_start,
             t_end=segment.t_end,
             boundary=segment.boundary,
             stats=segment.stats,
             masked=masked.masked,
-            gross=fields.gross,
-            discount=fields.discount,
-            tendered=fields.tendered,
-            change=fields.change,
-            payments=fields.payments,
-            doubts=fields.doubts,
-            kind=self._kind(fields),
             encoding=self._encoding(),
         )
         receipt = mask_fields(receipt)

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-__all__ = ["ItemLine", "Payment", "Receipt", "Segment", "SegmentStats"]
+__all__ = [
+    "Fields",
+    "ItemLine",
+    "Payment",
+    "Receipt",
+    "Segment",
+    "SegmentStats",
+    "money_json",
+    "payments_json",
+]
 
 
 class SegmentStats(NamedTuple):
@@ -72,16 +81,20 @@ class Payment(NamedTuple):
     amount: Decimal
 
 
-def _money(value: Decimal | None) -> float | None:
+def money_json(value: Decimal | None) -> float | None:
+    """An amount as JSON carries it: a number (None: not printed)."""
     return None if value is None else float(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """One decoded receipt: masked text and the fields extracted from it."""
+def payments_json(payments: tuple[Payment, ...]) -> list[dict[str, str | float]]:
+    """The payments printed, as JSON carries them: ``{method, amount}`` each."""
+    return [{"method": p.method, "amount": float(p.amount)} for p in payments]
 
-    text: str
-    """The printed text with card, phone and member numbers masked."""
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fields:
+    """What one extractor found in a receipt's text (``drivers.pos.extract``)."""
+
     total: Decimal | None
     """The amount of the sale; negative for a refund; None when not found."""
     currency: str | None
@@ -96,20 +109,10 @@ class Receipt:
     """``wechat``, ``alipay``, ``unionpay``, ``cash``, ``card``, ``mobile``, ``voucher``,
     ``stored_value``, ``mixed``, or what a store template captured."""
     refund: bool
-    raster_only: bool
-    """Printed as images only: there is no text to extract from."""
     extractor: str
     """``default`` or the name of the store template used; ``none`` for raster-only."""
     confidence: float
     """0..1: which fields were found and whether they agree with each other."""
-    text_sha256: str
-    """SHA-256 of the masked text (hex): lets the platform match receipts, not read them."""
-    t_start: float
-    t_end: float
-    boundary: str
-    stats: SegmentStats
-    masked: int
-    """How many card, phone and member numbers were masked."""
     gross: Decimal | None = None
     """Before discounts and service charge (``合计``, ``小计``, ``SUBTOTAL``), if printed."""
     discount: Decimal | None = None
@@ -122,6 +125,25 @@ class Receipt:
     """Why ``total`` may be wrong (figures that disagree, amount lines not explained)."""
     kind: str = "sale"
     """``sale``, ``refund``, or not a sale: ``reprint``, ``void``, ``prebill``, ``kitchen``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipt(Fields):
+    """One decoded receipt: masked text, the fields extracted from it, and where it was
+    on the line."""
+
+    text: str
+    """The printed text with card, phone and member numbers masked."""
+    raster_only: bool
+    """Printed as images only: there is no text to extract from."""
+    text_sha256: str
+    """SHA-256 of the masked text (hex): lets the platform match receipts, not read them."""
+    t_start: float
+    t_end: float
+    boundary: str
+    stats: SegmentStats
+    masked: int
+    """How many card, phone and member numbers were masked."""
     encoding: str | None = None
     """The text encoding the printer was read with (configured or detected)."""
 
@@ -129,7 +151,7 @@ class Receipt:
         """JSON-ready dict with the ``pos parse --json`` contract names."""
         return {
             "text": self.text,
-            "total": None if self.total is None else float(self.total),
+            "total": money_json(self.total),
             "currency": self.currency,
             "items": self.items,
             "item_lines": [
@@ -152,11 +174,11 @@ class Receipt:
             "t_end": self.t_end,
             "boundary": self.boundary,
             "masked": self.masked,
-            "gross": _money(self.gross),
-            "discount": _money(self.discount),
-            "tendered": _money(self.tendered),
-            "change": _money(self.change),
-            "payments": [{"method": p.method, "amount": float(p.amount)} for p in self.payments],
+            "gross": money_json(self.gross),
+            "discount": money_json(self.discount),
+            "tendered": money_json(self.tendered),
+            "change": money_json(self.change),
+            "payments": payments_json(self.payments),
             "doubts": list(self.doubts),
             "kind": self.kind,
             "encoding": self.encoding,

@@ -3,17 +3,26 @@
 Records are built as plain dicts in the wire format: this runs tens of
 thousands of times a second during a replay, and a validated pydantic model
 costs five times as much. The pydantic models in ``edge.records`` stay the
-contract: the tests validate every record the aggregation produces against
-them, so the two cannot drift apart.
+contract: each literal is annotated with its kind's TypedDict, generated from
+them (``edge.record_dicts``), so mypy checks its keys and values, and the tests
+validate every record the aggregation produces against the models. Each leaves as
+the one ``Record`` type the stream carries (a cast: to mypy a TypedDict is not a
+``dict[str, Any]``; at run time both are the same dict).
 """
 
 from __future__ import annotations
 
 from collections.abc import Container
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from edge.aggregate.ids import Record, iso, record_id
 from edge.aggregate.state import DeviceState, SessionState, WindowState
+from edge.record_dicts import DwellDict, PresenceDict, PresenceEstimateDict, VisitDict, ZoneStopDict
+
+if TYPE_CHECKING:  # the states hold the radio as a plain str ("wifi" or "ble", set by the
+    # engine); ``cast("Radio", ...)`` says so to mypy at no cost on the hot path
+    from edge.records import Radio
 
 __all__ = ["RecordFactory"]
 
@@ -30,7 +39,7 @@ class RecordFactory:
         key = (
             f"{self.mall}\x1f{self.box}\x1fdwell\x1f{zone}\x1f{device}\x1f{start!r}\x1f{s.revision}"
         )
-        return {
+        record: DwellDict = {
             "id": record_id(start, key),
             "kind": "dwell",
             "schema": "dwell/1",
@@ -40,7 +49,7 @@ class RecordFactory:
             "zone": zone,
             "device": device,
             "randomized": dev.randomized,
-            "source": dev.source,
+            "source": cast("Radio", dev.source),
             "start": iso(start),
             "end": iso(last),
             "duration_s": round(last - start, 3),
@@ -49,6 +58,7 @@ class RecordFactory:
             "rssi_mean": round(s.rssi_sum / s.samples, 1),
             "partial": partial,
         }
+        return cast(Record, record)
 
     def visit(
         self, dev: DeviceState, stops: list[tuple[str, float, float]], partial: bool
@@ -59,11 +69,12 @@ class RecordFactory:
         device = dev.device
         key = f"{self.mall}\x1f{self.box}\x1fvisit\x1f{device}\x1f{start!r}\x1f{dev.visit_revision}"
         start_iso, end_iso = iso(start), iso(end)
+        path: list[ZoneStopDict]
         if len(ordered) == 1:
             path = [{"zone": ordered[0][0], "start": start_iso, "end": end_iso}]
         else:
             path = [{"zone": z, "start": iso(a), "end": iso(b)} for z, a, b in ordered]
-        return {
+        record: VisitDict = {
             "id": record_id(start, key),
             "kind": "visit",
             "schema": "visit/1",
@@ -72,13 +83,14 @@ class RecordFactory:
             "supersedes": dev.visit_supersedes,
             "device": device,
             "randomized": dev.randomized,
-            "source": dev.source,
+            "source": cast("Radio", dev.source),
             "start": start_iso,
             "end": end_iso,
             "duration_s": round(end - start, 3),
             "path": path,
             "partial": partial,
         }
+        return cast(Record, record)
 
     def presence(
         self,
@@ -101,7 +113,7 @@ class RecordFactory:
         key = f"{self.mall}\x1f{self.box}\x1fpresence\x1f{zone}\x1f{w.start!r}\x1f{w.revision}"
         if source != "wifi":
             key += f"\x1f{source}"
-        return {
+        record: PresenceDict = {
             "id": record_id(w.start, key),
             "kind": "presence",
             "schema": "presence/1",
@@ -109,7 +121,7 @@ class RecordFactory:
             "box": self.box,
             "supersedes": w.supersedes,
             "zone": zone,
-            "source": source,
+            "source": cast("Radio", source),
             "start": iso(w.start),
             "end": iso(end),
             "devices": len(devices),
@@ -123,9 +135,10 @@ class RecordFactory:
             **_people(w),
             "partial": partial,
         }
+        return cast(Record, record)
 
 
-def _people(w: WindowState) -> dict[str, object]:
+def _people(w: WindowState) -> PresenceEstimateDict:
     est = w.people
     if est is None:
         return _NO_PEOPLE
@@ -137,7 +150,7 @@ def _people(w: WindowState) -> dict[str, object]:
     }
 
 
-_NO_PEOPLE: dict[str, object] = {
+_NO_PEOPLE: PresenceEstimateDict = {
     "people_estimate": None, "people_low": None, "people_high": None, "people_method": None,
 }  # fmt: skip
 

@@ -7,11 +7,16 @@ source: its ``Presence`` and ``Traffic`` models inherit these fields.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 __all__ = ["PresenceEstimate", "TrafficEstimate"]
+
+
+def _interval_end(end: Literal["Lower", "Upper"], of: str) -> Any:
+    """A field holding one end of the 90 % interval of the field ``of`` (null: none)."""
+    return Field(None, ge=0, description=f"{end} end of the 90 % interval of {of}.")
 
 
 class PresenceEstimate(BaseModel):
@@ -25,12 +30,8 @@ class PresenceEstimate(BaseModel):
         " phones the box can follow, over the share of people whose phone probes"
         " (docs/figures.md); null where no estimator ran (BLE, grouping off).",
     )
-    people_low: float | None = Field(
-        None, ge=0, description="Lower end of the 90 % interval of people_estimate."
-    )
-    people_high: float | None = Field(
-        None, ge=0, description="Upper end of the 90 % interval of people_estimate."
-    )
+    people_low: float | None = _interval_end("Lower", "people_estimate")
+    people_high: float | None = _interval_end("Upper", "people_estimate")
     people_method: Literal["rate", "rate+devices"] | None = Field(
         None,
         description="How people_estimate was made: 'rate' (scan events alone);"
@@ -42,12 +43,8 @@ class PresenceEstimate(BaseModel):
 class TrafficEstimate(BaseModel):
     """How one zone's hourly people and dwell figures were made, and how sure they are."""
 
-    people_low: float | None = Field(
-        None, ge=0, description="Lower end of the 90 % interval of people_estimate."
-    )
-    people_high: float | None = Field(
-        None, ge=0, description="Upper end of the 90 % interval of people_estimate."
-    )
+    people_low: float | None = _interval_end("Lower", "people_estimate")
+    people_high: float | None = _interval_end("Upper", "people_estimate")
     people_method: Literal["rate", "camera-ratio"] | None = Field(
         None,
         description="'rate': mean people present (the presence records' rate estimator)"
@@ -69,15 +66,7 @@ class TrafficEstimate(BaseModel):
     dwell_sure_sessions: int | None = Field(
         None, ge=0, description="Sessions of global-MAC phones in the zone that ended in the hour."
     )
-    dwell_median_low_s: float | None = Field(
-        None, ge=0, description="Lower end of the 90 % interval of dwell_median_s."
-    )
-    dwell_median_high_s: float | None = Field(
-        None, ge=0, description="Upper end of the 90 % interval of dwell_median_s."
-    )
-    dwell_p90_low_s: float | None = Field(
-        None, ge=0, description="Lower end of the 90 % interval of dwell_p90_s."
-    )
-    dwell_p90_high_s: float | None = Field(
-        None, ge=0, description="Upper end of the 90 % interval of dwell_p90_s."
-    )
+    dwell_median_low_s: float | None = _interval_end("Lower", "dwell_median_s")
+    dwell_median_high_s: float | None = _interval_end("Upper", "dwell_median_s")
+    dwell_p90_low_s: float | None = _interval_end("Lower", "dwell_p90_s")
+    dwell_p90_high_s: float | None = _interval_end("Upper", "dwell_p90_s")

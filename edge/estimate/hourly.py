@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from edge.estimate.people import log_interval
 
@@ -41,7 +41,7 @@ class HourPeople:
     """Distinct people in the zone at some time in the hour."""
     low: float
     high: float
-    method: str
+    method: Literal["rate"]
     turnover: float
     """Distinct people per person present over the hour."""
     turnover_rel_var: float

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from edge.estimate.rates import ScanRates
 
@@ -73,7 +73,7 @@ class WindowPeople(NamedTuple):
     the hour's figure uses (``edge.estimate.hourly``)."""
     followed: tuple[str, ...]
     """The global MACs (pseudonyms) heard in the zone."""
-    method: str = "rate"
+    method: Literal["rate", "rate+devices"] = "rate"
     scale: float = 0.0
     """People per scan event in this zone and interval."""
     interval: float = 0.0

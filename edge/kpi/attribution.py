@@ -9,10 +9,14 @@ till give about 0.5 each, a lone customer 1.0).
 
 from __future__ import annotations
 
+from typing import cast
+
 from edge.aggregate import Aggregator
 from edge.aggregate.ids import Record, record_id
 from edge.config.models import Config
 from edge.kpi.hours import epoch
+from edge.record_dicts import AttributionDict
+from edge.records import Radio
 from edge.sensors.pos.config import PosSensorConfig
 
 __all__ = ["Attributor"]
@@ -47,7 +51,7 @@ class Attributor:
         best = max(range(len(candidates)), key=power.__getitem__)
         device, source, _ = candidates[best]
         natural = f"{self._mall}\x1f{self._box}\x1fattribution\x1f{tx['id']}"
-        return {
+        record: AttributionDict = {
             "id": record_id(epoch(tx["end"]), natural),
             "kind": "attribution",
             "schema": "attribution/1",
@@ -59,7 +63,8 @@ class Attributor:
             "zone": zone,
             "start": tx["end"],
             "device": device,
-            "source": source,
+            "source": cast(Radio, source),  # the aggregator hears only radios
             "confidence": round(power[best] / sum(power), 4),
             "candidates": len(candidates),
         }
+        return cast(Record, record)

@@ -15,6 +15,7 @@ from edge.estimate.dwell import dwell_figures
 from edge.estimate.hourly import hour_people
 from edge.kpi.calibration import Ratio
 from edge.kpi.hours import Sale
+from edge.record_dicts import HourFiguresDict, StoreFiguresDict, TrafficEstimateDict
 
 __all__ = ["hour_estimates", "percentile", "store_figures", "traffic_figures"]
 
@@ -36,7 +37,7 @@ def traffic_figures(
     repeats: int,
     people: int | None,
     ratio: Ratio | None,
-) -> dict[str, Any]:
+) -> HourFiguresDict:
     """One zone's hour: devices, visitors, capture rate, dwell, repeats, people estimate."""
     devices, visitors = zone_hour["devices"], zone_hour["visitors"]
     return {
@@ -65,11 +66,17 @@ and ended, on average, a backward and a forward recurrence time of its scans awa
 
 
 def hour_estimates(
-    zone_hour: dict[str, Any], sure: Sequence[float], pooled: Sequence[float], turnover: float
-) -> dict[str, Any]:
+    zone_hour: dict[str, Any],
+    figures: HourFiguresDict,
+    sure: Sequence[float],
+    pooled: Sequence[float],
+    turnover: float,
+) -> tuple[HourFiguresDict, TrafficEstimateDict]:
     """The estimates of one zone's hour that need no linking (``edge.estimate``): people
     with a 90 % interval, and dwell from sure sessions or Little's law. They replace the
-    camera ratio's people estimate where the rate estimator ran (Wi-Fi with grouping)."""
+    camera ratio's people estimate where the rate estimator ran (Wi-Fi with grouping),
+    and the sessions' dwell where a method made one: the figures come back with those
+    replaced, beside the estimate fields."""
     sums = zone_hour.get("people_sums")
     hour = hour_people(sums, zone_hour["followed"], turnover) if sums else None
     gap = sums[5] / sums[0] if sums and len(sums) > 5 and sums[0] else 0.0
@@ -78,20 +85,30 @@ def hour_estimates(
         [s + _UNSEEN_GAPS * gap for s in pooled],
         (hour.turnover, hour.turnover_rel_var) if hour is not None else None,
     )
-    fields: dict[str, Any] = {"dwell_sure_sessions": len(sure), **dwell}
-    if fields["dwell_method"] == "none":  # neither: the devices' own sessions, said so
-        fields.pop("dwell_median_s")
-        fields.pop("dwell_p90_s")
-        fields["dwell_method"] = "sessions"
-    if hour is None:
-        return fields | {"people_low": None, "people_high": None, "people_present": None}
-    return fields | {
-        "people_estimate": hour.people, "people_low": hour.low, "people_high": hour.high,
-        "people_method": hour.method, "people_present": hour.present,
-    }  # fmt: skip
+    method = dwell["dwell_method"]
+    if method == "none":  # neither: the devices' own sessions, said so
+        method = "sessions"
+    else:
+        median, p90 = dwell["dwell_median_s"], dwell["dwell_p90_s"]
+        figures = {**figures, "dwell_median_s": median, "dwell_p90_s": p90}
+    if hour is not None:
+        figures = {**figures, "people_estimate": hour.people, "people_method": hour.method}
+    estimates: TrafficEstimateDict = {
+        "dwell_sure_sessions": len(sure),
+        "dwell_method": method,
+        "dwell_median_low_s": dwell["dwell_median_low_s"],
+        "dwell_median_high_s": dwell["dwell_median_high_s"],
+        "dwell_p90_low_s": dwell["dwell_p90_low_s"],
+        "dwell_p90_high_s": dwell["dwell_p90_high_s"],
+        "people_low": hour.low if hour is not None else None,
+        "people_high": hour.high if hour is not None else None,
+        "people_method": figures["people_method"],
+        "people_present": hour.present if hour is not None else None,
+    }
+    return figures, estimates
 
 
-def store_figures(sales: Sequence[Sale], entries: float | None) -> dict[str, Any]:
+def store_figures(sales: Sequence[Sale], entries: float | None) -> StoreFiguresDict:
     """One store's hour: receipts, net sales, ticket, items, conversion."""
     tickets = [s for s in sales if not s.refund]
     totals = [s.total for s in tickets if s.total is not None]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from edge.aggregate.ids import Record, iso, record_id
@@ -28,6 +28,8 @@ from edge.estimate.hourly import Turnover
 from edge.kpi.calibration import Calibration, DwellPool
 from edge.kpi.figures import hour_estimates, store_figures, traffic_figures
 from edge.kpi.hours import HOUR_S, HourBucket, Sale, epoch, hour_of
+from edge.record_dicts import HourFiguresDict, KpiDict, TrafficDict, TrafficEstimateDict
+from edge.records import Radio
 from edge.sensors.pos.config import PosSensorConfig
 from edge.sensors.table import SENSOR_TYPES
 
@@ -40,6 +42,7 @@ _COUNTED_RECEIPTS = frozenset({None, "sale", "refund"})
 """Receipt kinds that are sales (None: a record from before receipt_kind); a reprint, void,
 pre-bill or kitchen ticket is not one (docs/pos.md)."""
 _SNAPSHOT_VERSION = 1
+EntriesSource = Literal["camera", "wifi-estimate", "wifi", "ble"]
 _SURE_MIN_S = 2.0
 """A dwell session shorter than this is one scan: no stay measured."""
 
@@ -187,24 +190,25 @@ class KpiTracker:
         if not partial:
             self._learn(bucket, zone_hours)
         out = [
-            self._record("traffic", bucket.start, end, partial, key, _zone_source(key) | fields)
-            for key, fields in sorted(traffic.items())
+            self._traffic(bucket.start, end, partial, key, *parts)
+            for key, parts in sorted(traffic.items())
         ]
+        figures = {key: parts[0] for key, parts in traffic.items()}
         for store, zone in sorted(self._stores.items()):
-            entries, source = self._entries(bucket, zone, traffic)
-            fields = {"store": store, "zone": zone, "entries": entries, "entries_source": source}
-            fields |= store_figures(bucket.sales.get(store, []), entries)
-            out.append(self._record("kpi", bucket.start, end, partial, store, fields))
+            out.append(self._kpi(bucket, end, partial, store, zone, figures))
         return out
 
-    def _traffic_fields(self, bucket: HourBucket, key: str, zh: dict[str, Any]) -> dict[str, Any]:
+    def _traffic_fields(
+        self, bucket: HourBucket, key: str, zh: dict[str, Any]
+    ) -> tuple[HourFiguresDict, TrafficEstimateDict]:
         zone, source = key.split("|")
         people = bucket.entries.get(zone, 0) if zone in self._camera_zones else None
         ratio = self.calibration.ratio(zone, source, self._hour_of_day(bucket.start))
         dwells = bucket.dwells.get(key, [])
         fields = traffic_figures(zh, dwells, bucket.repeats.get(key, 0), people, ratio)
         sure = bucket.sure_dwells.get(key, [])
-        return fields | hour_estimates(zh, sure, self.dwell_pool.get(key), self.turnover.prior(key))
+        pooled, prior = self.dwell_pool.get(key), self.turnover.prior(key)
+        return hour_estimates(zh, fields, sure, pooled, prior)
 
     def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
         """After the hour's estimates are made: fold its camera counts into the ratios."""
@@ -220,8 +224,8 @@ class KpiTracker:
                 self.calibration.learn(zone, source, hour, zh["visitors"], people)
 
     def _entries(
-        self, bucket: HourBucket, zone: str, traffic: dict[str, dict[str, Any]]
-    ) -> tuple[float | None, str | None]:
+        self, bucket: HourBucket, zone: str, traffic: dict[str, HourFiguresDict]
+    ) -> tuple[float | None, EntriesSource | None]:
         """People who entered a store: camera, else the Wi-Fi estimate, else devices."""
         if zone in self._camera_zones:
             return float(bucket.entries.get(zone, 0)), "camera"
@@ -240,9 +244,66 @@ class KpiTracker:
         saving included."""
         return datetime.fromtimestamp(start, UTC).astimezone(self._tz).hour
 
-    def _record(
-        self, kind: str, start: float, end: float, partial: bool, key: str, fields: dict[str, Any]
+    def _traffic(
+        self,
+        start: float,
+        end: float,
+        partial: bool,
+        key: str,
+        figures: HourFiguresDict,
+        estimates: TrafficEstimateDict,
     ) -> Record:
+        zone, source = key.split("|")
+        rid, supersedes = self._revise("traffic", start, partial, key)
+        record: TrafficDict = {
+            "id": rid,
+            "kind": "traffic",
+            "schema": "traffic/1",
+            "mall": self._mall,
+            "box": self._box,
+            "supersedes": supersedes,
+            "zone": zone,
+            "source": cast(Radio, source),  # the key is made of a presence record's radio
+            **figures,
+            **estimates,
+            "start": iso(start),
+            "end": iso(end),
+            "partial": partial,
+        }
+        return cast(Record, record)
+
+    def _kpi(
+        self,
+        bucket: HourBucket,
+        end: float,
+        partial: bool,
+        store: str,
+        zone: str,
+        traffic: dict[str, HourFiguresDict],
+    ) -> Record:
+        entries, source = self._entries(bucket, zone, traffic)
+        rid, supersedes = self._revise("kpi", bucket.start, partial, store)
+        record: KpiDict = {
+            "id": rid,
+            "kind": "kpi",
+            "schema": "kpi/1",
+            "mall": self._mall,
+            "box": self._box,
+            "supersedes": supersedes,
+            "store": store,
+            "zone": zone,
+            "entries": entries,
+            "entries_source": source,
+            **store_figures(bucket.sales.get(store, []), entries),
+            "start": iso(bucket.start),
+            "end": iso(end),
+            "partial": partial,
+        }
+        return cast(Record, record)
+
+    def _revise(self, kind: str, start: float, partial: bool, key: str) -> tuple[str, str | None]:
+        """The id of this revision of an hour's record and the id of the one it supersedes:
+        a partial record counts a revision, the final one closes the series."""
         natural = f"{self._mall}\x1f{self._box}\x1f{kind}\x1f{key}\x1f{start!r}"
         revision, supersedes = self._revisions.get(natural, [0, None])
         rid = record_id(start, f"{natural}\x1f{revision}")
@@ -250,9 +311,7 @@ class KpiTracker:
             self._revisions[natural] = [revision + 1, rid]
         else:
             self._revisions.pop(natural, None)
-        head = {"id": rid, "kind": kind, "schema": f"{kind}/1", "mall": self._mall}
-        head |= {"box": self._box, "supersedes": supersedes}
-        return head | fields | {"start": iso(start), "end": iso(end), "partial": partial}
+        return rid, supersedes
 
     # -- checkpoints --------------------------------------------------------------------
 
@@ -292,8 +351,3 @@ def _sure(dwell: Record) -> bool:
     """A session of one phone for sure: a global MAC heard across scans (a global MAC heard
     once may be an anonymizer's rewrite of a random one, and says nothing of a stay)."""
     return dwell.get("randomized") is False and dwell["duration_s"] > _SURE_MIN_S
-
-
-def _zone_source(key: str) -> dict[str, str]:
-    zone, source = key.split("|")
-    return {"zone": zone, "source": source}

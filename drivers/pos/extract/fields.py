@@ -1,12 +1,12 @@
-"""The fields an extractor finds in a receipt's text, and how sure it is of them."""
+"""How sure an extractor is of the fields it found in a receipt's text (``Fields``, kept
+with the ``Receipt`` that extends it in ``drivers.pos.result``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import Final
 
-from drivers.pos.result import ItemLine, Payment
+from drivers.pos.result import Fields
 
 __all__ = ["WEIGHTS", "Fields", "confidence"]
 
@@ -24,28 +24,6 @@ _CHECKS_FAILED: Final = 0.2
 _PER_DOUBT: Final = 0.15
 _DOUBTED_AT_MOST: Final = 0.85
 """A receipt with a doubt is never near-certain, whatever else was found."""
-
-
-class Fields(NamedTuple):
-    """What one extractor found in a receipt's text."""
-
-    total: Decimal | None
-    currency: str | None
-    items: int | None
-    item_lines: tuple[ItemLine, ...]
-    receipt_no: str | None
-    printed_at: str | None
-    payment: str | None
-    refund: bool
-    extractor: str
-    confidence: float
-    gross: Decimal | None = None
-    discount: Decimal | None = None
-    tendered: Decimal | None = None
-    change: Decimal | None = None
-    payments: tuple[Payment, ...] = ()
-    doubts: tuple[str, ...] = ()
-    kind: str = "sale"
 
 
 def confidence(found: Mapping[str, bool], checks: Sequence[bool], doubts: int = 0) -> float:

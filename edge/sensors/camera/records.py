@@ -22,10 +22,11 @@ the interval's end in the key, so re-processing the same video gives the same id
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from drivers.camera.observations import LineCount, ZoneDwell, ZoneOccupancy
 from edge.aggregate.ids import Record, iso, record_id
+from edge.record_dicts import FootfallDict, OccupancyDict
 
 __all__ = ["CameraRecords"]
 
@@ -66,12 +67,24 @@ class CameraRecords:
 
     def footfall(self, obs: LineCount) -> Record:
         prev = self._continued(("footfall", obs.line), obs.start)
-        where = {"camera": obs.camera, "line": obs.line, "zone": self.zone}
-        counts = {
+        stamp = self._stamp("footfall", obs, obs.line, prev)
+        record: FootfallDict = {
+            "id": stamp.id,
+            "kind": "footfall",
+            "schema": "footfall/1",
+            "mall": self.mall,
+            "box": self.box,
+            "supersedes": stamp.supersedes,
+            "camera": obs.camera,
+            "line": obs.line,
+            "zone": self.zone,
+            "start": stamp.start,
+            "end": stamp.end,
             "in": obs.entered + (prev.record["in"] if prev else 0),
             "out": obs.exited + (prev.record["out"] if prev else 0),
+            "partial": stamp.partial,
         }
-        return self._record("footfall", obs, where, counts, prev, 0)
+        return self._keep(("footfall", obs.line), stamp, cast(Record, record), 0)
 
     def occupancy(self, obs: ZoneOccupancy) -> Record:
         prev = self._continued(("occupancy", obs.zone), obs.start)
@@ -82,49 +95,61 @@ class CameraRecords:
             total += prev.record["occupancy_mean"] * prev.frames
             dwell = prev.record["dwell_s"] + dwell
         mean = total / frames if frames else obs.mean_occupancy
-        where = {"camera": obs.camera, "area": obs.zone, "zone": self.zone}
-        counts = {
+        stamp = self._stamp("occupancy", obs, obs.zone, prev)
+        record: OccupancyDict = {
+            "id": stamp.id,
+            "kind": "occupancy",
+            "schema": "occupancy/1",
+            "mall": self.mall,
+            "box": self.box,
+            "supersedes": stamp.supersedes,
+            "camera": obs.camera,
+            "area": obs.zone,
+            "zone": self.zone,
+            "start": stamp.start,
+            "end": stamp.end,
             "visits": obs.entries + (prev.record["visits"] if prev else 0),
             "occupancy_max": max(obs.max_occupancy, prev.record["occupancy_max"] if prev else 0),
             "occupancy_mean": round(mean, 3),
             "dwell_s": dwell,
+            "partial": stamp.partial,
         }
-        return self._record("occupancy", obs, where, counts, prev, frames)
+        return self._keep(("occupancy", obs.zone), stamp, cast(Record, record), frames)
 
     def _continued(self, series: tuple[str, str], start: float) -> _Cut | None:
         """The cut record this interval continues, if any (older cuts are forgotten)."""
         cut = self._cuts.pop(series, None)
         return cut if cut is not None and cut.start == start else None
 
-    def _record(
-        self,
-        kind: str,
-        obs: LineCount | ZoneOccupancy,
-        where: dict[str, str],
-        counts: dict[str, Any],
-        prev: _Cut | None,
-        frames: int,
-    ) -> Record:
+    def _stamp(
+        self, kind: str, obs: LineCount | ZoneOccupancy, name: str, prev: _Cut | None
+    ) -> _Stamp:
+        """What a record takes from its interval: id, the record it supersedes, times."""
         start, cut = obs.start, obs.cut
         end = obs.end if cut is None else max(cut, start)
-        name = where.get("line") or where["area"]
         revision = prev.revision + 1 if prev is not None else 0
         key = "\x1f".join(
             (self.mall, self.box, kind, obs.camera, name, repr(start), repr(end), str(revision))
         )
-        record: Record = {
-            "id": record_id(start, key),
-            "kind": kind,
-            "schema": f"{kind}/1",
-            "mall": self.mall,
-            "box": self.box,
-            "supersedes": prev.record["id"] if prev is not None else None,
-            **where,
-            "start": iso(start),
-            "end": iso(end),
-            **counts,
-            "partial": cut is not None,
-        }
-        if cut is not None:
-            self._cuts[(kind, name)] = _Cut(start, record, frames, revision)
+        supersedes = prev.record["id"] if prev is not None else None
+        return _Stamp(record_id(start, key), supersedes, iso(start), iso(end), start, cut, revision)
+
+    def _keep(self, series: tuple[str, str], stamp: _Stamp, record: Record, frames: int) -> Record:
+        """Remember the record of an interval cut short: a restarted camera may continue it."""
+        if stamp.cut is not None:
+            self._cuts[series] = _Cut(stamp.t_start, record, frames, stamp.revision)
         return record
+
+
+class _Stamp(NamedTuple):
+    id: str
+    supersedes: str | None
+    start: str
+    end: str
+    t_start: float
+    cut: float | None
+    revision: int
+
+    @property
+    def partial(self) -> bool:
+        return self.cut is not None

@@ -9,11 +9,12 @@ text's hash in the key, so decoding the same recording again gives the same ids.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import cast
 
 from drivers.pos.extract.mask import mask_value
-from drivers.pos.result import Receipt
+from drivers.pos.result import Receipt, money_json, payments_json
 from edge.aggregate.ids import Record, iso, record_id
+from edge.record_dicts import TransactionDict
 from edge.sensors.pos.config import PosSensorConfig
 
 __all__ = ["mask_record", "transaction_record"]
@@ -37,7 +38,7 @@ def transaction_record(mall: str, box: str, sensor: PosSensorConfig, receipt: Re
     """The ``transaction`` record of one receipt, in wire form (as ``edge.aggregate.emit``)."""
     start = receipt.t_start
     key = f"{mall}\x1f{box}\x1ftransaction\x1f{sensor.name}\x1f{start!r}\x1f{receipt.text_sha256}"
-    record: Record = {
+    record: TransactionDict = {
         "id": record_id(start, key),
         "kind": "transaction",
         "schema": "transaction/1",
@@ -49,7 +50,7 @@ def transaction_record(mall: str, box: str, sensor: PosSensorConfig, receipt: Re
         "sensor": sensor.name,
         "start": iso(start),
         "end": iso(receipt.t_end),
-        "total": None if receipt.total is None else float(receipt.total),
+        "total": money_json(receipt.total),
         "currency": receipt.currency,
         "items": receipt.items,
         "receipt_no": receipt.receipt_no,
@@ -60,17 +61,12 @@ def transaction_record(mall: str, box: str, sensor: PosSensorConfig, receipt: Re
         "extractor": receipt.extractor,
         "confidence": round(min(max(receipt.confidence, 0.0), 1.0), 3),
         "text_sha256": receipt.text_sha256,
-        "gross": _money(receipt.gross),
-        "discount": _money(receipt.discount),
-        "tendered": _money(receipt.tendered),
-        "change": _money(receipt.change),
-        "payments": [{"method": p.method, "amount": float(p.amount)} for p in receipt.payments]
-        or None,
+        "gross": money_json(receipt.gross),
+        "discount": money_json(receipt.discount),
+        "tendered": money_json(receipt.tendered),
+        "change": money_json(receipt.change),
+        "payments": payments_json(receipt.payments) or None,
         "doubts": list(receipt.doubts),
         "receipt_kind": receipt.kind,
     }
-    return mask_record(record)
-
-
-def _money(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+    return mask_record(cast(Record, record))
