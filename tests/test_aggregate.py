@@ -76,6 +76,19 @@ def test_dwell_opens_at_threshold_and_closes_after_the_gap() -> None:
     assert visit["device"] == dwell["device"] == "d1"
 
 
+def test_a_session_ends_soon_after_its_gap_while_the_phone_is_heard_elsewhere() -> None:
+    """A phone that left the shop for the entrance, where it probes once every 4 minutes:
+    its shop dwell is written within a sweep (10 s) of the gap, not on the next probe."""
+    agg = Aggregator(config(session_gap_s=300))
+    shop = [probe(T0 + 20 * i) for i in range(6)]  # the shop until T0 + 100
+    entrance = [probe(T0 + 120 + 240 * i, sensor="door") for i in range(3)]
+    records = run(agg, shop + entrance[:2])  # the entrance at T0 + 120 and T0 + 360
+    assert kind(records, "dwell") == []
+    closed = run(agg, [], end=T0 + 100 + 300 + 11)  # nothing heard since T0 + 360
+    assert [r["zone"] for r in kind(closed, "dwell")] == ["shop"]
+    assert kind(closed, "dwell")[0]["end"] == "2026-03-14T10:01:40.000Z"
+
+
 def test_a_device_below_the_threshold_is_a_passer_by() -> None:
     agg = Aggregator(config())
     records = run(agg, [probe(T0 + 5, rssi=-80), probe(T0 + 30, rssi=-78)], end=T0 + 400)
@@ -224,7 +237,7 @@ def test_a_watermark_closes_sessions_during_silence() -> None:
 
 def test_unknown_sensors_are_counted_not_crashed_on() -> None:
     agg = Aggregator(config())
-    agg.observe(probe(T0, sensor="nope"))
+    agg.observe_batch([probe(T0, sensor="nope")])
     assert agg.unknown_sensor == 1
 
 

@@ -207,7 +207,7 @@ def test_no_raw_address_or_name_anywhere(sample: Any) -> None:
 def test_wifi_presence_ids_are_what_they_were_before_ble() -> None:
     cfg = config(Path("unused.db"), wifi=True)
     agg = Aggregator(cfg)
-    agg.observe(Probe(T0 + 1, "wifi1", "d1", False, -60, 6, 0, False, None, "fp"))
+    agg.observe_batch([Probe(T0 + 1, "wifi1", "d1", False, -60, 6, 0, False, None, "fp")])
     agg.advance(T0 + 61)
     (presence,) = [r for r in by_kind(agg.drain(), "presence") if r["source"] == "wifi"]
     assert presence["id"] == record_id(T0, f"m1\x1fb1\x1fpresence\x1fshop\x1f{T0!r}\x1f0")

@@ -47,6 +47,7 @@ from edge.grouping import Grouper, GroupingConfig
 __all__ = ["Aggregator"]
 
 _TICK_S = 1.0
+_SWEEP_S = 10.0  # how often sessions past their gap are looked for (_close_stale)
 _MAX_EMPTY_FILL_S = 3600.0
 """A silence longer than this is the sensor being off, not an empty mall: no zero records."""
 _FIXED_MEMORY_S = 2 * 86_400.0
@@ -86,16 +87,13 @@ class Aggregator:
         self._window_start = math.nan
         self._fixed: dict[str, float] = {}
         self._clock = -math.inf
-        self._next_tick = -math.inf
+        self._next_tick = self._next_sweep = -math.inf
         self._records: list[Record] = []
         self._hours = HourBook()
         self.unknown_sensor = 0
         self.suppressed_fixed = 0
 
     # -- the hot path -------------------------------------------------------------------
-
-    def observe(self, p: Probe) -> None:
-        self.observe_batch((p,))  # one probe request
 
     def observe_batch(self, probes: Iterable[Probe]) -> None:
         """Fold probe requests in, in order.
@@ -242,13 +240,11 @@ class Aggregator:
             self._close_session(dev, zone, s)
             s = None
         qualified = False
-        if rssi is None:
-            pass
-        elif s is None:
+        if rssi is not None and s is None:
             if rssi >= rule.enter_dbm:
                 sessions[zone] = SessionState(t, t, 1, rssi, rssi, float(rssi))
                 qualified = True
-        else:
+        elif rssi is not None and s is not None:
             qualified = s.sample(t, rssi, self._alpha, rule.keep_dbm)
         w = self._ble_windows.get(zone)
         if w is None:
@@ -314,6 +310,10 @@ class Aggregator:
             if oldest.last >= cutoff:
                 break
             self._expire(oldest)
+        if t >= self._next_sweep:
+            self._next_sweep = t + _SWEEP_S
+            for dev in devices.values():
+                self._close_stale(dev, t, "")
         self._next_tick = min(self._window_start + self._interval, t + _TICK_S)
 
     def _roll_windows(self, t: float) -> None:
@@ -376,6 +376,10 @@ class Aggregator:
         self._fixed[dev.device] = dev.last
 
     def _close_stale(self, dev: DeviceState, t: float, current_zone: str) -> None:
+        """Close sessions past their gap, but the one in ``current_zone`` ("": all). A phone
+        that moved on, or went too faint to keep its session, is still heard and not
+        expired: the sweep each ``_SWEEP_S`` ends its old session then, not minutes
+        later on its next frame."""
         for zone, s in list(dev.sessions.items()):
             if zone != current_zone and t - s.last > self._gap:
                 self._close_session(dev, zone, s)
@@ -480,19 +484,16 @@ class Aggregator:
         self._devices = OrderedDict(
             (d["device"], DeviceState.from_json(d)) for d in snap["devices"]
         )
-        known = set(self._zones)
-        self._windows = {
-            z: WindowState.from_json(w) for z, w in snap["windows"].items() if z in known
-        }
-        known_ble = set(self._ble_zones)
-        self._ble_windows = {
-            z: WindowState.from_json(w)
-            for z, w in snap.get("ble_windows", {}).items()
-            if z in known_ble
-        }
+        self._windows = _windows(snap["windows"], self._zones)
+        self._ble_windows = _windows(snap.get("ble_windows", {}), self._ble_zones)
         if self._ble is not None and snap.get("ble"):
             self._ble.restore(snap["ble"])
         self._fixed = dict(snap["fixed"])
         self._hours.restore(snap.get("hours", []))
         self._closer.restore(snap.get("people"))
-        self._next_tick = -math.inf
+        self._next_tick = self._next_sweep = -math.inf
+
+
+def _windows(raw: dict[str, Any], zones: list[str]) -> dict[str, WindowState]:
+    """Checkpointed windows of the zones still configured."""
+    return {z: WindowState.from_json(w) for z, w in raw.items() if z in zones}

@@ -182,7 +182,7 @@ def _run_merged(
     watch: _Watch,
 ) -> None:
     parsers, builders = pipeline.parsers, pipeline.ble
-    observe = pipeline.aggregator.observe
+    observe_probes = pipeline.aggregator.observe_batch
     observe_adverts = pipeline.aggregator.observe_adverts
     for frames, (t, linktype, data, sensor) in enumerate(
         _merged(readers, ble_readers, pipeline.gates), 1
@@ -190,7 +190,7 @@ def _run_merged(
         if isinstance(data, bytes):
             probe = parsers[sensor].parse(t, data, linktype)
             if probe is not None:
-                observe(probe)
+                observe_probes((probe,))
         else:
             advert = builders[sensor].from_record(data)
             if advert is not None:
