@@ -92,6 +92,10 @@ class Writer:
         self._rows = {kind: RowMaker(t) for kind, t in self.tables.items()}
         self._copy = {kind: self._stage(t) for kind, t in self.tables.items()}
         self._insert = {kind: self._insert_sql(t) for kind, t in self.tables.items()}
+        self._clear = {
+            kind: sql.SQL("TRUNCATE pg_temp.{}").format(sql.Identifier(f"stage_{kind}"))
+            for kind in self.tables
+        }
         s = sql.Identifier(schema)
         self._other = sql.SQL(
             "INSERT INTO {}.other_records (id, kind, mall, box, doc, batch_id)"
@@ -135,8 +139,7 @@ class Writer:
         """Move the staged rows into the kind's table, skipping stored and superseded ids."""
         s, t = sql.Identifier(self.schema), sql.Identifier(table.kind)
         return sql.SQL(
-            "WITH staged AS (DELETE FROM pg_temp.{stage} RETURNING *)"
-            " INSERT INTO {s}.{t} ({cols}) SELECT {cols} FROM staged"
+            "INSERT INTO {s}.{t} ({cols}) SELECT {cols} FROM pg_temp.{stage} staged"
             " WHERE NOT EXISTS (SELECT 1 FROM {s}.superseded x WHERE x.id = staged.id)"
             " ON CONFLICT (id, day) DO NOTHING"
         ).format(stage=sql.Identifier(f"stage_{table.kind}"), s=s, t=t, cols=self._columns(table))
@@ -197,6 +200,9 @@ class Writer:
             self._copy_rows(kind, group)
             cursor = self.conn.execute(self._insert[kind])
             result.inserted += max(0, cursor.rowcount)
+            # Emptied for the next batch: cheaper than deleting its rows one by one, and
+            # undone with the rest if the transaction fails.
+            self.conn.execute(self._clear[kind])
         self._record_batches(envelopes)
 
     def _copy_rows(self, kind: str, group: list[Envelope]) -> None:
