@@ -280,7 +280,9 @@ def test_bad_payloads_are_refused_and_kept_and_the_ingest_goes_on(broker: Broker
     assert any("dwell table" in r for r in reasons)
 
 
-def test_added_fields_unknown_kinds_and_objects_where_text_belongs(broker: Broker, dsn: str) -> None:
+def test_added_fields_unknown_kinds_and_objects_where_text_belongs(
+    broker: Broker, dsn: str
+) -> None:
     """A newer box's added field is kept in ``extra``, a kind this version has no table for
     lands whole in ``other_records``, a visit's path keeps its stops, and an object where
     the table has text refuses that batch alone."""
