@@ -15,12 +15,14 @@ from rich.markup import escape
 
 from edge.config import load_config
 from edge.config.models import DEFAULT_CONFIG_PATH
+from edge.config.secrets import PASSWORD_ENV
 from edge.config.urls import parse_broker_url
 from edge.errors import MallsenseError
 from edge.runtime import logs
 
 __all__ = [
     "EXIT_ERROR",
+    "broker_login_options",
     "config_option",
     "console",
     "db_option",
@@ -88,6 +90,23 @@ def _valid_broker(_ctx: click.Context, _param: click.Parameter, value: str | Non
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
     return value
+
+
+def broker_login_options(func: Callable[P, R]) -> Callable[P, R]:
+    """``--ca-file``, ``--cert-file``, ``--key-file`` and ``--username``: how a platform
+    command logs in to the broker (the password from ``$MALLSENSE_MQTT_PASSWORD``)."""
+    file = click.Path(dir_okay=False, exists=True, path_type=Path)
+    options = [
+        click.option("--ca-file", type=file,
+                     help="CA bundle to verify an mqtts:// broker (default: the system's CAs)."),
+        click.option("--cert-file", type=file,
+                     help="Client certificate, if the broker asks for one (mutual TLS)."),
+        click.option("--key-file", type=file, help="The client certificate's private key."),
+        click.option("--username", help=f"Broker user; the password is read from ${PASSWORD_ENV}."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 NETWORK_TIMEOUT_S = 10.0

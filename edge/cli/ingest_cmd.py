@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edge.cli.common import fails_cleanly, json_option
+from edge.cli.common import broker_login_options, fails_cleanly, json_option
 from edge.config.secrets import PASSWORD_ENV
 
 if TYPE_CHECKING:
@@ -212,13 +212,7 @@ def _supervise(opts: _Options, workers: int) -> int:
 @click.option("--progress", default=10.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds between progress lines.")  # fmt: skip
 @click.option("--seconds", type=click.FloatRange(0.1), help="Stop after this long.")
-@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="CA bundle to verify the broker (mqtts).")  # fmt: skip
-@click.option("--cert-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Client certificate for mutual TLS.")  # fmt: skip
-@click.option("--key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Private key of --cert-file.")  # fmt: skip
-@click.option("--username", help=f"Broker user; the password is read from ${PASSWORD_ENV}.")
+@broker_login_options
 @click.option("--worker-index", type=click.IntRange(0), hidden=True)
 @json_option()
 @fails_cleanly

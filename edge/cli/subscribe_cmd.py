@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edge.cli.common import fails_cleanly
+from edge.cli.common import broker_login_options, fails_cleanly
 from edge.config.secrets import PASSWORD_ENV
 
 if TYPE_CHECKING:
@@ -223,13 +223,7 @@ def _listen(consumer: Consumer, stop: threading.Event, idle_exit: float | None) 
     metavar="SECONDS",
     help="Exit after this many seconds without a message (default: run until Ctrl-C).",
 )
-@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="CA bundle for mqtts:// (default: the system's CAs).")  # fmt: skip
-@click.option("--cert-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Client certificate, if the broker asks for one (mutual TLS).")  # fmt: skip
-@click.option("--key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The client certificate's private key.")  # fmt: skip
-@click.option("--username", help=f"Broker user; the password is read from ${PASSWORD_ENV}.")
+@broker_login_options
 @click.option(
     "--max-packet-bytes",
     type=click.IntRange(min=_MIN_PACKET_BYTES, max=256 * 1024 * 1024),
