@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import pytest
 from camera_helpers import write_video
+from fixtures.video import clip
 from shared_data import shared_data
 
 from drivers.camera.replay import VideoReplay
@@ -141,23 +141,6 @@ async def play_video(video: Path, db: Path) -> VideoRun:
     return VideoRun(db, daemon, pids[0])
 
 
-def first_frames(video: Path, out: Path, frames: int) -> Path:
-    """The first ``frames`` frames of ``video`` as a video of their own."""
-    cap = cv2.VideoCapture(str(video))
-    writer = None
-    for _ in range(frames):
-        ok, image = cap.read()
-        assert ok
-        if writer is None:
-            size = (image.shape[1], image.shape[0])
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), 10, size)
-        writer.write(image)
-    cap.release()
-    assert writer is not None
-    writer.release()
-    return out
-
-
 @dataclass
 class Played:
     video: VideoRun
@@ -172,11 +155,11 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Played:
     if not VIDEO.exists():
         pytest.skip(f"{VIDEO} is absent")
     folder = tmp_path_factory.mktemp("camera-daemon")
-    clip = first_frames(VIDEO, folder / "clip.mp4", 221)
+    first = clip(VIDEO, folder / "clip.mp4", 0, 221)
     video = asyncio.run(play_video(VIDEO, folder / "video.db"))
     clips = (
-        asyncio.run(play_video(clip, folder / "clip1.db")),
-        asyncio.run(play_video(clip, folder / "clip2.db")),
+        asyncio.run(play_video(first, folder / "clip1.db")),
+        asyncio.run(play_video(first, folder / "clip2.db")),
     )
     return Played(video, clips)
 

@@ -22,12 +22,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    # Imported where a session is opened: a camera process fed by the shared detector
+    # never loads onnxruntime (about 20 MB of memory per process).
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -37,14 +41,18 @@ __all__ = [
     "DetectorConfig",
     "Letterbox",
     "ModelError",
+    "ModelInput",
     "ModelKind",
     "OnnxDetector",
     "bundled_model",
     "check_model_file",
     "decode_nanodet",
     "decode_yolo",
+    "detections_from_outputs",
     "detector_config",
+    "input_size",
     "letterbox",
+    "load_checked_session",
     "nms",
     "open_session",
     "sha256_from_card",
@@ -263,49 +271,100 @@ def check_model_file(config: DetectorConfig) -> None:
         )
 
 
+class ModelInput:
+    """How a frame becomes the model's input tensor: letterboxed once, then normalized.
+
+    The in-process detector and a camera feeding the shared detector
+    (``drivers.camera.shared_detector``) both use it, so they give the model the same
+    numbers; ``prepare`` can write straight into a caller's buffer (a shared-memory slot).
+    """
+
+    def __init__(self, kind: ModelKind, size: int) -> None:
+        self.kind = kind
+        self.size = size
+        if kind == "nanodet":
+            self.pad: tuple[int, ...] = tuple(round(m) for m in _NANODET_MEAN)
+            self._mean = np.asarray(_NANODET_MEAN, np.float32).reshape(1, 3, 1, 1)
+            self._inv_std = (1 / np.asarray(_NANODET_STD, np.float32)).reshape(1, 3, 1, 1)
+        else:
+            self.pad = (114, 114, 114)  # ultralytics' letterbox grey
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """NCHW of one frame's tensor."""
+        return (1, 3, self.size, self.size)
+
+    def prepare(
+        self, frame: npt.NDArray[np.uint8], out: FloatArray | None = None
+    ) -> tuple[FloatArray, float]:
+        """The tensor of ``frame`` (in ``out`` when given) and the letterbox's scale."""
+        boxed = letterbox(frame, self.size, self.pad)
+        if out is None:
+            out = np.empty(self.shape, np.float32)
+        if self.kind == "nanodet":  # BGR, (x - mean) / std, NCHW
+            np.subtract(cv2.dnn.blobFromImage(boxed.image), self._mean, out=out)
+            np.multiply(out, self._inv_std, out=out)
+        else:  # RGB 0..1, NCHW
+            out[...] = cv2.dnn.blobFromImage(boxed.image, 1 / 255.0, swapRB=True)
+        return out, boxed.scale
+
+
+def detections_from_outputs(
+    outputs: Sequence[FloatArray],
+    config: DetectorConfig,
+    size: int,
+    scale: float,
+    frame_size: tuple[int, int],
+) -> Detections:
+    """People in a frame of ``frame_size`` (width, height) from a NanoDet or YOLO model's
+    outputs for its letterboxed tensor (``scale``: model pixels per frame pixel)."""
+    threshold = config.score_threshold
+    if config.kind == "nanodet":
+        boxes, scores = decode_nanodet(outputs, size, threshold)
+    else:
+        boxes, scores = decode_yolo(outputs[0], threshold)
+    if scores.size == 0:
+        return Detections.empty()
+    boxes /= scale
+    w, h = frame_size
+    np.clip(boxes, 0, [w, h, w, h], out=boxes)
+    keep = nms(boxes, scores, config.nms_iou)
+    return Detections(boxes[keep], scores[keep])
+
+
 class OnnxDetector:
     """An ONNX person detector run by onnxruntime's CPU provider, checked when loaded."""
 
     def __init__(self, config: DetectorConfig) -> None:
-        check_model_file(config)
         self.config = config
-        self._session = open_session(config)
-        self.size = _input_size(self._session, config.model)
+        self._session = load_checked_session(config)
+        self.size = input_size(self._session, config.model)
         self._input = self._session.get_inputs()[0].name
-        _check_outputs(self._session, config)
-        if config.kind == "nanodet":
-            self._pad: tuple[int, ...] = tuple(round(m) for m in _NANODET_MEAN)
-            self._mean = np.asarray(_NANODET_MEAN, np.float32).reshape(1, 3, 1, 1)
-            self._inv_std = (1 / np.asarray(_NANODET_STD, np.float32)).reshape(1, 3, 1, 1)
-        else:
-            self._pad = (114, 114, 114)  # ultralytics' letterbox grey
+        self.model_input = ModelInput(config.kind, self.size)
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        return self._session
 
     def detect(self, frame: npt.NDArray[np.uint8]) -> Detections:
         """People in one BGR frame (boxes in the frame's pixels, clipped to it)."""
-        boxed = letterbox(frame, self.size, self._pad)
-        outputs = self._session.run(None, {self._input: self._tensor(boxed.image)})
-        threshold = self.config.score_threshold
-        if self.config.kind == "nanodet":
-            boxes, scores = decode_nanodet(outputs, self.size, threshold)
-        else:
-            boxes, scores = decode_yolo(outputs[0], threshold)
-        if scores.size == 0:
-            return Detections.empty()
-        boxes /= boxed.scale
+        tensor, scale = self.model_input.prepare(frame)
+        outputs = self._session.run(None, {self._input: tensor})
         h, w = frame.shape[:2]
-        np.clip(boxes, 0, [w, h, w, h], out=boxes)
-        keep = nms(boxes, scores, self.config.nms_iou)
-        return Detections(boxes[keep], scores[keep])
+        return detections_from_outputs(outputs, self.config, self.size, scale, (w, h))
 
-    def _tensor(self, image: npt.NDArray[np.uint8]) -> FloatArray:
-        if self.config.kind == "nanodet":  # BGR, (x - mean) / std, NCHW
-            blob = cv2.dnn.blobFromImage(image)
-            return ((blob - self._mean) * self._inv_std).astype(np.float32, copy=False)
-        blob = cv2.dnn.blobFromImage(image, 1 / 255.0, swapRB=True)  # RGB 0..1, NCHW
-        return np.asarray(blob, np.float32)
+
+def load_checked_session(config: DetectorConfig) -> ort.InferenceSession:
+    """The model of ``config`` checked (hash, outputs) and opened by onnxruntime."""
+    check_model_file(config)
+    session = open_session(config)
+    _check_outputs(session, config)
+    return session
 
 
 def open_session(config: DetectorConfig) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = config.threads
     options.inter_op_num_threads = 1
@@ -322,7 +381,7 @@ def open_session(config: DetectorConfig) -> ort.InferenceSession:
         ) from exc
 
 
-def _input_size(session: ort.InferenceSession, path: Path) -> int:
+def input_size(session: ort.InferenceSession, path: Path) -> int:
     shape = list(session.get_inputs()[0].shape)
     ok = len(shape) == 4 and shape[1] == 3 and isinstance(shape[2], int) and shape[2] == shape[3]
     if not ok:

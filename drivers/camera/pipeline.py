@@ -19,11 +19,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from drivers.camera.capture import StopSignal
 from drivers.camera.count import Line, LineCounter, Point, Stay, Zone, ZoneCounter
 from drivers.camera.detect import Detector, DetectorConfig
 from drivers.camera.detectors import open_detector
 from drivers.camera.motion import GateConfig, MotionGate
 from drivers.camera.observations import CameraObservation, LineCount, ZoneDwell, ZoneOccupancy
+from drivers.camera.shared_detector.client import SharedDetectorClient
+from drivers.camera.shared_detector.protocol import ServiceAddress
 from drivers.camera.track import ByteTracker, Track, TrackerConfig
 
 __all__ = [
@@ -253,10 +256,20 @@ class PipelineConfig:
     anchor: Anchor = "foot"
     """``foot``: the bottom centre of the box (a camera at an angle sees the feet);
     ``centre``: the box's centre (an overhead camera sees a head or a body from above)."""
+    detector_service: ServiceAddress | None = None
+    """The shared detector to ask (``drivers.camera.shared_detector``); None: this camera
+    loads its own model."""
 
 
-def build_pipeline(config: PipelineConfig, detector: Detector | None = None) -> CameraPipeline:
-    """A pipeline with the ONNX detector of ``config`` (loaded and checked here)."""
+def build_pipeline(
+    config: PipelineConfig, detector: Detector | None = None, stop: StopSignal | None = None
+) -> CameraPipeline:
+    """A pipeline with the detector of ``config``: the shared one when it names its
+    address (``stop`` ends a wait for it), else its own ONNX model, loaded and checked."""
+    if detector is None and config.detector_service is not None:
+        detector = SharedDetectorClient(
+            config.detector_service, config.detector, config.camera, stop
+        )
     return CameraPipeline(
         config.camera,
         detector or open_detector(config.detector),

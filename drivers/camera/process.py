@@ -1,8 +1,9 @@
 """One child process per camera, so a crashed decoder cannot take the other sensors down.
 
 The child (``multiprocessing`` with the *spawn* start method: no inherited
-threads or locks) loads the model, captures with the watchdog of
-``drivers.camera.capture`` and sends back only ``CameraMessage`` tuples:
+threads or locks) loads the model (or, given the shared detector's address, feeds
+that service through shared memory: ``drivers.camera.shared_detector``), captures
+with the watchdog of ``drivers.camera.capture`` and sends back only ``CameraMessage`` tuples:
 observations (counts and times), health, its warnings (a spawned child has no
 log handlers: the parent logs them, so they reach the journal with the
 daemon's format), a final message, or an error in plain words. No frame
@@ -31,9 +32,11 @@ from drivers.camera.capture import (
     restarted,
     supervise,
 )
+from drivers.camera.child import ChildProcess
 from drivers.camera.detect import ModelError
 from drivers.camera.observations import CameraObservation
 from drivers.camera.pipeline import CameraPipeline, PipelineConfig, build_pipeline
+from drivers.camera.shared_detector.client import SharedDetectorClient
 
 __all__ = ["CameraHealth", "CameraMessage", "CameraProcess", "peak_rss_mb"]
 
@@ -79,6 +82,8 @@ class CameraHealth(NamedTuple):
     """Event time of the last frame analysed."""
     damaged: int = 0
     """Damaged frames skipped (read failures followed by a good frame)."""
+    detector_waits: int = 0
+    """Frames that waited for the shared detector to come back (it died or hung)."""
 
 
 class CameraMessage(NamedTuple):
@@ -127,8 +132,13 @@ class _Reporter:
             self.stats.last_error, peak_rss_mb(), round(fps, 1),
             round(1000 * run.detect_s / run.detector_runs, 1) if run.detector_runs else 0.0,
             sum(1 for t in self.pipeline.tracks if t.confirmed), lines, zones, self.pipeline.last_t,
-            self.stats.damaged,
+            self.stats.damaged, _detector_waits(self.pipeline),
         )  # fmt: skip
+
+
+def _detector_waits(pipeline: CameraPipeline) -> int:
+    detector = pipeline.detector
+    return detector.waits if isinstance(detector, SharedDetectorClient) else 0
 
 
 def _child(spec: CameraSpec, config: PipelineConfig, out: Any, stop: Any, health_s: float) -> None:
@@ -141,7 +151,7 @@ def _child(spec: CameraSpec, config: PipelineConfig, out: Any, stop: Any, health
     log.setLevel(logging.INFO)
     log.propagate = False
     try:
-        pipeline = build_pipeline(config)
+        pipeline = build_pipeline(config, stop=stop)
     except ModelError as exc:
         out.put(CameraMessage("error", error=str(exc)))
         return
@@ -162,6 +172,9 @@ def _child(spec: CameraSpec, config: PipelineConfig, out: Any, stop: Any, health
     except CameraError as exc:
         out.put(CameraMessage("error", error=str(exc)))
         return
+    finally:
+        if isinstance(pipeline.detector, SharedDetectorClient):
+            pipeline.detector.close()  # frees its shared-memory slot
     out.put(CameraMessage("observations", tuple(pipeline.finish())))
     out.put(CameraMessage("done", health=reporter.health()))
 
@@ -172,7 +185,7 @@ class _Restart:
     at: float = 0.0
 
 
-class CameraProcess:
+class CameraProcess(ChildProcess):
     """Runs one camera in a child process; ``poll`` collects its messages and restarts it."""
 
     def __init__(
@@ -196,15 +209,6 @@ class CameraProcess:
         self._process: BaseProcess | None = None
         self._restart = _Restart()
         self.finished = False
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def alive(self) -> bool:
-        """The child is running (a stopped or hung one counts as running)."""
-        return self._process is not None and self._process.is_alive()
 
     @property
     def restarts(self) -> int:

@@ -16,6 +16,11 @@ that the watchdog leaves that recovery alone (it is bounded by the restart limit
 
 On stop the child finishes its open interval (observations marked ``cut``) and
 its stays, which this source forwards before returning.
+
+Given the daemon's ``DetectorHub``, each run takes the address of the shared detector
+for its model (started with the daemon's first camera) and hands it to its child, which
+then loads no model of its own; the run lets go of it after its child ended, so the
+service stops after the last camera (``drivers.camera.shared_detector``).
 """
 
 from __future__ import annotations
@@ -27,11 +32,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# Loading the camera driver is where a missing onnxruntime must show (the registry names what
+# to install); the camera processes import it only where they open a session.
+import onnxruntime  # type: ignore[import-untyped] # noqa: F401
+
 from drivers.camera.capture import CameraError, CameraSpec, restarted
 from drivers.camera.detect import check_model_file
 from drivers.camera.pipeline import PipelineConfig
 from drivers.camera.process import CameraHealth, CameraMessage, CameraProcess
 from drivers.camera.replay import VideoReplay
+from drivers.camera.shared_detector import DetectorHub, shareable
 from drivers.observations import Watermark
 
 __all__ = ["CameraSource", "CameraStats", "VideoReplay"]
@@ -59,22 +69,28 @@ class CameraStats:
     areas: dict[str, dict[str, int]] = field(default_factory=dict)
     damaged: int = 0
     """Damaged frames skipped (corrupt data in the stream or file), read on past."""
-    _before: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    """Frames, detector runs, reconnects and damaged frames of the children before the
-    current one."""
-    _current: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    detector_waits: int = 0
+    """Frames that waited for the shared detector to restart (it died or hung)."""
+    _before: list[int] = field(default_factory=lambda: [0] * 5)
+    """Frames, detector runs, reconnects, damaged frames and detector waits of the children
+    before the current one."""
+    _current: list[int] = field(default_factory=lambda: [0] * 5)
 
     def child_started(self) -> None:
         """A new child counts from zero: keep what the previous ones counted."""
         self._before = [b + c for b, c in zip(self._before, self._current, strict=True)]
-        self._current = [0, 0, 0, 0]
+        self._current = [0] * 5
 
     def update(self, health: CameraHealth) -> bool:
         """Take a child's report; True when it analysed frames since the previous one."""
         fresh = health.frames > self._current[0]
-        self._current = [health.frames, health.detector_runs, health.reconnects, health.damaged]
+        self._current = [
+            health.frames, health.detector_runs, health.reconnects, health.damaged,
+            health.detector_waits,
+        ]  # fmt: skip
         total = [b + c for b, c in zip(self._before, self._current, strict=True)]
-        self.frames, self.detector_runs, self.reconnects, self.damaged = total
+        self.frames, self.detector_runs, self.reconnects, self.damaged = total[:4]
+        self.detector_waits = total[4]
         self.fps, self.inference_ms, self.tracks = health.fps, health.detect_ms, health.tracks
         self.rss_mb = health.rss_mb
         self.last_error = health.last_error or self.last_error
@@ -94,6 +110,7 @@ class CameraStats:
             "rss_mb": None if self.rss_mb is None else round(self.rss_mb, 1),
             "camera_error": self.last_error,
             "damaged_frames": self.damaged,
+            "detector_waits": self.detector_waits,
             # as the other sensors' rejected frames: `status` and mallsense_sensor_rejected
             "rejected": {"damaged_frame": self.damaged},
         }
@@ -114,11 +131,15 @@ class CameraSource:
         config: PipelineConfig,
         clock: Callable[[], float] = time.time,
         resolve_url: Callable[[], str] | None = None,
+        detectors: DetectorHub | None = None,
     ) -> None:
         """``resolve_url`` gives the URL with its password at each start (credentials are
-        read when needed, never kept in the configuration); it raises ``CameraError``."""
+        read when needed, never kept in the configuration); it raises ``CameraError``.
+        ``detectors``: the daemon's shared detectors, used when the model can be shared
+        (None: the camera's process loads its own model)."""
         self.spec = spec
         self.config = config
+        self.detectors = detectors if detectors and shareable(config.detector) else None
         self.stats = CameraStats()
         self.last_frame_at: float | None = None
         self.replay_ended = False
@@ -149,8 +170,11 @@ class CameraSource:
         spec = self.spec if first else restarted(self.spec)
         if self._resolve_url is not None:
             spec = replace(spec, url=self._resolve_url())
+        config = self.config
+        if self.detectors is not None:  # started with the first camera, stopped after the last
+            config = replace(config, detector_service=self.detectors.acquire(config.detector))
         process = self._process = CameraProcess(
-            spec, self.config, restart_backoff_s=self.restart_backoff_s
+            spec, config, restart_backoff_s=self.restart_backoff_s
         )
         process.start()
         self._child_started(process)
@@ -161,6 +185,8 @@ class CameraSource:
                 self._finish(process, emit)
             process.stop(timeout=1.0 if process.finished else 0.0)  # a hung child is killed
             self._process = None
+            if self.detectors is not None:
+                self.detectors.release(config.detector)
         if error is not None:
             raise CameraError(error)
         if stop.is_set():

@@ -108,7 +108,18 @@ class CameraSensorConfig(SensorBase):
         " (docs/camera.md, 'Detectors').",
     )
     threads: int = Field(
-        2, ge=1, le=16, description="onnxruntime intra-op threads of this camera's process."
+        2,
+        ge=1,
+        le=16,
+        description="onnxruntime intra-op threads of the camera's detector (the shared one's"
+        " when `shared_detector` is on).",
+    )
+    shared_detector: bool = Field(
+        True,
+        description="Run the detector in one process for every camera with the same model"
+        " (fed through shared memory; a camera keeps its own process for decoding and"
+        " counting): each camera then adds a decoder to the box's memory, not a model."
+        " Off: this camera's process loads its own model (docs/camera.md).",
     )
     mounting: Literal["angled", "overhead"] = Field(
         "angled",

@@ -1,5 +1,6 @@
 """Camera sensors in the daemon: a process per camera -> line counts, occupancy, dwell
--> records (``edge.sensors.camera.records``)."""
+-> records (``edge.sensors.camera.records``); with ``shared_detector`` (the default) the
+cameras' models run in one detector process of the daemon (``_shared_detectors``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from edge.sensors.table import load_driver
 
 if TYPE_CHECKING:
     from drivers.camera.replay import VideoReplay
+    from drivers.camera.shared_detector import DetectorHub
 
 __all__ = ["PLUGIN", "SOURCE", "WATCHDOG_FACTOR"]
 
@@ -29,6 +31,19 @@ The camera modules imported inside the functions below are then cheap to import.
 WATCHDOG_FACTOR = 3
 """The daemon restarts a camera's process after this many ``silence_timeout_s`` without a
 frame; the process reconnects the stream itself after one."""
+
+
+_hub: list[DetectorHub] = []
+"""The daemon's shared detectors (made with its first camera): one per process, so that
+every camera of the daemon meets the same service."""
+
+
+def _shared_detectors() -> DetectorHub:
+    from drivers.camera.shared_detector import DetectorHub
+
+    if not _hub:
+        _hub.append(DetectorHub())
+    return _hub[0]
 
 
 class _Unusable:
@@ -60,6 +75,7 @@ def _make_source(
         config,
         clock=clock,
         resolve_url=None if playback is not None else lambda: camera_url(sensor),
+        detectors=_shared_detectors() if sensor.shared_detector else None,
     )
     return source
 
