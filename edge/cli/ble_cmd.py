@@ -30,7 +30,7 @@ from drivers.observations import Advert, Watermark
 from drivers.privacy import Pseudonymizer
 from edge.cli.ble_view import AdvertWindow, ad_rows, watch_table
 from edge.cli.common import console, err_console, fails_cleanly, json_option, print_json_line
-from edge.cli.watch import recording_option, seconds_option
+from edge.cli.watch import collector, recording_option, seconds_option
 from edge.config import load_config
 from edge.config.models import BleSensorConfig
 from edge.errors import CaptureError, SensorError
@@ -138,13 +138,7 @@ def watch_command(
     name, source_kwargs = _scanner_setup(adapter, recording, config_path)
     builder = AdvertBuilder(name, Pseudonymizer(secrets.token_bytes(32)))
     window = AdvertWindow()
-    lock = threading.Lock()
-
-    def emit(batch: list[Advert | Watermark]) -> None:
-        with lock:
-            for item in batch:
-                if isinstance(item, Advert):
-                    window.add(item)
+    lock, emit = collector(window, Advert)
 
     def show(source: Any, live: Live | None) -> None:
         with lock:

@@ -3,23 +3,49 @@ histogram, and their options (a live device or a recording, for a while)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import click
 
 from edge.cli.common import config_option
 
-__all__ = ["RSSI_BUCKETS", "Radio", "recording_option", "rssi_bucket", "seconds_option"]
+__all__ = [
+    "RSSI_BUCKETS",
+    "Radio",
+    "collector",
+    "recording_option",
+    "rssi_bucket",
+    "seconds_option",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 RSSI_BUCKETS = (-90, -80, -70, -60, -50)
 _RATE_WINDOW_S = 5.0
+
+
+class _Window(Protocol):
+    def add(self, item: Any) -> None: ...
+
+
+def collector(window: _Window, kind: type) -> tuple[threading.Lock, Callable[[list[Any]], None]]:
+    """A source's ``emit`` that adds its observations of ``kind`` (watermarks are skipped)
+    to ``window``, and the lock the display takes to read the window."""
+    lock = threading.Lock()
+
+    def emit(batch: list[Any]) -> None:
+        with lock:
+            for item in batch:
+                if isinstance(item, kind):
+                    window.add(item)
+
+    return lock, emit
 
 
 def rssi_bucket(rssi: int | None) -> str:

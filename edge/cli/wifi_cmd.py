@@ -15,14 +15,14 @@ import click
 from rich.live import Live
 from rich.table import Table
 
-from drivers.observations import Probe, Watermark
+from drivers.observations import Probe
 from drivers.privacy import Pseudonymizer
 from drivers.wifi.live import MonitorSocket
 from drivers.wifi.parse import WifiParser
 from drivers.wifi.replay import RadioReplay
 from drivers.wifi.source import LiveWifiSource
 from edge.cli.common import console, fails_cleanly, json_option, print_json_line
-from edge.cli.watch import Radio, recording_option, seconds_option
+from edge.cli.watch import Radio, collector, recording_option, seconds_option
 from edge.config import load_config
 from edge.config.models import WifiSensorConfig
 from edge.errors import SensorError
@@ -110,13 +110,7 @@ def watch(
     parser = WifiParser(name, Pseudonymizer(secrets.token_bytes(32)))
     source = LiveWifiSource(parser, name, [1], 1.0, radio_factory=radio_factory, hop=False)
     window = ProbeWindow()
-    lock = threading.Lock()
-
-    def emit(batch: list[Probe | Watermark]) -> None:
-        with lock:
-            for item in batch:
-                if isinstance(item, Probe):
-                    window.add(item)
+    lock, emit = collector(window, Probe)
 
     stop = threading.Event()
     errors: list[BaseException] = []
