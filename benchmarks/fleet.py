@@ -353,7 +353,6 @@ def _wait_stored(args: argparse.Namespace, dsn: str, expected: int, ingest: Inge
     deadline = started + args.timeout
     last_kill = started
     while (stored := _stored(dsn)) < expected and time.monotonic() < deadline:
-        time.sleep(0.25)
         now = time.monotonic()
         if args.kill_every and now - last_kill >= args.kill_every:
             ingest.kill_one(rng)
@@ -362,6 +361,7 @@ def _wait_stored(args: argparse.Namespace, dsn: str, expected: int, ingest: Inge
             broker.stop()  # SIGTERM: a persistent broker saves its queues
             broker.start()
             restarted = True
+        time.sleep(0.05)  # often enough to restart the broker while records are on their way
     return kills, restarted
 
 
