@@ -29,7 +29,8 @@ class Envelope:
 
     topic: str
     text: str
-    """The payload as it arrived: PostgreSQL parses it again as jsonb."""
+    """The payload as it arrived: stored whole for a kind without a table
+    (``other_records``) and kept in ``rejected`` when a value does not fit."""
     kind: str
     mall: str
     box: str
@@ -42,11 +43,14 @@ class Envelope:
     """The records, parsed: the writer copies them into their table as rows."""
     record_days: list[date] = field(default_factory=list)
     """Each record's UTC day (its partition), in the order of ``docs``."""
-    days: set[date] = field(default_factory=set)
-    """UTC days of the records' starts: the partitions it needs."""
     links: list[tuple[str, str]] = field(default_factory=list)
     """(superseded id, superseding id) for every record with ``supersedes``."""
     partial_ids: list[str] = field(default_factory=list)
+
+    @property
+    def days(self) -> set[date]:
+        """UTC days of the records' starts: the partitions it needs."""
+        return set(self.record_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,5 +159,4 @@ def _check_records(envelope: Envelope, records: list[Any]) -> str | None:
         if record.get("partial") is True:
             envelope.partial_ids.append(rid)
     envelope.docs = records
-    envelope.days = set(record_days)
     return None

@@ -77,6 +77,18 @@ def _uuid7_day(record_id: str) -> date | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """One kind's staging table on the writer's connection, and its statements."""
+
+    rows: RowMaker
+    copy: sql.Composed
+    """``COPY`` into the stage."""
+    insert: sql.Composed
+    """Into the kind's table, skipping stored and superseded ids."""
+    clear: sql.Composed
+
+
 class Writer:
     """Writes envelopes to the tables of ``schema`` on one connection (not thread-safe)."""
 
@@ -89,13 +101,7 @@ class Writer:
         conn.execute("SET synchronous_commit TO on")
         self.tables = kind_tables()
         self._partitions: set[tuple[str, date]] = set()
-        self._rows = {kind: RowMaker(t) for kind, t in self.tables.items()}
-        self._copy = {kind: self._stage(t) for kind, t in self.tables.items()}
-        self._insert = {kind: self._insert_sql(t) for kind, t in self.tables.items()}
-        self._clear = {
-            kind: sql.SQL("TRUNCATE pg_temp.{}").format(sql.Identifier(f"stage_{kind}"))
-            for kind in self.tables
-        }
+        self._stages = {kind: self._stage(t) for kind, t in self.tables.items()}
         s = sql.Identifier(schema)
         self._other = sql.SQL(
             "INSERT INTO {}.other_records (id, kind, mall, box, doc, batch_id)"
@@ -122,27 +128,27 @@ class Writer:
         names = [*table.fields, *META_NAMES]
         return sql.SQL(", ").join(map(sql.Identifier, names))
 
-    def _stage(self, table: KindTable) -> sql.Composed:
-        """Create this connection's staging table of a kind; returns its ``COPY`` statement.
+    def _stage(self, table: KindTable) -> _Stage:
+        """Create this connection's staging table of a kind, with its statements.
 
         A temporary table: no WAL, no constraints (a missing id fails at the insert into
         the kind's table, where it belongs), private to the connection.
         """
-        stage, target = sql.Identifier(f"stage_{table.kind}"), sql.Identifier(table.kind)
-        create = "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {}.{} WITH NO DATA"
-        self.conn.execute(
-            sql.SQL(create).format(stage, self._columns(table), sql.Identifier(self.schema), target)
-        )
-        return sql.SQL("COPY pg_temp.{} ({}) FROM STDIN").format(stage, self._columns(table))
-
-    def _insert_sql(self, table: KindTable) -> sql.Composed:
-        """Move the staged rows into the kind's table, skipping stored and superseded ids."""
         s, t = sql.Identifier(self.schema), sql.Identifier(table.kind)
-        return sql.SQL(
+        stage, cols = sql.Identifier(f"stage_{table.kind}"), self._columns(table)
+        create = "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {}.{} WITH NO DATA"
+        self.conn.execute(sql.SQL(create).format(stage, cols, s, t))
+        insert = sql.SQL(
             "INSERT INTO {s}.{t} ({cols}) SELECT {cols} FROM pg_temp.{stage} staged"
             " WHERE NOT EXISTS (SELECT 1 FROM {s}.superseded x WHERE x.id = staged.id)"
             " ON CONFLICT (id, day) DO NOTHING"
-        ).format(stage=sql.Identifier(f"stage_{table.kind}"), s=s, t=t, cols=self._columns(table))
+        ).format(stage=stage, s=s, t=t, cols=cols)
+        return _Stage(
+            rows=RowMaker(table),
+            copy=sql.SQL("COPY pg_temp.{} ({}) FROM STDIN").format(stage, cols),
+            insert=insert,
+            clear=sql.SQL("TRUNCATE pg_temp.{}").format(stage),
+        )
 
     # -- one transaction -------------------------------------------------------------------
 
@@ -197,23 +203,24 @@ class Writer:
                 self.conn.execute(self._other, (payload,))
                 continue
             result.replaced += self._replace(kind, group)
-            self._copy_rows(kind, group)
-            cursor = self.conn.execute(self._insert[kind])
-            result.inserted += max(0, cursor.rowcount)
-            # Emptied for the next batch: cheaper than deleting its rows one by one, and
-            # undone with the rest if the transaction fails.
-            self.conn.execute(self._clear[kind])
+            result.inserted += self._insert_group(self._stages[kind], group)
         self._record_batches(envelopes)
 
-    def _copy_rows(self, kind: str, group: list[Envelope]) -> None:
-        rows = self._rows[kind]
-        with self.conn.cursor().copy(self._copy[kind]) as copy:
+    def _insert_group(self, stage: _Stage, group: list[Envelope]) -> int:
+        """COPY the group's records into the stage, move the new ones into the kind's
+        table, empty the stage; returns the rows inserted."""
+        with self.conn.cursor().copy(stage.copy) as copy:
             try:
                 for envelope in group:
-                    for row in rows.rows(envelope):
+                    for row in stage.rows.rows(envelope):
                         copy.write_row(row)
             except ProgrammingError as exc:  # psycopg could not adapt a value
                 raise unfit(exc) from exc
+        inserted = max(0, self.conn.execute(stage.insert).rowcount)
+        # Emptied for the next batch: cheaper than deleting its rows one by one, and
+        # undone with the rest if the transaction fails.
+        self.conn.execute(stage.clear)
+        return inserted
 
     def _lock_partials(self, envelopes: Sequence[Envelope]) -> None:
         keys = [i for e in envelopes for i in e.partial_ids]
