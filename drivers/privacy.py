@@ -16,7 +16,11 @@ import hmac
 __all__ = ["MIN_KEY_BYTES", "Pseudonymizer"]
 
 MIN_KEY_BYTES = 16
-_CACHE_LIMIT = 200_000
+_CACHE_GENERATION = 16_384
+"""Addresses per cache generation: a busy sensor hears about 650 new random MACs a
+second, so two generations hold the last 25 s or more (a phone's burst, and the
+global MACs that come back within a scan or two) in about 5 MB, where a cache
+cleared only when full held 200,000 addresses (30 MB) per sensor."""
 _BLOCK = 64  # SHA-256 block size, for the HMAC pads
 _TAG_PREFIX = b"\x00ssid:"
 
@@ -36,6 +40,7 @@ class Pseudonymizer:
         self.rotation_s = rotation_s
         self._period: int | None = None  # None: no period key derived yet
         self._cache: dict[bytes, str] = {}
+        self._older: dict[bytes, str] = {}
         self._inner = hashlib.sha256()
         self._outer = hashlib.sha256()
 
@@ -50,6 +55,7 @@ class Pseudonymizer:
         self._inner = hashlib.sha256(bytes([b ^ 0x36 for b in padded]))
         self._outer = hashlib.sha256(bytes([b ^ 0x5C for b in padded]))
         self._cache = {}
+        self._older = {}
         self._period = period
 
     def pseudonym(self, address: bytes, t: float) -> str:
@@ -60,15 +66,27 @@ class Pseudonymizer:
         cached = self._cache.get(address)
         if cached is not None:
             return cached
+        value = self._older.get(address)
+        if value is None:
+            value = self._digest(address)
+        if len(self._cache) >= _CACHE_GENERATION:
+            self._older, self._cache = self._cache, {}
+        self._cache[address] = value
+        return value
+
+    def pseudonym_uncached(self, address: bytes, t: float) -> str:
+        """The same pseudonym, not cached: for callers that keep their own cache."""
+        period = int(t // self.rotation_s)
+        if period != self._period:
+            self._rotate(period)
+        return self._digest(address)
+
+    def _digest(self, address: bytes) -> str:
         inner = self._inner.copy()
         inner.update(address)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        value = outer.digest()[:8].hex()
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache = {}
-        self._cache[address] = value
-        return value
+        return outer.digest()[:8].hex()
 
     def tag(self, data: bytes, t: float) -> str:
         """A short keyed tag for other identifying data (an SSID), same rotation.

@@ -140,3 +140,31 @@ def test_matches_hmac_for_any_key_address_and_time(
 def test_first_lookup_in_period_minus_one_is_keyed() -> None:
     t = -1.0
     assert Pseudonymizer(KEY).pseudonym(MAC, t) == reference(KEY, MAC, t)
+
+
+def test_the_cache_stays_bounded_and_right_across_its_generations() -> None:
+    """A busy sensor hears hundreds of new MACs a second: the cache keeps two generations
+    of addresses, never more, and an address evicted and heard again gets the same value."""
+    from drivers import privacy
+
+    p = Pseudonymizer(KEY)
+    addresses = [i.to_bytes(6, "big") for i in range(3 * privacy._CACHE_GENERATION + 7)]
+    first = [p.pseudonym(a, T0) for a in addresses]
+    assert len(p._cache) + len(p._older) <= 2 * privacy._CACHE_GENERATION
+    assert [p.pseudonym(a, T0) for a in addresses] == first
+    assert first[0] == reference(KEY, addresses[0], T0)
+    assert p.pseudonym_uncached(addresses[-1], T0) == first[-1]
+
+
+def test_the_wifi_parser_cache_stays_bounded_and_right() -> None:
+    from drivers.wifi import parse
+
+    parser = parse.WifiParser("wifi-a", Pseudonymizer(KEY))
+    macs = [
+        (0x020000000000 + i).to_bytes(6, "big") for i in range(2 * parse._DEVICE_GENERATION + 3)
+    ]
+    first = [parser._pseudonym(m, T0) for m in macs]
+    assert len(parser._devices) + len(parser._older_devices) <= 2 * parse._DEVICE_GENERATION
+    assert (
+        [parser._pseudonym(m, T0) for m in macs] == first == [reference(KEY, m, T0) for m in macs]
+    )

@@ -44,7 +44,9 @@ _VENDOR: Final = 221
 _EXTENSION: Final = 255
 _STABLE_EXTENSIONS: Final = frozenset({35, 108})  # HE and EHT capabilities
 _IE_CACHE_LIMIT: Final = 50_000
-_DEVICE_CACHE_LIMIT: Final = 100_000
+_DEVICE_GENERATION: Final = 16_384
+"""Addresses per generation of the pseudonym cache (two generations: the last 25 s of a
+busy sensor's new MACs, about 5 MB; see ``drivers.privacy``)."""
 
 
 class IeSummary(NamedTuple):
@@ -121,6 +123,7 @@ class WifiParser:
         self._tails: dict[bytes, tuple[bool, str | None, str]] = {}
         """IE block -> the Probe's last three fields; cleared at each key rotation."""
         self._devices: dict[bytes, str] = {}
+        self._older_devices: dict[bytes, str] = {}
         self._period_start = 0.0
         self._period_end = -1.0
         self.frames = 0
@@ -276,10 +279,12 @@ class WifiParser:
             self._period_start = float(period * pseudo.rotation_s)
             self._period_end = self._period_start + pseudo.rotation_s
             self._devices.clear()
+            self._older_devices.clear()
             self._tails.clear()  # SSID tags rotate with the pseudonyms
-        device = pseudo.pseudonym(mac, t)
-        if len(self._devices) >= _DEVICE_CACHE_LIMIT:
-            self._devices.clear()
+        device = self._older_devices.get(mac) or pseudo.pseudonym_uncached(mac, t)
+        if len(self._devices) >= _DEVICE_GENERATION:
+            self._older_devices = self._devices.copy()
+            self._devices.clear()  # in place: the hot loop holds this dict
         self._devices[mac] = device
         return device
 
