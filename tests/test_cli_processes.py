@@ -142,6 +142,12 @@ def test_demo_real_process(tmp_path: Path) -> None:
     grouped = re.search(r"grouping linked (\d+) MAC addresses into (\d+) devices", done.stdout)
     assert grouped is not None and int(grouped[2]) < int(grouped[1])
     assert scan_for_macs(macs_in_captures([ENTRANCE, SHOP]), [done.stdout.encode()]) == set()
+    # The people figure against the simulation's truth, hour by hour (issue 11: the demo
+    # within 10 %): the sum of the hours, and each hour's truth inside its 90 % interval.
+    people = re.search(r"without linking MACs: (\d+) .* \(simulation truth: (\d+)\)", done.stdout)
+    assert people is not None and abs(int(people[1]) - int(people[2])) <= 0.1 * int(people[2])
+    hours = re.findall(r"^ +\d\d:00 +[\d.]+ \[(\d+)\] +(\d+)-(\d+) ", done.stdout, re.M)
+    assert len(hours) == 2 and all(int(lo) <= int(t) <= int(hi) for t, lo, hi in hours)
 
 
 def test_demo_uses_a_running_broker_when_given_one(tmp_path: Path, broker: Broker) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -93,18 +95,20 @@ def _summary(r: DemoResult, out: Path) -> None:
     )
     console.print("\n[bold]what the shop learns[/]")
     median, truth_median = f["median_shop_dwell_s"] / 60, f["truth_median_dwell_s"] / 60
-    console.print(
-        f"  {f['shop_dwells']} dwells on the sales floor, median {median:.1f} min (simulation"
-        f" truth: {f['truth_visitors']} visitors, median {truth_median:.1f} min)"
-    )
     if f["shop_hours"]:
-        dwell = f"{f['shop_dwell_min_s'] / 60:.1f}-{f['shop_dwell_max_s'] / 60:.1f}"
         console.print(
             f"  people on the sales floor, estimated without linking MACs: {f['shop_people']}"
             f" (90 % interval {f['shop_people_low']}-{f['shop_people_high']}) over"
-            f" {f['shop_hours']} h; dwell median {dwell} min by hour (simulation truth:"
-            f" {f['truth_visitors']} visitors, median {truth_median:.1f} min)"
+            f" {f['shop_hours']} h, summed by hour (simulation truth:"
+            f" {f['truth_people_hours']}); by hour:"
         )
+        console.print(_hour_table(f["shop_hour_figures"]))
+    console.print(
+        f"  for comparison, grouped MAC chains: {f['shop_dwells']} dwells on the sales floor,"
+        f" median {median:.1f} min (truth: {f['truth_visitors']} visitors, median"
+        f" {truth_median:.1f} min): chains of random MACs split, so they are not used for"
+        " people or dwell"
+    )
     console.print(
         f"  {f['visits']} visits, {f['visits_through_entrance']} seen entering through the door;"
         f" up to {f['peak_visitors_per_minute']} visitors in one minute"
@@ -125,3 +129,31 @@ def _summary(r: DemoResult, out: Path) -> None:
 
 def register(cli: click.Group) -> None:
     cli.add_command(demo_command)
+
+
+def _hour_table(hours: list[dict[str, Any]]) -> Table:
+    """Each hour's estimate beside the simulation's truth for that hour."""
+    table = Table("hour (UTC)", "people [truth]", "90 % interval", "present [truth]",
+                  "dwell median, min [truth]", "90 % interval", "method", box=None,
+                  padding=(0, 1, 0, 4))  # fmt: skip
+    for h in hours:
+        table.add_row(
+            datetime.fromisoformat(h["start"]).astimezone(UTC).strftime("%H:%M"),
+            f"{h['people']:.1f} [{_or_dash(h['truth_people'], '{}')}]",
+            f"{h['people_low']:.0f}-{h['people_high']:.0f}",
+            f"{_or_dash(h['present'], '{:.1f}')} [{_or_dash(h['truth_present'], '{:.1f}')}]",
+            f"{_or_dash(_minutes(h['dwell_median_s']), '{:.1f}')}"
+            f" [{_or_dash(_minutes(h['truth_dwell_median_s']), '{:.1f}')}]",
+            f"{_or_dash(_minutes(h['dwell_median_low_s']), '{:.1f}')}-"
+            f"{_or_dash(_minutes(h['dwell_median_high_s']), '{:.1f}')}",
+            h["dwell_method"] or "-",
+        )
+    return table
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 60
+
+
+def _or_dash(value: float | None, spec: str) -> str:
+    return "-" if value is None else spec.format(value)

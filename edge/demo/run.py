@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -272,22 +273,43 @@ def _figures(records: list[dict[str, Any]], truth: dict[str, Any], macs: int) ->
         "truth_passersby": truth["people"].get("passerby", 0),
         "truth_median_dwell_s": round(statistics.median(truth["visitor_dwell_s"])),
         "macs_checked": macs,
-        **_estimates([r for r in hours if r["zone"] == "shop"]),
+        **_estimates([r for r in hours if r["zone"] == "shop"], truth.get("visitor_hours", [])),
         "ble_visits": sum(1 for r in ble if r["kind"] == "visit"),
         "ble_devices_peak": max((r["devices"] for r in ble if r["kind"] == "presence"), default=0),
     }
 
 
-def _estimates(shop_hours: list[dict[str, Any]]) -> dict[str, Any]:
-    """The sales floor's hourly people estimates (no MAC linking) and dwell medians, summed
-    and ranged over the recording's hours, to print beside the simulation's truth."""
+def _estimates(
+    shop_hours: list[dict[str, Any]], truth_hours: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The sales floor's hourly people estimates (no MAC linking) and dwell medians, each
+    beside the simulation's truth for the same hour, and summed over the recording."""
     people = [r for r in shop_hours if r.get("people_estimate") is not None]
-    dwell = [r["dwell_median_s"] for r in shop_hours if r.get("dwell_median_s") is not None]
+    truth_by_start = {h["start"]: h for h in truth_hours}
+    table = []
+    for r in sorted(people, key=lambda r: r["start"]):
+        truth = truth_by_start.get(datetime.fromisoformat(r["start"]).timestamp(), {})
+        table.append(
+            {
+                "start": r["start"],
+                "people": r["people_estimate"],
+                "people_low": r["people_low"],
+                "people_high": r["people_high"],
+                "present": r.get("people_present"),
+                "dwell_median_s": r.get("dwell_median_s"),
+                "dwell_median_low_s": r.get("dwell_median_low_s"),
+                "dwell_median_high_s": r.get("dwell_median_high_s"),
+                "dwell_method": r.get("dwell_method"),
+                "truth_people": truth.get("visitors"),
+                "truth_present": truth.get("present"),
+                "truth_dwell_median_s": truth.get("dwell_median_s"),
+            }
+        )
     return {
         "shop_people": round(sum(r["people_estimate"] for r in people)),
         "shop_people_low": round(sum(r["people_low"] for r in people)),
         "shop_people_high": round(sum(r["people_high"] for r in people)),
         "shop_hours": len(people),
-        "shop_dwell_min_s": round(min(dwell)) if dwell else None,
-        "shop_dwell_max_s": round(max(dwell)) if dwell else None,
+        "shop_hour_figures": table,
+        "truth_people_hours": sum(h["visitors"] for h in truth_hours),
     }
