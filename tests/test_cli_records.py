@@ -168,3 +168,18 @@ def test_status_does_not_say_never_for_a_sensor_with_frames(demo_replay: Replaye
 
 def test_status_missing_database(tmp_path: Path) -> None:
     failed_cleanly(invoke("status", "--db", tmp_path / "none.db"), "does not exist")
+
+
+def test_status_names_a_camera_whose_process_or_shared_detector_restarted() -> None:
+    from edge.cli.common import console
+    from edge.cli.status_cmd import _print_watchdogs
+
+    cameras = [
+        {"sensor": "door", "child_restarts": 0, "detector_restarts": 2, "detector_waits": 7},
+        {"sensor": "plaza", "child_restarts": 0, "detector_restarts": 0},
+    ]
+    with console.capture() as captured:
+        _print_watchdogs(cameras)
+    text = captured.get()
+    assert "sensor door: camera process restarted 0 time(s), shared detector 2 time(s)," in text
+    assert "7 frame(s) waited" in text and "plaza" not in text

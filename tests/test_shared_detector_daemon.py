@@ -113,6 +113,7 @@ def test_one_service_for_both_cameras_restarted_when_killed_and_stopped_last(
         assert (a.pid, b.pid) == camera_pids  # no camera process died
         assert a.stats.detector_waits >= 1 and b.stats.detector_waits >= 1
         assert a.stats.as_counters()["detector_waits"] == a.stats.detector_waits
+        await until(lambda: a.stats.as_counters()["detector_restarts"] == 1, 10, "counted")
 
     run(tmp_path, True, body)
     assert services() == [] and not seen[0].alive  # stopped with the last camera

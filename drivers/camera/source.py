@@ -71,6 +71,8 @@ class CameraStats:
     """Damaged frames skipped (corrupt data in the stream or file), read on past."""
     detector_waits: int = 0
     """Frames that waited for the shared detector to restart (it died or hung)."""
+    detector_restarts: int = 0
+    """Restarts of the shared detector this camera uses (0 with a model of its own)."""
     _before: list[int] = field(default_factory=lambda: [0] * 5)
     """Frames, detector runs, reconnects, damaged frames and detector waits of the children
     before the current one."""
@@ -111,6 +113,7 @@ class CameraStats:
             "camera_error": self.last_error,
             "damaged_frames": self.damaged,
             "detector_waits": self.detector_waits,
+            "detector_restarts": self.detector_restarts,
             # as the other sensors' rejected frames: `status` and mallsense_sensor_rejected
             "rejected": {"damaged_frame": self.damaged},
         }
@@ -247,6 +250,8 @@ class CameraSource:
         return error
 
     def _health(self, health: CameraHealth, batch: list[Any]) -> None:
+        if self.detectors is not None:
+            self.stats.detector_restarts = self.detectors.restarts(self.config.detector)
         if self.stats.update(health):
             if self._waiting and self._children > 1:
                 log.info("%s: frames are coming in again", self.spec.where)

@@ -120,7 +120,8 @@ def _print_held(status: dict[str, Any]) -> None:
 
 
 def _print_watchdogs(sensors: list[dict[str, Any]]) -> None:
-    """What the sensors' own watchdogs did (a BLE scanner restarted, its adapter reset)."""
+    """What the sensors' own watchdogs did (a BLE scanner restarted, its adapter reset, a
+    camera's process or its shared detector restarted)."""
     for s in sensors:
         restarts, resets = s.get("scanner_restarts", 0), s.get("adapter_resets", 0)
         failed = s.get("adapter_reset_failures", 0)
@@ -129,6 +130,14 @@ def _print_watchdogs(sensors: list[dict[str, Any]]) -> None:
                 f"sensor {s['sensor']}: {restarts} scanner restart(s), {resets} adapter"
                 f" reset(s){f', {failed} failed' if failed else ''}"
                 f" (scanning {s.get('scan_mode', '?')} on {s.get('adapter', '?')})",
+                markup=False,
+            )
+        processes, detector = s.get("child_restarts", 0), s.get("detector_restarts", 0)
+        if processes or detector:  # a camera: its own process, and the shared detector
+            console.print(
+                f"sensor {s['sensor']}: camera process restarted {processes} time(s), shared"
+                f" detector {detector} time(s), {s.get('detector_waits', 0)} frame(s) waited"
+                " for it; the daemon's log says why (journalctl -u mallsense-edge)",
                 markup=False,
             )
 

@@ -194,6 +194,12 @@ class DetectorHub:
         if service is not None:
             service.stop()
 
+    def restarts(self, config: DetectorConfig) -> int:
+        """How often the service for ``config`` was started again (0: none running)."""
+        with self._lock:
+            service = self._services.get(config)
+        return 0 if service is None else service.restarts
+
     def services(self) -> list[DetectorService]:
         with self._lock:
             return list(self._services.values())

@@ -1,4 +1,5 @@
-"""The Prometheus figures only a camera has: its process's inference time, fps, restarts."""
+"""The Prometheus figures only a camera has: its process's inference time, fps, restarts
+(of its process and of the shared detector it uses)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,15 @@ def camera_metrics(cameras: dict[str, dict[str, object]]) -> Iterator[Metric]:
         "Restarts of the camera's inference process.",
         labels=["sensor"],
     )
+    detector = CounterMetricFamily(
+        "mallsense_camera_detector_restarts",
+        "Restarts of the shared detector the camera uses (0 with a model of its own).",
+        labels=["sensor"],
+    )
     for name, counters in cameras.items():
         if "inference_ms" in counters:
             inference.add_metric([name], metric_value(counters["inference_ms"]) / 1000)
             fps.add_metric([name], metric_value(counters.get("fps")))
             child.add_metric([name], metric_value(counters.get("child_restarts")))
-    yield from (inference, fps, child)
+            detector.add_metric([name], metric_value(counters.get("detector_restarts")))
+    yield from (inference, fps, child, detector)
