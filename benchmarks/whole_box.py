@@ -281,9 +281,13 @@ class Run:
         a = self.args
         t0 = time.monotonic()
         self.samples.append(self.sample(trees, t0))
+        next_progress = _PROGRESS_S
         while (elapsed := time.monotonic() - t0) < a.seconds:
             time.sleep(min(a.sample_s, a.seconds - elapsed))
             self.samples.append(self.sample(trees, t0))
+            if self.samples[-1]["t"] >= next_progress:
+                progress(self.samples[0], self.samples[-1], a.seconds)
+                next_progress += _PROGRESS_S
             if any(p.poll() is not None for p in procs):
                 print("error: a daemon exited during the run", file=sys.stderr)
                 break
@@ -377,6 +381,27 @@ class Run:
             ),
             "status": statuses[0] if statuses else None,
         } | lag
+
+
+_PROGRESS_S = 300.0
+"""A line on stderr this often (a soak runs for hours)."""
+
+
+def progress(first: dict[str, Any], now: dict[str, Any], seconds: float) -> None:
+    """Elapsed time, memory and each sensor's processed rate so far, on stderr."""
+    span = max(now["t"] - first["t"], 1e-9)
+    rates = ", ".join(
+        f"{name} {(now['frames'].get(name, 0.0) - first['frames'].get(name, 0.0)) / span:.1f}/s"
+        for name in sorted(now["frames"])
+    )
+    pss = sum(now["pss"].values())
+    print(
+        f"[{now['t'] / 60:5.1f} of {seconds / 60:.0f} min] PSS {pss:.0f} MB (daemon"
+        f" {now['daemon_pss']:.0f}), open devices {now['open_devices']:.0f}, outbox"
+        f" {now['outbox_depth']:.0f}; processed: {rates}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
