@@ -39,7 +39,7 @@ __all__ = [
 
 TOPIC_ROOT = "mallsense/v1"
 COMMANDS = ("ping", "status", "resend", "config")
-CONTRACT_VERSION = "1.3"
+CONTRACT_VERSION = "1.4"
 """The contract's version (docs/records.md, "Versioning"): the major is the ``v1`` of
 ``TOPIC_ROOT`` and of every ``schema`` (``dwell/1``, ``envelope/1``); the minor counts
 additions (1.1: ``stream`` and the last seqs; 1.2: the money ladder and

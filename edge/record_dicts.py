@@ -52,6 +52,7 @@ class TrafficEstimateDict(TypedDict):
     people_high: float | None
     people_method: Literal["rate", "camera-ratio"] | None
     people_present: float | None
+    people_camera_weight: float | None
     dwell_method: Literal["sessions-sure", "little", "sessions"] | None
     dwell_sure_sessions: int | None
     dwell_median_low_s: float | None
@@ -247,6 +248,7 @@ class TrafficDict(TypedDict):
     people_high: float | None
     people_method: Literal["rate", "camera-ratio"] | None
     people_present: float | None
+    people_camera_weight: float | None
     dwell_method: Literal["sessions-sure", "little", "sessions"] | None
     dwell_sure_sessions: int | None
     dwell_median_low_s: float | None

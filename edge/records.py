@@ -479,7 +479,7 @@ RECORD_SPECS: dict[str, RecordSpec] = {
         added_in=dict.fromkeys(("people_low", "people_high", "people_method", "people_present",
                                 "dwell_method", "dwell_sure_sessions", "dwell_median_low_s",
                                 "dwell_median_high_s", "dwell_p90_low_s", "dwell_p90_high_s"),
-                               "1.3"),
+                               "1.3") | {"people_camera_weight": "1.4"},
     ),
     "kpi": RecordSpec(
         Kpi,

@@ -199,3 +199,14 @@ def test_presence_records_carry_people_with_an_interval() -> None:
     assert all(r["people_low"] <= r["people_estimate"] <= r["people_high"] for r in presence)
     mean = sum(r["people_estimate"] for r in presence[5:]) / len(presence[5:])
     assert 12 * 0.5 < mean < 12 * 2  # the prior's interval, not the phones' (nobody followed)
+
+
+def test_a_door_camera_outweighs_a_vague_rate_estimate_and_is_pulled_by_a_sharp_one() -> None:
+    from edge.estimate.camera import camera_people
+
+    people, low, high, weight = camera_people(20.0, 180.0, (300.0, 150.0, 600.0))
+    assert weight > 0.95 and 200.0 < people < 206.0 and low < 200.0 < high
+    same = camera_people(0.0, 100.0, (121.0, 110.0, 133.1))  # as sure as the camera
+    assert 0.4 < same[3] < 0.6 and 100.0 < same[0] < 121.0
+    assert camera_people(5.0, 10.0, None) == (15.0, *camera_people(5.0, 10.0, None)[1:3], 1.0)
+    assert camera_people(0.0, 0.0, (3.0, 1.0, 6.0))[0] == 0.0  # nobody came: the door says so

@@ -181,12 +181,14 @@ def test_the_ratio_is_learned_from_the_camera_and_borrowed_elsewhere() -> None:
     tracker = KpiTracker(config())
     day1 = close_hour(tracker, T0, records=[footfall(T0, 20)])
     (shop1,) = by(day1, "traffic", zone="shop")
-    assert shop1["devices_per_person"] is None and shop1["people_estimate"] is None
+    assert shop1["devices_per_person"] is None
+    # The camera's own zone: its count, not the ratio learned from it (contract 1.4)
+    assert shop1["people_estimate"] == 20.0 and shop1["people_camera_weight"] == 1.0
     day2 = close_hour(tracker, T0 + 24 * HOUR, records=[footfall(T0 + 24 * HOUR, 25)])
     (shop2,) = by(day2, "traffic", zone="shop")
     assert shop2["devices_per_person"] == 2.0  # 40 visitors for 20 people, learned yesterday
-    assert shop2["ratio_source"] == "zone" and shop2["people_estimate"] == 20.0
-    assert shop2["people_counted"] == 25  # the platform sees estimate, count and drift
+    assert shop2["ratio_source"] == "zone" and shop2["people_estimate"] == 25.0
+    assert shop2["people_counted"] == 25 and shop2["people_method"] is None
     (hall2,) = by(day2, "traffic", zone="hall")
     assert hall2["ratio_source"] == "box" and hall2["people_estimate"] == 30.0
     other_hour = close_hour(tracker, T0 + 24 * HOUR + 5 * HOUR)
@@ -216,6 +218,36 @@ def test_the_ratio_settles_then_follows_drift() -> None:
 
 
 # -- kpi ----------------------------------------------------------------------------------------
+
+
+def door(start: float, entries: int, exits: int) -> dict[str, Any]:
+    return footfall(start, entries) | {"out": exits}
+
+
+def test_a_door_camera_counts_who_was_inside_at_the_start_plus_its_entries() -> None:
+    tracker = KpiTracker(config())
+    hour1 = close_hour(tracker, T0, records=[door(T0, 30, 10)])
+    assert by(hour1, "traffic", zone="shop")[0]["people_estimate"] == 30.0
+    hour2 = close_hour(tracker, T0 + HOUR, records=[door(T0 + HOUR, 5, 40)])
+    (shop2,) = by(hour2, "traffic", zone="shop")
+    assert shop2["people_estimate"] == 25.0  # 20 still inside at 11:00, 5 came in
+    assert shop2["people_counted"] == 5 and shop2["people_camera_weight"] == 1.0
+    hour3 = close_hour(tracker, T0 + 2 * HOUR, records=[door(T0 + 2 * HOUR, 3, 0)])
+    assert by(hour3, "traffic", zone="shop")[0]["people_estimate"] == 3.0  # never below 0
+    tomorrow = T0 + 24 * HOUR
+    close_hour(tracker, T0 + 3 * HOUR, records=[door(T0 + 3 * HOUR, 50, 0)])
+    next_day = close_hour(tracker, tomorrow, records=[door(tomorrow, 4, 0)])
+    assert by(next_day, "traffic", zone="shop")[0]["people_estimate"] == 4.0  # a new day
+    assert by(next_day, "traffic", zone="hall")[0]["people_camera_weight"] is None
+
+
+def test_the_count_inside_survives_a_restart() -> None:
+    tracker = KpiTracker(config())
+    close_hour(tracker, T0, records=[door(T0, 30, 10)])
+    restarted = KpiTracker(config())
+    restarted.restore(tracker.snapshot())
+    hour2 = close_hour(restarted, T0 + HOUR, records=[door(T0 + HOUR, 5, 0)])
+    assert by(hour2, "traffic", zone="shop")[0]["people_estimate"] == 25.0
 
 
 def test_store_kpi_with_camera_entries() -> None:

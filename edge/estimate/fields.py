@@ -54,6 +54,15 @@ class TrafficEstimate(BaseModel):
     people_present: float | None = Field(
         None, ge=0, description="Mean people present in the zone over the hour (rate estimator)."
     )
+    people_camera_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Where a camera counts the zone's door: the weight of its count (people"
+        " inside when the hour began plus its entries) in people_estimate, fused with the"
+        " rate estimate by their uncertainties (1: the camera alone, when no rate estimate"
+        " ran); null: no camera.",
+    )
     dwell_method: Literal["sessions-sure", "little", "sessions"] | None = Field(
         None,
         description="How dwell_median_s and dwell_p90_s were made: 'sessions-sure' (the hour's"

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from edge.estimate.camera import camera_people
 from edge.estimate.dwell import dwell_figures
 from edge.estimate.hourly import hour_people
 from edge.kpi.calibration import Ratio
@@ -71,12 +72,14 @@ def hour_estimates(
     sure: Sequence[float],
     pooled: Sequence[float],
     turnover: float,
+    counted: tuple[float, float] | None = None,
 ) -> tuple[HourFiguresDict, TrafficEstimateDict]:
     """The estimates of one zone's hour that need no linking (``edge.estimate``): people
     with a 90 % interval, and dwell from sure sessions or Little's law. They replace the
     camera ratio's people estimate where the rate estimator ran (Wi-Fi with grouping),
     and the sessions' dwell where a method made one: the figures come back with those
-    replaced, beside the estimate fields."""
+    replaced, beside the estimate fields. ``counted``: (people inside at the hour's start,
+    entries) where a camera counts the zone's door; fused in (``edge.estimate.camera``)."""
     sums = zone_hour.get("people_sums")
     hour = hour_people(sums, zone_hour["followed"], turnover) if sums else None
     gap = sums[5] / sums[0] if sums and len(sums) > 5 and sums[0] else 0.0
@@ -91,8 +94,15 @@ def hour_estimates(
     else:
         median, p90 = dwell["dwell_median_s"], dwell["dwell_p90_s"]
         figures = {**figures, "dwell_median_s": median, "dwell_p90_s": p90}
+    low, high = (hour.low, hour.high) if hour is not None else (None, None)
     if hour is not None:
         figures = {**figures, "people_estimate": hour.people, "people_method": hour.method}
+    weight = None
+    if counted is not None:
+        rate = (hour.people, hour.low, hour.high) if hour is not None else None
+        people, low, high, weight = camera_people(*counted, rate)
+        rate_method = hour.method if hour is not None else None  # null: the camera alone
+        figures = {**figures, "people_estimate": people, "people_method": rate_method}
     estimates: TrafficEstimateDict = {
         "dwell_sure_sessions": len(sure),
         "dwell_method": method,
@@ -100,10 +110,11 @@ def hour_estimates(
         "dwell_median_high_s": dwell["dwell_median_high_s"],
         "dwell_p90_low_s": dwell["dwell_p90_low_s"],
         "dwell_p90_high_s": dwell["dwell_p90_high_s"],
-        "people_low": hour.low if hour is not None else None,
-        "people_high": hour.high if hour is not None else None,
+        "people_low": low,
+        "people_high": high,
         "people_method": figures["people_method"],
         "people_present": hour.present if hour is not None else None,
+        "people_camera_weight": weight,
     }
     return figures, estimates
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["HOUR_S", "HourBucket", "Sale", "epoch", "hour_of"]
+__all__ = ["HOUR_S", "HourBucket", "Inside", "Sale", "epoch", "hour_of"]
 
 HOUR_S = 3600.0
 
@@ -55,6 +55,8 @@ class HourBucket:
     """``zone|radio`` -> visits ended in the hour that returned to the zone."""
     entries: dict[str, int] = field(default_factory=dict)
     """zone -> camera line entries (``in``) in the hour."""
+    exits: dict[str, int] = field(default_factory=dict)
+    """zone -> camera line exits (``out``) in the hour."""
     sales: dict[str, list[Sale]] = field(default_factory=dict)
     """store -> receipts printed in the hour."""
     sure_dwells: dict[str, list[float]] = field(default_factory=dict)
@@ -68,6 +70,7 @@ class HourBucket:
             "dwells": self.dwells,
             "repeats": self.repeats,
             "entries": self.entries,
+            "exits": self.exits,
             "sales": {k: [s.to_json() for s in v] for k, v in self.sales.items()},
             "sure_dwells": self.sure_dwells,
         }
@@ -80,6 +83,44 @@ class HourBucket:
             dwells={k: list(v) for k, v in data["dwells"].items()},
             repeats=dict(data["repeats"]),
             entries=dict(data["entries"]),
+            exits=dict(data.get("exits", {})),
             sales={k: [Sale.from_json(s) for s in v] for k, v in data["sales"].items()},
             sure_dwells={k: list(v) for k, v in data.get("sure_dwells", {}).items()},
         )
+
+
+@dataclass(slots=True)
+class Inside:
+    """People inside each zone whose door a camera counts, at the start of the next hour
+    to close: entries minus exits since the local day began (malls close at night; a
+    day's miscounts do not carry into the next), never below zero."""
+
+    zones: dict[str, list[Any]] = field(default_factory=dict)
+    """zone -> [local date, people inside]."""
+
+    def at(self, zone: str, start: float, day: str, open_hours: dict[float, HourBucket]) -> float:
+        """People inside ``zone`` when the hour ``start`` (of local date ``day``) began:
+        the closed hours' count, plus the hours still open before it."""
+        known = self.zones.get(zone)
+        inside = float(known[1]) if known is not None and known[0] == day else 0.0
+        for hour in sorted(open_hours):
+            if hour >= start:
+                break
+            bucket = open_hours[hour]
+            inside = max(inside + bucket.entries.get(zone, 0) - bucket.exits.get(zone, 0), 0.0)
+        return inside
+
+    def close_hour(self, bucket: HourBucket, day: str) -> None:
+        """Fold a closed hour's entries and exits in."""
+        for zone in bucket.entries.keys() | bucket.exits.keys():
+            known = self.zones.get(zone)
+            inside = float(known[1]) if known is not None and known[0] == day else 0.0
+            change = bucket.entries.get(zone, 0) - bucket.exits.get(zone, 0)
+            self.zones[zone] = [day, max(inside + change, 0.0)]
+
+    def to_json(self) -> dict[str, list[Any]]:
+        return {z: list(v) for z, v in self.zones.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[Any]] | None) -> Inside:
+        return cls({z: list(v) for z, v in (data or {}).items()})

@@ -27,7 +27,7 @@ from edge.config.models import Config
 from edge.estimate.hourly import Turnover
 from edge.kpi.calibration import Calibration, DwellPool
 from edge.kpi.figures import hour_estimates, store_figures, traffic_figures
-from edge.kpi.hours import HOUR_S, HourBucket, Sale, epoch, hour_of
+from edge.kpi.hours import HOUR_S, HourBucket, Inside, Sale, epoch, hour_of
 from edge.record_dicts import HourFiguresDict, KpiDict, TrafficDict, TrafficEstimateDict
 from edge.records import Radio
 from edge.sensors.pos.config import PosSensorConfig
@@ -77,6 +77,8 @@ class KpiTracker:
         self._revisions: dict[str, list[Any]] = {}
         """Natural key -> [partial records emitted, id of the last one]."""
         self._clock = -math.inf
+        self._inside = Inside()
+        """People inside each camera zone when the next hour to close began."""
 
     # -- input --------------------------------------------------------------------------
 
@@ -134,14 +136,16 @@ class KpiTracker:
     def _fold_footfall(self, r: Record) -> None:
         old = self._footfall.pop(r["supersedes"], None) if r.get("supersedes") else None
         if old is not None:
-            hour, zone, count = old
+            hour, zone, count, *out = old  # [hour, zone, in] before exits were kept
             bucket = self._buckets.get(hour)
             if bucket is not None:
                 bucket.entries[zone] = bucket.entries.get(zone, 0) - count
+                bucket.exits[zone] = bucket.exits.get(zone, 0) - (out[0] if out else 0)
         hour = hour_of(epoch(r["start"]))
-        entries = self._bucket(hour).entries
-        entries[r["zone"]] = entries.get(r["zone"], 0) + r["in"]
-        self._footfall[r["id"]] = [hour, r["zone"], r["in"]]
+        bucket = self._bucket(hour)
+        bucket.entries[r["zone"]] = bucket.entries.get(r["zone"], 0) + r["in"]
+        bucket.exits[r["zone"]] = bucket.exits.get(r["zone"], 0) + r["out"]
+        self._footfall[r["id"]] = [hour, r["zone"], r["in"], r["out"]]
         self._clock = max(self._clock, epoch(r["end"]))
 
     def _bucket(self, start: float) -> HourBucket:
@@ -159,6 +163,7 @@ class KpiTracker:
                 break
             bucket = self._buckets.pop(start)
             out += self._records(bucket, start + HOUR_S, None, partial=False)
+            self._inside.close_hour(bucket, self._day_of(start))
             self._footfall = {k: v for k, v in self._footfall.items() if v[0] != start}
         return out
 
@@ -208,7 +213,11 @@ class KpiTracker:
         fields = traffic_figures(zh, dwells, bucket.repeats.get(key, 0), people, ratio)
         sure = bucket.sure_dwells.get(key, [])
         pooled, prior = self.dwell_pool.get(key), self.turnover.prior(key)
-        return hour_estimates(zh, fields, sure, pooled, prior)
+        counted = None
+        if people is not None:
+            inside = self._inside.at(zone, bucket.start, self._day_of(bucket.start), self._buckets)
+            counted = (inside, float(people))
+        return hour_estimates(zh, fields, sure, pooled, prior, counted)
 
     def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
         """After the hour's estimates are made: fold its camera counts into the ratios."""
@@ -238,6 +247,10 @@ class KpiTracker:
         if ble is not None:
             return float(ble["visitors"]), "ble"
         return None, None
+
+    def _day_of(self, start: float) -> str:
+        """The mall's local date: a door's running count starts again each day."""
+        return datetime.fromtimestamp(start, UTC).astimezone(self._tz).date().isoformat()
 
     def _hour_of_day(self, start: float) -> int:
         """The mall's hour of the day: opening and rush hours follow local time, daylight
@@ -328,6 +341,7 @@ class KpiTracker:
             "period": self._period,
             "footfall": dict(self._footfall),
             "revisions": dict(self._revisions),
+            "inside": self._inside.to_json(),
         }
         if with_visited:
             snap["visited"] = list(self._visited)
@@ -345,6 +359,7 @@ class KpiTracker:
         self._visited = set(snap.get("visited", ()))
         self._footfall = dict(snap["footfall"])
         self._revisions = dict(snap["revisions"])
+        self._inside = Inside.from_json(snap.get("inside"))
 
 
 def _sure(dwell: Record) -> bool:

@@ -46,7 +46,7 @@ TRAFFIC_FIELDS = (
     "grouping_confidence", "dwell_sessions", "dwell_median_s", "dwell_p90_s", "repeat_visits",
     "people_counted", "devices_per_person", "ratio_source", "people_estimate", "partial",
     "people_low", "people_high", "people_method", "people_present", "dwell_method",
-    "dwell_sure_sessions", "dwell_median_low_s", "dwell_median_high_s",
+    "dwell_sure_sessions", "dwell_median_low_s", "dwell_median_high_s", "people_camera_weight",
 )  # fmt: skip
 KPI_FIELDS = (
     "start", "end", "entries", "entries_source", "transactions", "refunds", "sales", "currency",
