@@ -17,7 +17,7 @@ if str(ROOT / "benchmarks") not in sys.path:
     sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from crowd.evaluate import evaluate, replay  # noqa: E402
-from crowd.heldout import run_records  # noqa: E402
+from crowd.heldout import CAMERA_ZONE, run_records  # noqa: E402
 from crowd.metrics import figures, true_path  # noqa: E402
 from crowd.phones import MODELS, pick_model  # noqa: E402
 from crowd.render import CrowdParams, generate, load_truth  # noqa: E402
@@ -173,3 +173,8 @@ def test_the_box_reports_people_with_intervals_on_a_small_day(truth: dict[str, A
     assert summary["coverage_90"] >= 0.7  # a small day: few followed phones, wide intervals
     presence = [r for r in records if r["kind"] == "presence" and r["people_estimate"]]
     assert presence and all(r["people_low"] <= r["people_estimate"] for r in presence)
+    # The shop whose door a (perfect) camera counts: its count, barely moved by the rate
+    door = [r for r in rows if r["zone"] == CAMERA_ZONE and r["truth"]["people"] >= 10]
+    assert door and summarize(door)["people_median_abs_error"] <= 0.05
+    weights = [r["people_camera_weight"] for r in records if r["kind"] == "traffic"]
+    assert any(w is not None and w > 0.5 for w in weights)

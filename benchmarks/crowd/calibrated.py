@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import time
 from collections import Counter
@@ -68,19 +69,23 @@ path = "unused.db"
     )
 
 
-def camera_counts(truth: dict[str, Any], zone: str = CAMERA_ZONE) -> list[Record]:
-    """A perfect door camera, simulated: per minute, the people who came in and went out.
-    The corridor's is the mall's entrance (first arrival, last departure); a shop's
-    counts every stay in the shop (a shop's door is its only way in)."""
+def camera_counts(
+    truth: dict[str, Any], zone: str = CAMERA_ZONE, miss: float = 0.0
+) -> list[Record]:
+    """A door camera, simulated: per minute, the people who came in and went out, each
+    crossing missed with probability ``miss`` (0: a perfect count). The corridor's is the
+    mall's entrance (first arrival, last departure); a shop's counts every stay in the
+    shop (a shop's door is its only way in)."""
     day = truth["day_epoch"]
     came: Counter[int] = Counter()
     went: Counter[int] = Counter()
+    rng = random.Random(f"camera-{zone}-{day}")
     for p in truth["people"]:
         stays = p["stays"] if zone != CAMERA_ZONE else [(zone, p["stays"][0][1], p["stays"][-1][2])]
         for z, a, b in stays:
             if z == zone:
-                came[int((day + a) // 60)] += 1
-                went[int((day + b) // 60)] += 1
+                came[int((day + a) // 60)] += rng.random() >= miss
+                went[int((day + b) // 60)] += rng.random() >= miss
     return [
         {
             "id": record_id(m * 60.0, f"crowd-footfall-{zone}-{m}"), "kind": "footfall",
@@ -92,11 +97,15 @@ def camera_counts(truth: dict[str, Any], zone: str = CAMERA_ZONE) -> list[Record
 
 
 def play_day(
-    pipeline: Pipeline, truth: dict[str, Any], kinds: frozenset[str], camera_zone: str = CAMERA_ZONE
+    pipeline: Pipeline,
+    truth: dict[str, Any],
+    kinds: frozenset[str],
+    camera_zone: str = CAMERA_ZONE,
+    camera_miss: float = 0.0,
 ) -> tuple[list[Record], float]:
     """The simulated day through ``pipeline``, the door camera's counts fed in as their
     intervals end: the records of ``kinds`` it made, and the frames per second it kept."""
-    footfall = camera_counts(truth, camera_zone)
+    footfall = camera_counts(truth, camera_zone, camera_miss)
     out: list[Record] = []
     frames, started = 0, time.perf_counter()
     for chunk in replay(truth):
