@@ -326,3 +326,14 @@ def test_the_daemon_thread_safety_of_stop(tmp_path: Path) -> None:
             await asyncio.wait_for(daemon.run(), 10)
 
         asyncio.run(main())
+
+
+def test_a_costly_flush_stretches_the_flush_period() -> None:
+    """A checkpoint of a huge crowd takes a share of a second: the daemon then flushes
+    less often, so flushing keeps to a tenth of the time; a cheap flush changes nothing."""
+    from edge.runtime.daemon import flush_pause
+
+    assert flush_pause(1.0, 0.01) == (1.0, 1.0)
+    period, pause = flush_pause(1.0, 0.3)
+    assert period == pytest.approx(3.0) and pause == pytest.approx(2.7)
+    assert flush_pause(5.0, 0.2) == (5.0, 5.0)

@@ -53,7 +53,7 @@ from edge.sensors.table import plugin_for
 from edge.store import Store
 from edge.store.retention import enforce
 
-__all__ = ["EdgeDaemon", "SupervisedSensor"]
+__all__ = ["EdgeDaemon", "SupervisedSensor", "flush_pause"]
 
 log = logging.getLogger("mallsense.edge")
 _QUEUE_BATCHES = 2048
@@ -62,6 +62,17 @@ _BAD_SNAPSHOT = (LookupError, TypeError, ValueError, AttributeError, OverflowErr
 _RETENTION_GRACE_S = 600.0
 """A retention pass (which holds the store and so delays flushes) may run this long
 before the systemd watchdog treats the waiting flushes as a hang."""
+_FLUSH_CPU_SHARE = 0.1
+"""At most this share of the time goes to flushing: a flush that took 0.3 s (a checkpoint
+of tens of thousands of phones) waits 2.7 s before the next one."""
+
+
+def flush_pause(interval: float, took: float) -> tuple[float, float]:
+    """(period, pause before the next flush) after a flush that took ``took`` seconds: the
+    configured interval between flushes, stretched so that flushing takes at most
+    ``_FLUSH_CPU_SHARE`` of the time."""
+    period = max(interval, took / _FLUSH_CPU_SHARE)
+    return period, period - min(took, period - interval)
 
 
 class EdgeDaemon:
@@ -111,6 +122,9 @@ class EdgeDaemon:
         """The SQLite connection is used by one worker thread at a time."""
         self._notifier = notifier or Notifier.from_environment()
         self._flushed_at = self._consumed_at = time.monotonic()
+        self._flush_period = config.aggregation.flush_interval_s
+        """Time from one flush's start to the next's (longer than flush_interval_s when a
+        flush is costly: ``_flush_loop``)."""
         self._retention_since: float | None = None
         self.config_hash = config_hash(config)
         self.metrics = MetricsEndpoint(edge_registry(self), "edge")
@@ -291,10 +305,18 @@ class EdgeDaemon:
             handler(batch)
 
     async def _flush_loop(self) -> None:
+        """Flush every ``flush_interval_s``, or less often when a flush is costly: the
+        checkpoint of a crowd of tens of thousands of phones takes a noticeable share of
+        a second, and the box's core is for the sensors (``_FLUSH_CPU_SHARE``)."""
+        took = 0.0
         while True:
-            await asyncio.sleep(self.config.aggregation.flush_interval_s)  # a reload may change it
+            interval = self.config.aggregation.flush_interval_s  # a reload may change it
+            self._flush_period, pause = flush_pause(interval, took)
+            await asyncio.sleep(pause)
+            started = time.monotonic()
             await self._flush()
             self._flushed_at = time.monotonic()
+            took = self._flushed_at - started
 
     async def _retention_loop(self) -> None:
         """Keep the database inside its disk budget and age (see edge.store.retention)."""
@@ -357,11 +379,11 @@ class EdgeDaemon:
         """Why the daemon is not making progress, or None.
 
         A flush must have finished (written, or failed and kept its records) within
-        two flush intervals, or since the last ping when that is longer; a retention
+        two flush periods, or since the last ping when that is longer; a retention
         pass holding the store excuses waiting flushes for a while.
         """
         now = time.monotonic()
-        limit = max(2 * self.config.aggregation.flush_interval_s, period)
+        limit = max(2 * self.config.aggregation.flush_interval_s, 2 * self._flush_period, period)
         retaining = self._retention_since is not None and (
             now - self._retention_since < _RETENTION_GRACE_S
         )
