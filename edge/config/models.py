@@ -82,7 +82,12 @@ class AggregationConfig(Strict):
         0.3, gt=0, le=1, description="Weight of a new sample in the RSSI moving average."
     )
     flush_interval_s: float = Field(
-        1.0, gt=0, le=60, description="How often the daemon writes finished records to disk."
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the daemon writes finished records and its checkpoint to disk;"
+        " stretched while a checkpoint is costly (a crowd of tens of thousands of phones), so"
+        " that flushing keeps to a tenth of the time.",
     )
     grouping: bool = Field(
         True,
