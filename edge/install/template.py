@@ -36,9 +36,13 @@ _EDITS = (
     ('mall = "demo-mall"', f'mall = "{PLACEHOLDER}"  # the mall\'s id: the same on all its boxes'),
     ('box = "shop-12"', f'box = "{PLACEHOLDER}"   # this box\'s id, unique in the mall'),
     (
-        "# The recording covers two hours: a device there all along is the staff scanner.\n"
+        "# The shop's own stock scanner, known from day one (its MAC is on its label); the\n"
+        "# two-hour recording also marks as fixed whatever else stays all along.\n"
+        'fixed_devices = ["00:23:68:f1:9f:e7"]\n'
         "fixed_device_after_h = 1.0\n",
-        "",
+        "# Devices known to be fixed (stock scanners, desktop PCs, printers: the MAC on their\n"
+        "# label), left out of every figure from their first frame:\n"
+        '# fixed_devices = ["aa:bb:cc:dd:ee:ff"]\n',
     ),
     (
         'path = "demo-output/mallsense.db"',
