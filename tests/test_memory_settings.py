@@ -1,4 +1,4 @@
-"""The daemon's allocator settings (edge.runtime.memory).
+"""The daemon's allocator settings (drivers.memory).
 
 What they save is measured, not asserted here: the whole-box recordings replayed
 offline with a checkpoint every 6 s hold 249 MB resident with glibc's defaults and
@@ -11,7 +11,7 @@ import sys
 
 
 def test_glibc_takes_both_settings_in_a_fresh_process() -> None:
-    code = "from edge.runtime.memory import tune_allocator; print(tune_allocator())"
+    code = "from drivers.memory import tune_allocator; print(tune_allocator())"
     argv = [sys.executable, "-c", code]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr

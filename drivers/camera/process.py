@@ -37,6 +37,7 @@ from drivers.camera.detect import ModelError
 from drivers.camera.observations import CameraObservation
 from drivers.camera.pipeline import CameraPipeline, PipelineConfig, build_pipeline
 from drivers.camera.shared_detector.client import SharedDetectorClient
+from drivers.memory import tune_allocator
 
 __all__ = ["CameraHealth", "CameraMessage", "CameraProcess", "peak_rss_mb"]
 
@@ -143,6 +144,7 @@ def _detector_waits(pipeline: CameraPipeline) -> int:
 
 def _child(spec: CameraSpec, config: PipelineConfig, out: Any, stop: Any, health_s: float) -> None:
     """The child's main: build, capture, count, report (runs in the camera process)."""
+    tune_allocator()  # before the capture thread: see drivers.memory
     # Ctrl-C and systemd's stop signal reach the whole process group; the parent then asks
     # us to finish, so that the open interval is handed over instead of lost.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

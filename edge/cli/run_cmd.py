@@ -11,13 +11,13 @@ from typing import Any
 
 import click
 
+from drivers.memory import tune_allocator
 from drivers.timeline import Timeline
 from edge.cli.common import config_option, fails_cleanly
 from edge.config import Config, config_hash, load_config
 from edge.config.secrets import pseudonymization_key
 from edge.runtime.daemon import EdgeDaemon
 from edge.runtime.logs import set_identifier
-from edge.runtime.memory import tune_allocator
 from edge.sensors.table import plugin_for
 from edge.store import Store
 
@@ -99,7 +99,7 @@ def run_command(config_path: Path, simulate: tuple[str, ...], simulate_speed: fl
       mallsense run --config box.toml --simulate shop=saturday.pcap
     """
     set_identifier("mallsense-edge")
-    tune_allocator()  # before any thread: see edge.runtime.memory
+    tune_allocator()  # before any thread: see drivers.memory
     config = load_config(config_path, check_files=True)
     timeline = Timeline(simulate_speed)
     radios = _simulated_sources(simulate, timeline, config)

@@ -44,6 +44,7 @@ from drivers.camera.shared_detector.protocol import (
     open_slot,
     slot_tensor,
 )
+from drivers.memory import tune_allocator
 
 __all__ = ["DetectorServer", "run_service"]
 
@@ -214,6 +215,7 @@ def run_service(
     address: ServiceAddress, config: DetectorConfig, status: Connection, beat: Any = None
 ) -> None:
     """The service process's main: load the model, say ``ready`` (or why not), serve."""
+    tune_allocator()  # before onnxruntime's threads: see drivers.memory
     # Ctrl-C and systemd's stop signal reach the whole process group: the cameras may still
     # be finishing their last frames; the daemon ends this process after the last of them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

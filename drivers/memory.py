@@ -1,4 +1,5 @@
-"""glibc's allocator, set for a daemon that runs for months with a few big buffers.
+"""glibc's allocator, set for processes that run for months with a few big buffers: the
+edge daemon, its camera processes and the shared detector.
 
 Two defaults of glibc malloc cost a busy box about a quarter of its memory:
 
@@ -9,11 +10,13 @@ Two defaults of glibc malloc cost a busy box about a quarter of its memory:
   threshold at 128 KiB keeps such blocks out of the heap. The whole-box recordings
   replayed offline with a checkpoint every 6 s: 249 MB resident, 189 MB with it fixed.
 - each thread that allocates gets an arena of its own, up to eight per core, and each
-  keeps its freed space; the daemon has a thread per sensor. Two arenas are plenty
-  when the GIL serializes most allocations anyway.
+  keeps its freed space; the daemon has a thread per sensor, a camera process a reader
+  thread beside its counting. Two arenas are plenty when the GIL serializes most
+  allocations anyway.
 
-``mallopt`` is called once, at start, before the threads; elsewhere (another libc) this
-does nothing.
+``mallopt`` is called once, at a process's start, before its threads; elsewhere (another
+libc) this does nothing. Frames (a megabyte or more each) are then mapped and unmapped
+one by one: some tens of microseconds a frame, at ten frames a second.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 
 __all__ = ["tune_allocator"]
 
-log = logging.getLogger("mallsense.edge")
+log = logging.getLogger("mallsense")
 
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
