@@ -13,7 +13,7 @@ from typing import Any
 
 from edge.estimate.camera import camera_people
 from edge.estimate.dwell import dwell_figures
-from edge.estimate.hourly import hour_people
+from edge.estimate.hourly import HourPeople, hour_people
 from edge.kpi.calibration import Ratio
 from edge.kpi.hours import Sale
 from edge.record_dicts import HourFiguresDict, StoreFiguresDict, TrafficEstimateDict
@@ -94,15 +94,7 @@ def hour_estimates(
     else:
         median, p90 = dwell["dwell_median_s"], dwell["dwell_p90_s"]
         figures = {**figures, "dwell_median_s": median, "dwell_p90_s": p90}
-    low, high = (hour.low, hour.high) if hour is not None else (None, None)
-    if hour is not None:
-        figures = {**figures, "people_estimate": hour.people, "people_method": hour.method}
-    weight = None
-    if counted is not None:
-        rate = (hour.people, hour.low, hour.high) if hour is not None else None
-        people, low, high, weight = camera_people(*counted, rate)
-        rate_method = hour.method if hour is not None else None  # null: the camera alone
-        figures = {**figures, "people_estimate": people, "people_method": rate_method}
+    figures, (low, high, weight) = _people(figures, hour, counted)
     estimates: TrafficEstimateDict = {
         "dwell_sure_sessions": len(sure),
         "dwell_method": method,
@@ -117,6 +109,23 @@ def hour_estimates(
         "people_camera_weight": weight,
     }
     return figures, estimates
+
+
+def _people(
+    figures: HourFiguresDict, hour: HourPeople | None, counted: tuple[float, float] | None
+) -> tuple[HourFiguresDict, tuple[float | None, float | None, float | None]]:
+    """The hour's people: the rate estimate where it ran, fused with the door camera's
+    count where there is one; the figures with them, and (low, high, camera weight)."""
+    low, high = (hour.low, hour.high) if hour is not None else (None, None)
+    if hour is not None:
+        figures = {**figures, "people_estimate": hour.people, "people_method": hour.method}
+    if counted is None:
+        return figures, (low, high, None)
+    rate = (hour.people, hour.low, hour.high) if hour is not None else None
+    people, low, high, weight = camera_people(*counted, rate)
+    rate_method = hour.method if hour is not None else None  # null: the camera alone
+    figures = {**figures, "people_estimate": people, "people_method": rate_method}
+    return figures, (low, high, weight)
 
 
 def store_figures(sales: Sequence[Sale], entries: float | None) -> StoreFiguresDict:
