@@ -101,8 +101,7 @@ class Inside:
     def at(self, zone: str, start: float, day: str, open_hours: dict[float, HourBucket]) -> float:
         """People inside ``zone`` when the hour ``start`` (of local date ``day``) began:
         the closed hours' count, plus the hours still open before it."""
-        known = self.zones.get(zone)
-        inside = float(known[1]) if known is not None and known[0] == day else 0.0
+        inside = self._closed(zone, day)
         for hour in sorted(open_hours):
             if hour >= start:
                 break
@@ -113,10 +112,13 @@ class Inside:
     def close_hour(self, bucket: HourBucket, day: str) -> None:
         """Fold a closed hour's entries and exits in."""
         for zone in bucket.entries.keys() | bucket.exits.keys():
-            known = self.zones.get(zone)
-            inside = float(known[1]) if known is not None and known[0] == day else 0.0
             change = bucket.entries.get(zone, 0) - bucket.exits.get(zone, 0)
-            self.zones[zone] = [day, max(inside + change, 0.0)]
+            self.zones[zone] = [day, max(self._closed(zone, day) + change, 0.0)]
+
+    def _closed(self, zone: str, day: str) -> float:
+        """People inside after the last closed hour, if that hour was of ``day``."""
+        known = self.zones.get(zone)
+        return float(known[1]) if known is not None and known[0] == day else 0.0
 
     def to_json(self) -> dict[str, list[Any]]:
         return {z: list(v) for z, v in self.zones.items()}
