@@ -173,8 +173,11 @@ def test_the_box_reports_people_with_intervals_on_a_small_day(truth: dict[str, A
     assert summary["coverage_90"] >= 0.7  # a small day: few followed phones, wide intervals
     presence = [r for r in records if r["kind"] == "presence" and r["people_estimate"]]
     assert presence and all(r["people_low"] <= r["people_estimate"] for r in presence)
-    # The shop whose door a (perfect) camera counts: its count, barely moved by the rate
+    # The shop whose door a (perfect) camera counts: its count, fused with the rate. On a
+    # day this quiet the rate pulls it by a few per cent (the running count of who is
+    # inside weighs less as the day's crossings add up); the truth stays inside.
     door = [r for r in rows if r["zone"] == CAMERA_ZONE and r["truth"]["people"] >= 10]
-    assert door and summarize(door)["people_median_abs_error"] <= 0.05
+    assert door and summarize(door)["people_median_abs_error"] <= 0.08
+    assert summarize(door)["coverage_90"] == 1.0
     weights = [r["people_camera_weight"] for r in records if r["kind"] == "traffic"]
     assert any(w is not None and w > 0.5 for w in weights)

@@ -204,9 +204,21 @@ def test_presence_records_carry_people_with_an_interval() -> None:
 def test_a_door_camera_outweighs_a_vague_rate_estimate_and_is_pulled_by_a_sharp_one() -> None:
     from edge.estimate.camera import camera_people
 
-    people, low, high, weight = camera_people(20.0, 180.0, (300.0, 150.0, 600.0))
+    people, low, high, weight = camera_people(20.0, 180.0, 0.0, (300.0, 150.0, 600.0))
     assert weight > 0.95 and 200.0 < people < 206.0 and low < 200.0 < high
-    same = camera_people(0.0, 100.0, (121.0, 110.0, 133.1))  # as sure as the camera
+    same = camera_people(0.0, 100.0, 0.0, (121.0, 110.0, 133.1))  # as sure as the camera
     assert 0.4 < same[3] < 0.6 and 100.0 < same[0] < 121.0
-    assert camera_people(5.0, 10.0, None) == (15.0, *camera_people(5.0, 10.0, None)[1:3], 1.0)
-    assert camera_people(0.0, 0.0, (3.0, 1.0, 6.0))[0] == 0.0  # nobody came: the door says so
+    alone = camera_people(5.0, 10.0, 0.0, None)
+    assert alone[0] == 15.0 and alone[3] == 1.0
+    assert camera_people(0.0, 0.0, 0.0, (3.0, 1.0, 6.0))[0] == 0.0  # nobody came: the door says so
+
+
+def test_a_long_day_of_crossings_makes_the_running_count_less_sure() -> None:
+    """The people inside are entries minus exits since the morning: every crossing the
+    camera got wrong is in there, so late in a busy day the count weighs less."""
+    from edge.estimate.camera import camera_people
+
+    morning = camera_people(10.0, 90.0, 0.0, (110.0, 70.0, 170.0))
+    evening = camera_people(10.0, 90.0, 4000.0, (110.0, 70.0, 170.0))
+    assert evening[2] - evening[1] > morning[2] - morning[1]
+    assert evening[3] < morning[3]

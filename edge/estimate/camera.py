@@ -25,13 +25,22 @@ plaza's line is within 5 % on the half not tuned on (docs/accuracy.md)."""
 
 
 def camera_people(
-    inside_at_start: float, entries: float, rate: tuple[float, float, float] | None
+    inside_at_start: float,
+    entries: float,
+    crossings: float,
+    rate: tuple[float, float, float] | None,
 ) -> tuple[float, float, float, float]:
     """(people, low, high, weight of the camera) of the hour from the camera's occupancy
-    at its start and its entries, fused with the rate estimate ``(people, low, high)``
-    if there is one."""
+    at its start, its entries, and the crossings counted since the day began (the
+    running occupancy holds their miscounts), fused with the rate estimate
+    ``(people, low, high)`` if there is one."""
     counted = max(inside_at_start, 0.0) + entries
-    camera_var = CAMERA_REL_SD**2 + 1.0 / max(counted, 1.0) ** 2  # one person, when few
+    scale = max(counted, 1.0)
+    # A share CAMERA_REL_SD of the count wrong, and as a share of every crossing so far,
+    # each wrong one way or the other (binomial), in the running occupancy; plus one
+    # person, when few.
+    drift = CAMERA_REL_SD * (1 - CAMERA_REL_SD) * max(crossings, 0.0)
+    camera_var = CAMERA_REL_SD**2 + (drift + 1.0) / scale**2
     if rate is None or rate[0] <= 0 or rate[1] <= 0 or rate[2] <= rate[1] or counted <= 0:
         low, high = log_interval(counted, camera_var)
         return round(counted, 1), low, high, 1.0

@@ -72,14 +72,15 @@ def hour_estimates(
     sure: Sequence[float],
     pooled: Sequence[float],
     turnover: float,
-    counted: tuple[float, float] | None = None,
+    counted: tuple[float, float, float] | None = None,
 ) -> tuple[HourFiguresDict, TrafficEstimateDict]:
     """The estimates of one zone's hour that need no linking (``edge.estimate``): people
     with a 90 % interval, and dwell from sure sessions or Little's law. They replace the
     camera ratio's people estimate where the rate estimator ran (Wi-Fi with grouping),
     and the sessions' dwell where a method made one: the figures come back with those
     replaced, beside the estimate fields. ``counted``: (people inside at the hour's start,
-    entries) where a camera counts the zone's door; fused in (``edge.estimate.camera``)."""
+    entries, crossings counted since the day began) where a camera counts the zone's
+    door; fused in (``edge.estimate.camera``)."""
     sums = zone_hour.get("people_sums")
     hour = hour_people(sums, zone_hour["followed"], turnover) if sums else None
     gap = sums[5] / sums[0] if sums and len(sums) > 5 and sums[0] else 0.0
@@ -112,7 +113,7 @@ def hour_estimates(
 
 
 def _people(
-    figures: HourFiguresDict, hour: HourPeople | None, counted: tuple[float, float] | None
+    figures: HourFiguresDict, hour: HourPeople | None, counted: tuple[float, float, float] | None
 ) -> tuple[HourFiguresDict, tuple[float | None, float | None, float | None]]:
     """The hour's people: the rate estimate where it ran, fused with the door camera's
     count where there is one; the figures with them, and (low, high, camera weight)."""

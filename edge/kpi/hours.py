@@ -93,32 +93,38 @@ class HourBucket:
 class Inside:
     """People inside each zone whose door a camera counts, at the start of the next hour
     to close: entries minus exits since the local day began (malls close at night; a
-    day's miscounts do not carry into the next), never below zero."""
+    day's miscounts do not carry into the next), never below zero; and the crossings
+    counted since then, whose miscounts that running figure has gathered."""
 
     zones: dict[str, list[Any]] = field(default_factory=dict)
-    """zone -> [local date, people inside]."""
+    """zone -> [local date, people inside, crossings (entries and exits) so far]."""
 
-    def at(self, zone: str, start: float, day: str, open_hours: dict[float, HourBucket]) -> float:
-        """People inside ``zone`` when the hour ``start`` (of local date ``day``) began:
-        the closed hours' count, plus the hours still open before it."""
-        inside = self._closed(zone, day)
+    def at(
+        self, zone: str, start: float, day: str, open_hours: dict[float, HourBucket]
+    ) -> tuple[float, float]:
+        """(people inside, crossings so far) of ``zone`` when the hour ``start`` (of local
+        date ``day``) began: the closed hours' count, plus the hours still open before it."""
+        inside, crossings = self._closed(zone, day)
         for hour in sorted(open_hours):
             if hour >= start:
                 break
-            bucket = open_hours[hour]
-            inside = max(inside + bucket.entries.get(zone, 0) - bucket.exits.get(zone, 0), 0.0)
-        return inside
+            came, went = open_hours[hour].entries.get(zone, 0), open_hours[hour].exits.get(zone, 0)
+            inside, crossings = max(inside + came - went, 0.0), crossings + came + went
+        return inside, crossings
 
     def close_hour(self, bucket: HourBucket, day: str) -> None:
         """Fold a closed hour's entries and exits in."""
         for zone in bucket.entries.keys() | bucket.exits.keys():
-            change = bucket.entries.get(zone, 0) - bucket.exits.get(zone, 0)
-            self.zones[zone] = [day, max(self._closed(zone, day) + change, 0.0)]
+            came, went = bucket.entries.get(zone, 0), bucket.exits.get(zone, 0)
+            inside, crossings = self._closed(zone, day)
+            self.zones[zone] = [day, max(inside + came - went, 0.0), crossings + came + went]
 
-    def _closed(self, zone: str, day: str) -> float:
-        """People inside after the last closed hour, if that hour was of ``day``."""
+    def _closed(self, zone: str, day: str) -> tuple[float, float]:
+        """(inside, crossings) after the last closed hour, if that hour was of ``day``."""
         known = self.zones.get(zone)
-        return float(known[1]) if known is not None and known[0] == day else 0.0
+        if known is None or known[0] != day:
+            return 0.0, 0.0
+        return float(known[1]), float(known[2]) if len(known) > 2 else 0.0
 
     def to_json(self) -> dict[str, list[Any]]:
         return {z: list(v) for z, v in self.zones.items()}

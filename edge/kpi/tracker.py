@@ -215,8 +215,10 @@ class KpiTracker:
         pooled, prior = self.dwell_pool.get(key), self.turnover.prior(key)
         counted = None
         if people is not None:
-            inside = self._inside.at(zone, bucket.start, self._day_of(bucket.start), self._buckets)
-            counted = (inside, float(people))
+            inside, crossings = self._inside.at(
+                zone, bucket.start, self._day_of(bucket.start), self._buckets
+            )
+            counted = (inside, float(people), crossings)
         return hour_estimates(zh, fields, sure, pooled, prior, counted)
 
     def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
