@@ -470,3 +470,28 @@ def test_a_reload_to_another_time_zone_rebuilds_the_figures() -> None:
     assert pipeline.reconfigure(config(timezone="Asia/Shanghai"), b"k" * 32)
     close_hour(pipeline.kpi, T0, records=[footfall(T0, 20)])
     assert set(pipeline.kpi.calibration.table) == {"shop|wifi|18"}
+
+
+def test_seen_pairs_answer_like_a_set_and_survive_a_checkpoint() -> None:
+    from edge.kpi.seen import SeenPairs
+
+    seen = SeenPairs()
+    keys = [f"{i:016x}|shop" for i in range(20_000)]
+    assert not any(seen.seen_before(k) for k in keys)  # first visits (no wrong "yes" here)
+    assert all(seen.seen_before(k) for k in keys)  # never a wrong "no"
+    restored = SeenPairs.from_json(seen.to_json())
+    assert restored.count == 20_000 and all(restored.seen_before(k) for k in keys[:100])
+    older = SeenPairs.from_json(["a|shop", "b|hall"])  # a checkpoint of the set of keys
+    assert older.seen_before("a|shop") and not older.seen_before("c|shop")
+
+
+def test_repeat_visits_survive_a_restart() -> None:
+    tracker = KpiTracker(config())
+    visit = {"kind": "visit", "device": "d1", "source": "wifi", "partial": False,
+             "end": iso(T0 + 100), "path": [{"zone": "shop"}]}  # fmt: skip
+    close_hour(tracker, T0, records=[visit])
+    restarted = KpiTracker(config())
+    restarted.restore(tracker.snapshot())
+    again = visit | {"end": iso(T0 + HOUR + 100)}
+    (shop,) = by(close_hour(restarted, T0 + HOUR, records=[again]), "traffic", zone="shop")
+    assert shop["repeat_visits"] == 1

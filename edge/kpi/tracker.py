@@ -28,6 +28,7 @@ from edge.estimate.hourly import Turnover
 from edge.kpi.calibration import Calibration, DwellPool
 from edge.kpi.figures import hour_estimates, store_figures, traffic_figures
 from edge.kpi.hours import HOUR_S, HourBucket, Inside, Sale, epoch, hour_of
+from edge.kpi.seen import SeenPairs
 from edge.record_dicts import HourFiguresDict, KpiDict, TrafficDict, TrafficEstimateDict
 from edge.records import Radio
 from edge.sensors.pos.config import PosSensorConfig
@@ -36,8 +37,6 @@ from edge.sensors.table import SENSOR_TYPES
 __all__ = ["KpiTracker"]
 
 _GRACE_EXTRA_S = 60.0
-_MAX_VISITED = 500_000
-"""Bound of the (device, zone) pairs remembered for repeat visits within a key period."""
 _COUNTED_RECEIPTS = frozenset({None, "sale", "refund"})
 """Receipt kinds that are sales (None: a record from before receipt_kind); a reprint, void,
 pre-bill or kitchen ticket is not one (docs/pos.md)."""
@@ -70,7 +69,7 @@ class KpiTracker:
         self.dwell_pool = DwellPool()
         """Recent sure dwell sessions per zone and radio: the shape Little's law needs."""
         self.turnover = Turnover()
-        self._visited: set[str] = set()
+        self._visited = SeenPairs()
         self._period = -1
         self._footfall: dict[str, list[Any]] = {}
         """Footfall record id -> [hour, zone, in] while its hour is open (for supersedes)."""
@@ -122,16 +121,13 @@ class KpiTracker:
         """A return to a zone by the same pseudonymous device within the key period."""
         end = epoch(r["end"])
         period = int(end // self._key_period)
-        if period != self._period or len(self._visited) > _MAX_VISITED:
-            self._period, self._visited = period, set()
+        if period != self._period:
+            self._period, self._visited = period, SeenPairs()
         repeats = self._bucket(hour_of(end)).repeats
         for zone in dict.fromkeys(stop["zone"] for stop in r["path"]):
-            seen = f"{r['device']}|{zone}"
-            if seen in self._visited:
+            if self._visited.seen_before(f"{r['device']}|{zone}"):
                 key = f"{zone}|{r['source']}"
                 repeats[key] = repeats.get(key, 0) + 1
-            else:
-                self._visited.add(seen)
 
     def _fold_footfall(self, r: Record) -> None:
         old = self._footfall.pop(r["supersedes"], None) if r.get("supersedes") else None
@@ -332,7 +328,7 @@ class KpiTracker:
 
     def snapshot(self, with_visited: bool = True) -> dict[str, Any]:
         """The state for a checkpoint; ``with_visited=False`` leaves out the day's visits
-        (up to ``_MAX_VISITED``), for the checkpoints of every flush."""
+        (a 1 MiB filter, ``edge.kpi.seen``), for the checkpoints of every flush."""
         snap: dict[str, Any] = {
             "version": _SNAPSHOT_VERSION,
             "clock": self._clock if math.isfinite(self._clock) else None,
@@ -346,7 +342,7 @@ class KpiTracker:
             "inside": self._inside.to_json(),
         }
         if with_visited:
-            snap["visited"] = list(self._visited)
+            snap["visited"] = self._visited.to_json()
         return snap
 
     def restore(self, snap: dict[str, Any] | None) -> None:
@@ -358,7 +354,7 @@ class KpiTracker:
         self.turnover = Turnover.from_json(snap.get("turnover"))
         self.dwell_pool = DwellPool.from_json(snap.get("dwell_pool"))
         self._period = snap["period"]
-        self._visited = set(snap.get("visited", ()))
+        self._visited = SeenPairs.from_json(snap.get("visited"))
         self._footfall = dict(snap["footfall"])
         self._revisions = dict(snap["revisions"])
         self._inside = Inside.from_json(snap.get("inside"))
