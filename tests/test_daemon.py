@@ -337,3 +337,4 @@ def test_a_costly_flush_stretches_the_flush_period() -> None:
     period, pause = flush_pause(1.0, 0.3)
     assert period == pytest.approx(3.0) and pause == pytest.approx(2.7)
     assert flush_pause(5.0, 0.2) == (5.0, 5.0)
+    assert flush_pause(1.0, 2.0)[0] == 5.0  # a saturated core: records still wait 5 s at most
