@@ -60,9 +60,7 @@ class Pseudonymizer:
 
     def pseudonym(self, address: bytes, t: float) -> str:
         """The pseudonym of ``address`` at event time ``t``."""
-        period = int(t // self.rotation_s)
-        if period != self._period:
-            self._rotate(period)
+        self._enter_period(t)
         cached = self._cache.get(address)
         if cached is not None:
             return cached
@@ -76,10 +74,14 @@ class Pseudonymizer:
 
     def pseudonym_uncached(self, address: bytes, t: float) -> str:
         """The same pseudonym, not cached: for callers that keep their own cache."""
+        self._enter_period(t)
+        return self._digest(address)
+
+    def _enter_period(self, t: float) -> None:
+        """Derive the period key of event time ``t`` if it is not the current one."""
         period = int(t // self.rotation_s)
         if period != self._period:
             self._rotate(period)
-        return self._digest(address)
 
     def _digest(self, address: bytes) -> str:
         inner = self._inner.copy()

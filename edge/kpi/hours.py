@@ -104,20 +104,17 @@ class Inside:
     ) -> tuple[float, float]:
         """(people inside, crossings so far) of ``zone`` when the hour ``start`` (of local
         date ``day``) began: the closed hours' count, plus the hours still open before it."""
-        inside, crossings = self._closed(zone, day)
+        counts = self._closed(zone, day)
         for hour in sorted(open_hours):
             if hour >= start:
                 break
-            came, went = open_hours[hour].entries.get(zone, 0), open_hours[hour].exits.get(zone, 0)
-            inside, crossings = max(inside + came - went, 0.0), crossings + came + went
-        return inside, crossings
+            counts = _fold(counts, open_hours[hour], zone)
+        return counts
 
     def close_hour(self, bucket: HourBucket, day: str) -> None:
         """Fold a closed hour's entries and exits in."""
         for zone in bucket.entries.keys() | bucket.exits.keys():
-            came, went = bucket.entries.get(zone, 0), bucket.exits.get(zone, 0)
-            inside, crossings = self._closed(zone, day)
-            self.zones[zone] = [day, max(inside + came - went, 0.0), crossings + came + went]
+            self.zones[zone] = [day, *_fold(self._closed(zone, day), bucket, zone)]
 
     def _closed(self, zone: str, day: str) -> tuple[float, float]:
         """(inside, crossings) after the last closed hour, if that hour was of ``day``."""
@@ -132,3 +129,10 @@ class Inside:
     @classmethod
     def from_json(cls, data: dict[str, list[Any]] | None) -> Inside:
         return cls({z: list(v) for z, v in (data or {}).items()})
+
+
+def _fold(counts: tuple[float, float], bucket: HourBucket, zone: str) -> tuple[float, float]:
+    """(inside, crossings) after one more hour of ``zone``'s door counts."""
+    inside, crossings = counts
+    came, went = bucket.entries.get(zone, 0), bucket.exits.get(zone, 0)
+    return max(inside + came - went, 0.0), crossings + came + went

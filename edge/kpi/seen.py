@@ -31,13 +31,12 @@ class SeenPairs:
     __slots__ = ("_bits", "count")
 
     def __init__(self) -> None:
-        self._bits = bytearray(_BITS // 8)
-        self.count = 0
-        """Keys added (each once, as far as the filter knows)."""
+        self._clear()
 
     def _clear(self) -> None:
         self._bits = bytearray(_BITS // 8)
         self.count = 0
+        """Keys added (each once, as far as the filter knows)."""
 
     def seen_before(self, key: str) -> bool:
         """Whether ``key`` was added before; adds it. A new filter once full."""
