@@ -179,6 +179,42 @@ def test_a_silent_radio_is_restarted_by_the_watchdog(tmp_path: Path) -> None:
     assert "nothing received for" in health.last_error and "mon0" in health.last_error
 
 
+class StampedRadio(QueueRadio):
+    """A queue radio whose frames carry the daemon's (sped-up) clock, as a recording does."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def recv(self) -> tuple[bytes, float | None] | None:
+        return self._next, self._clock()
+
+
+def test_a_sped_up_clock_leaves_a_starting_sensor_its_grace_in_real_time(tmp_path: Path) -> None:
+    """``--simulate-speed 300``: a minute of the daemon's clock passes in 0.2 real seconds,
+    less than a camera process takes to start; the silence timeout waits for the start
+    in real time instead of restarting the sensor before its first frame, for ever."""
+    db = tmp_path / "edge.db"
+    t0, m0 = time.time(), time.monotonic()
+
+    def clock() -> float:
+        return t0 + (time.monotonic() - m0) * 300
+
+    radio = StampedRadio(clock)
+    with Store(db) as store:
+        daemon = EdgeDaemon(
+            config(db, silence=60), KEY, store, radios={"s0": radio.factory}, clock=clock
+        )
+
+        async def body() -> None:
+            await asyncio.sleep(2.5)  # two watchdog polls: 750 s of the clock, no frame yet
+            radio.send(1)
+            await until(lambda: daemon.health["s0"].state == "running", timeout=8)
+
+        asyncio.run(run_daemon(daemon, body))
+    assert radio.opened == 1 and daemon.health["s0"].restarts == 0
+
+
 def test_a_broken_sensor_does_not_stop_the_others(tmp_path: Path, caplog: Any) -> None:
     db = tmp_path / "edge.db"
     good, bad = QueueRadio(), BrokenRadio()

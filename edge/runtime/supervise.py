@@ -24,6 +24,10 @@ log = logging.getLogger("mallsense.edge")
 HEALTHY_RUN_S = 300.0
 """A run that lasted this long starts the backoff over."""
 WATCHDOG_POLL_S = 1.0
+START_GRACE_S = 10.0
+"""Real seconds a new run may take to give its first frame before the silence timeout
+(when shorter, the timeout itself) can end it: starting a camera process and loading a
+model takes real time, which a clock sped up by ``--simulate-speed`` would count 300-fold."""
 
 
 @dataclass
@@ -69,7 +73,7 @@ class SourceRun:
         stop = threading.Event()
         thread = on_own_thread(f"sensor {sensor.name}", source.run, self.emit, stop)
         self.health.state = "waiting"  # "running" once it has given something
-        started = self.clock()
+        started, started_wall = self.clock(), time.monotonic()
         reason = ""
         stopping = asyncio.create_task(retired.wait())
         either: set[asyncio.Future[Any]] = {thread, stopping}
@@ -81,7 +85,7 @@ class SourceRun:
             if last > started and self.health.state == "waiting":
                 self.health.state = "running"
             silence = plugin.silence_timeout(sensor)
-            if silence is not None and self.clock() - last > silence:
+            if silence is not None and self._silent(last, silence, started_wall):
                 reason = (
                     f"nothing received for {silence:.0f} s on {plugin.device(sensor)}"
                     " (device disconnected, driver stuck, or nobody around)"
@@ -100,3 +104,11 @@ class SourceRun:
             )
             reason = f"crashed: {exc!r}"
         return reason or "capture ended"
+
+    def _silent(self, last: float, silence: float, started_wall: float) -> bool:
+        """Nothing for ``silence`` seconds of the daemon's clock since ``last``, and the
+        run has had its start-up grace in real time (on a real clock, the first implies
+        the second)."""
+        if self.clock() - last <= silence:
+            return False
+        return time.monotonic() - started_wall > min(silence, START_GRACE_S)
