@@ -8,20 +8,22 @@ real ``Pseudonymizer``; the crowd-level figures are scored by
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Callable
 
 import pytest
 
 from drivers.observations import Probe
 from drivers.privacy import Pseudonymizer
 from edge.aggregate import Aggregator
-from edge.aggregate.state import Heard, Run, expire_runs, run_evidence, tally_window
+from edge.aggregate.state import Heard, HourState, Run, expire_runs, run_evidence, tally_window
 from edge.config import Config, parse_config
 from edge.estimate import PeopleEstimator, ScanRates, Turnover, dwell_figures, hour_people
 from edge.estimate.dwell import MIN_SURE, quantile_interval
 from edge.estimate.people import FOLLOW_SPAN_S, WindowPeople
-from edge.estimate.rates import GAP_CV2
 from edge.grouping import Grouper
+from edge.kpi.calibration import DwellPool
 from edge.records import RECORD_MODELS
 
 T0 = 1_773_482_400.0  # 2026-03-14 10:00 UTC
@@ -40,6 +42,50 @@ def test_the_scan_interval_is_learned_from_followed_runs() -> None:
     assert interval == pytest.approx(30, rel=0.15)
     assert rel_se < 0.05
     assert rates.interval("elsewhere")[0] == pytest.approx(interval, rel=0.1)  # box-wide
+
+
+def _followed_phone_gaps(gap: Callable[[random.Random], float], phones: int) -> PeopleEstimator:
+    """``phones`` global MACs, one after another, each heard for ten minutes in "shop" with
+    scan gaps drawn from ``gap``, through the aggregator's two interval steps."""
+    est = PeopleEstimator(60.0, phone_share=1.0, enter_dbm={"shop": -70})
+    grouper = Grouper()  # knows the MAC was heard across scans, as the aggregator's does
+    rng = random.Random(9)
+    t = T0
+    for phone in range(phones):
+        mac, scans, s = f"phone-{phone}", [], t + rng.uniform(0, 60)
+        while s < t + 600:
+            scans.append(s)
+            s += gap(rng)
+        for start in range(int(t), int(t) + 660, 60):  # its windows, and one after it left
+            inside = [x for x in scans if start <= x < start + 60]
+            grouper.assign_batch(
+                Probe(x, "s1", mac, False, -60, 6, 0, False, None, "fp") for x in inside
+            )
+            window = (
+                {mac: Heard(inside[0], inside[-1], -60, len(inside), "fp", False)} if inside else {}
+            )
+            close_window(est, {"shop": window}, start + 60, grouper)
+        t += 1200  # gone for longer than the session gap: its run ends
+    close_window(est, {"shop": {}}, t + 600, grouper)
+    return est
+
+
+def test_the_time_before_the_first_scan_and_after_the_last_is_learned() -> None:
+    """Regular scanners leave one mean gap unseen at a stay's ends; bursty ones, with the
+    same mean, leave more (a forward and a backward recurrence time)."""
+    regular = _followed_phone_gaps(lambda rng: rng.uniform(25, 35), 60)
+    bursty = _followed_phone_gaps(lambda rng: rng.lognormvariate(math.log(30) - 0.5, 1.0), 60)
+    assert regular.rates.gap_cv2("shop") < 0.1  # uniform(25, 35): 0.009, from a prior of 0.7
+    assert regular.rates.unseen("shop") == pytest.approx(30, rel=0.15)
+    assert 0.9 < bursty.rates.gap_cv2("shop") < 1.9  # log-normal sigma 1: e - 1 = 1.72
+    # (stays of ten minutes cut the longest gaps short: 1.8 times, not 2.7)
+    assert bursty.rates.unseen("shop") > 1.5 * regular.rates.unseen("shop")
+
+
+def test_an_hour_checkpointed_before_the_unseen_edges_were_learned_keeps_the_old_value() -> None:
+    old = HourState(T0).to_json() | {"people": [2.0, 10.0, 1.0, 0.1, 3.0, 80.0]}
+    hour = HourState.from_json(old)
+    assert hour.people == [2.0, 10.0, 1.0, 0.1, 3.0, 80.0, 136.0]  # 1.7 x the interval
 
 
 def test_macs_per_scan_come_from_siblings_less_chance() -> None:
@@ -62,16 +108,19 @@ def heard(macs: int, fp: str = "fp", rssi: int = -60, t: float = T0) -> dict[str
 
 
 def close_window(
-    est: PeopleEstimator, heard_by_zone: dict[str, dict[str, Heard]], end: float
+    est: PeopleEstimator,
+    heard_by_zone: dict[str, dict[str, Heard]],
+    end: float,
+    grouper: Grouper | None = None,
 ) -> dict[str, WindowPeople]:
     """One interval through the two steps the aggregator runs (``closing.WindowCloser``)."""
     ended: list[Run] = []
     tallies = tally_window(
-        heard_by_zone, list(heard_by_zone), est.enter_dbm, set(), Grouper(), est.runs,
+        heard_by_zone, list(heard_by_zone), est.enter_dbm, set(), grouper or Grouper(), est.runs,
         est.gap_s, FOLLOW_SPAN_S, ended,
     )  # fmt: skip
     expire_runs(est.runs, end, est.gap_s, ended)
-    return est.close(tallies, run_evidence(ended, GAP_CV2), {})
+    return est.close(tallies, run_evidence(ended), {})
 
 
 def test_people_present_from_scan_events() -> None:
@@ -127,6 +176,24 @@ def test_dwell_by_littles_law_when_sure_sessions_are_few() -> None:
     assert fields["dwell_method"] == "little"
     assert fields["dwell_median_s"] == pytest.approx(3600 / 6, rel=0.01)
     assert dwell_figures([], [], None)["dwell_method"] == "none"
+
+
+def test_a_zone_without_its_own_sure_sessions_borrows_the_boxs_shape() -> None:
+    """A food court where no phone kept its MAC yet: its turnover gives the mean stay, the
+    other zones' sure sessions its shape, and the interval is wider for the borrowing."""
+    box = [300.0, 600.0, 900.0] * 10  # median = mean
+    turnover = (3.0, 0.01)  # 3 people per one present: half-hour stays
+    fields = dwell_figures([1500.0], [], turnover, box)
+    assert fields["dwell_method"] == "little"
+    assert fields["dwell_median_s"] == pytest.approx(1800, rel=0.01)
+    own = dwell_figures([1500.0], box, turnover)
+    assert own["dwell_median_s"] == fields["dwell_median_s"]
+    assert own["dwell_median_high_s"] < fields["dwell_median_high_s"]
+    assert dwell_figures([1500.0], [], turnover)["dwell_method"] == "none"  # nothing to borrow
+    few = dwell_figures([1500.0, 1600.0, 1700.0], [], turnover, box)
+    assert few["dwell_method"] == "sessions-sure"  # its own three stays come first
+    pool = DwellPool({"shop|wifi": [300.0, 600.0], "floor|wifi": [900.0], "shop|ble": [5.0]})
+    assert sorted(pool.box("food|wifi")) == [300.0, 600.0, 900.0]  # Wi-Fi stays, any zone
 
 
 def test_an_hours_few_sure_sessions_lean_on_the_zones_recent_ones() -> None:

@@ -22,7 +22,6 @@ from edge.aggregate.state import (
 )
 from edge.config.models import Config
 from edge.estimate.people import FOLLOW_SPAN_S, PeopleEstimator
-from edge.estimate.rates import GAP_CV2
 from edge.grouping import Grouper
 
 __all__ = ["WindowCloser", "live_sessions"]
@@ -69,7 +68,7 @@ class WindowCloser:
             FOLLOW_SPAN_S, ended,
         )  # fmt: skip
         expire_runs(est.runs, end, est.gap_s, ended)
-        people = est.close(tallies, run_evidence(ended, GAP_CV2), inside)
+        people = est.close(tallies, run_evidence(ended), inside)
         for zone, figure in people.items():
             windows[zone].people = figure
 
@@ -94,7 +93,7 @@ class WindowCloser:
         est = self._people
         if est is None:
             return None
-        runs = {d: [r.zone, r.first, r.last, r.scans] for d, r in est.runs.items()}
+        runs = {d: r.to_json() for d, r in est.runs.items()}
         return est.snapshot() | {"runs": runs}
 
     def restore(self, snap: dict[str, Any] | None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from edge.grouping.grouper import Grouper
 
@@ -22,6 +22,9 @@ __all__ = [
 
 _SCAN_GAP_S = 1.0
 """Probes of one MAC further apart than this are two scan events (a scan lasts < 1.4 s)."""
+MAX_SCAN_GAP_S: Final = 180.0
+"""Longer gaps in a followed run count as this long in its squared gaps: a phone that
+stepped out and came back within the session gap is not a phone scanning that rarely."""
 
 
 @dataclass(slots=True)
@@ -229,13 +232,21 @@ def hear(
 class Run:
     """A followed MAC's stay in one zone: the evidence for that zone's scan interval."""
 
-    __slots__ = ("first", "last", "scans", "zone")
+    __slots__ = ("first", "last", "scans", "squares", "zone")
 
-    def __init__(self, zone: str, first: float, last: float, scans: int) -> None:
+    def __init__(
+        self, zone: str, first: float, last: float, scans: int, squares: float = 0.0
+    ) -> None:
         self.zone = zone
         self.first = first
         self.last = last
         self.scans = scans
+        self.squares = squares
+        """Sum of its squared gaps between scans (s^2): how irregular its gaps are, which
+        sets the time before a phone's first scan in a zone and after its last."""
+
+    def to_json(self) -> list[Any]:
+        return [self.zone, self.first, self.last, self.scans, self.squares]
 
 
 class ZoneTally:
@@ -316,12 +327,25 @@ def _follow(
     """A followed MAC heard in ``zone``: its run there goes on, or a new one starts."""
     run = runs.get(device)
     if run is not None and run.zone == zone and e.first - run.last <= gap_s:
+        between = min(e.first - run.last, MAX_SCAN_GAP_S)
+        if between > 0:
+            run.squares += between * between
+        run.squares += _inner_squares(e)
         run.last = max(run.last, e.last)
         run.scans += e.events
         return
     if run is not None:
         ended.append(run)
-    runs[device] = Run(zone, e.first, e.last, e.events)
+    runs[device] = Run(zone, e.first, e.last, e.events, _inner_squares(e))
+
+
+def _inner_squares(e: Heard) -> float:
+    """Squared gaps between a window's scan events of one MAC, taken as equal (a window
+    holds one or two scans of most phones, so that is rarely an approximation)."""
+    if e.events < 2:
+        return 0.0
+    gap = min((e.last - e.first) / (e.events - 1), MAX_SCAN_GAP_S)
+    return (e.events - 1) * gap * gap
 
 
 def count_inside(w: WindowState, fixed: Container[str]) -> int:
@@ -340,13 +364,10 @@ def expire_runs(runs: dict[str, Run], now: float, gap_s: float, ended: list[Run]
         ended.append(runs.pop(device))
 
 
-def run_evidence(ended: list[Run], cv2: float) -> dict[str, list[float]]:
-    """Per zone, [scans, seconds stayed] of the ended runs of two scans or more.
-
-    A phone stayed longer than from its first scan to its last: before the first and
-    after the last lie ``(1 + cv2)`` mean gaps together (``cv2``: the squared coefficient
-    of variation of its scan gaps), so a run of n scans over s seconds stayed about
-    s (n + cv2) / (n - 1). Without that, short runs make the interval look a third short."""
+def run_evidence(ended: list[Run]) -> dict[str, list[float]]:
+    """Per zone, the ended runs of two scans or more, summed: [scans, gaps, seconds from
+    first scan to last, mean gaps (one per run), squared gaps] (``ScanRates.learn_runs``
+    turns them into the scan interval and the irregularity of the gaps)."""
     out: dict[str, list[float]] = {}
     for run in ended:
         n = run.scans
@@ -355,9 +376,12 @@ def run_evidence(ended: list[Run], cv2: float) -> dict[str, list[float]]:
             continue
         sums = out.get(run.zone)
         if sums is None:
-            sums = out[run.zone] = [0.0, 0.0]
+            sums = out[run.zone] = [0.0, 0.0, 0.0, 0.0, 0.0]
         sums[0] += n
-        sums[1] += seconds * (n + cv2) / (n - 1)
+        sums[1] += n - 1
+        sums[2] += seconds
+        sums[3] += seconds / (n - 1)
+        sums[4] += run.squares
     return out
 
 
@@ -368,8 +392,20 @@ def _raw_from_json(data: dict[str, Any] | list[str]) -> dict[str, Heard]:
     return {d: Heard(*e) for d, e in data.items()}
 
 
+_PEOPLE_SUMS: Final = 7
+
+
 def _zero_sums() -> list[float]:
-    return [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    return [0.0] * _PEOPLE_SUMS
+
+
+def _people_sums(data: list[float] | None) -> list[float]:
+    """An hour's rate estimator sums from a checkpoint. One from before the unseen edges
+    were learned has six: the seventh is what was assumed then, 1.7 scan intervals."""
+    sums = list(data) if data else _zero_sums()
+    if len(sums) < _PEOPLE_SUMS:
+        sums.append(1.7 * sums[5])
+    return sums
 
 
 @dataclass(slots=True)
@@ -385,7 +421,8 @@ class HourState:
     confidence_n: int = 0
     people: list[float] = field(default_factory=_zero_sums)
     """Rate estimator sums over the windows: [windows, people, count variance, shared
-    relative variance, followed phones present, scan interval] (``edge.estimate.hourly``)."""
+    relative variance, followed phones present, scan interval, unseen edges of a stay]
+    (``edge.estimate.hourly``, ``edge.kpi.figures``)."""
     followed: set[str] = field(default_factory=set)
     """Device groups of the followed phones heard in the zone in the hour."""
 
@@ -400,6 +437,7 @@ class HourState:
             sums[3] += est.sys_rel_var
             sums[4] += est.followed_present
             sums[5] += est.interval
+            sums[6] += est.unseen
             self.followed.update(est.followed)
         for d in w.seen:
             if d not in fixed:
@@ -444,5 +482,5 @@ class HourState:
         conf_sum, conf_n = data["confidence"]
         return cls(
             data["start"], set(data["devices"]), set(data["raw"]), set(data["visitors"]),
-            conf_sum, conf_n, list(data.get("people", [0.0] * 6)), set(data.get("followed", ())),
+            conf_sum, conf_n, _people_sums(data.get("people")), set(data.get("followed", ())),
         )  # fmt: skip

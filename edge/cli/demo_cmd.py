@@ -134,7 +134,7 @@ def register(cli: click.Group) -> None:
 def _hour_table(hours: list[dict[str, Any]]) -> Table:
     """Each hour's estimate beside the simulation's truth for that hour."""
     table = Table("hour (UTC)", "people [truth]", "90 % interval", "present [truth]",
-                  "dwell median, min [truth]", "90 % interval", "method", box=None,
+                  "dwell median, min [truth]", "90 % interval", "method (sure phones)", box=None,
                   padding=(0, 1, 0, 4))  # fmt: skip
     for h in hours:
         table.add_row(
@@ -146,9 +146,18 @@ def _hour_table(hours: list[dict[str, Any]]) -> Table:
             f" [{_or_dash(_minutes(h['truth_dwell_median_s']), '{:.1f}')}]",
             f"{_or_dash(_minutes(h['dwell_median_low_s']), '{:.1f}')}-"
             f"{_or_dash(_minutes(h['dwell_median_high_s']), '{:.1f}')}",
-            h["dwell_method"] or "-",
+            _method(h),
         )
     return table
+
+
+def _method(hour: dict[str, Any]) -> str:
+    """The dwell method, and how many phones' sure sessions it rests on: four phones'
+    median wanders by a quarter either way, whatever the method does with it."""
+    method, sure = hour["dwell_method"], hour.get("dwell_sure_sessions")
+    if method is None:
+        return "-"
+    return f"{method} ({sure})" if sure is not None else method
 
 
 def _minutes(seconds: float | None) -> float | None:

@@ -300,6 +300,7 @@ def _estimates(
                 "dwell_median_low_s": r.get("dwell_median_low_s"),
                 "dwell_median_high_s": r.get("dwell_median_high_s"),
                 "dwell_method": r.get("dwell_method"),
+                "dwell_sure_sessions": r.get("dwell_sure_sessions"),
                 "truth_people": truth.get("visitors"),
                 "truth_present": truth.get("present"),
                 "truth_dwell_median_s": truth.get("dwell_median_s"),

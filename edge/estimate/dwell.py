@@ -7,7 +7,9 @@
   occupancy and arrivals: mean stay = people present / arrival rate, and arrivals =
   distinct people - people present (``edge.estimate.hourly``), so mean stay =
   3600 s / (turnover - 1). The shape (median and p90 over the mean) comes from the
-  zone's recent sure sessions, pooled over hours.
+  zone's recent sure sessions, pooled over hours; while the zone has too few of those
+  (its first hours, a zone where few phones keep their MAC), from every zone's of the
+  box, with a wider interval: stays differ between zones more in length than in shape.
 - ``none``: neither (no sure session ever, or no turnover): the figures are null.
 
 Grouped sessions of random MACs are never used for dwell: chains of random MACs swap
@@ -34,6 +36,9 @@ SHRINK: Final = 20.0
 POOL: Final = 400
 """Recent sure sessions kept per zone for the shape of the stay distribution."""
 _SHAPE_REL_SD: Final = 0.2
+_BOX_SHAPE_REL_SD: Final = 0.35
+"""The shape of the box's stays, not the zone's: a median-to-mean ratio from 0.6 (a few
+very long stays) to 1.1 (short stays only) is 0.35 either way around 0.8."""
 _HOUR_S: Final = 3600.0
 
 
@@ -54,27 +59,43 @@ def quantile_interval(ordered: Sequence[float], q: float) -> tuple[float, float,
 
 
 def dwell_figures(
-    sure: Sequence[float], pooled: Sequence[float], turnover: tuple[float, float] | None
+    sure: Sequence[float],
+    pooled: Sequence[float],
+    turnover: tuple[float, float] | None,
+    box_pooled: Sequence[float] = (),
 ) -> dict[str, Any]:
     """The dwell fields of a traffic record: ``sure`` the hour's sure sessions, ``pooled``
-    the zone's recent ones, ``turnover`` (value, relative variance) of the hour."""
+    the zone's recent ones, ``turnover`` (value, relative variance) of the hour,
+    ``box_pooled`` every zone's recent ones (the shape while the zone has too few)."""
     if len(sure) >= MIN_SURE or (len(sure) >= _MIN_FEW and len(pooled) >= MIN_SURE):
         return _sure(sure, pooled)
-    if turnover is None or turnover[0] <= 1.0 or len(pooled) < MIN_SURE:
-        if len(sure) >= _MIN_FEW:  # a few sure stays beat every device's broken chains
-            ordered = sorted(sure)
-            median, m_low, m_high = quantile_interval(ordered, 0.5)
-            p90, p_low, p_high = quantile_interval(ordered, 0.9)
-            return _fields("sessions-sure", median, m_low, m_high, p90, p_low, p_high)
+    if len(pooled) < MIN_SURE and len(sure) >= _MIN_FEW:
+        # a few of the zone's own sure stays beat a shape borrowed from other zones
+        ordered = sorted(sure)
+        median, m_low, m_high = quantile_interval(ordered, 0.5)
+        p90, p_low, p_high = quantile_interval(ordered, 0.9)
+        return _fields("sessions-sure", median, m_low, m_high, p90, p_low, p_high)
+    shape, shape_rel_sd = (pooled, _SHAPE_REL_SD)
+    if len(pooled) < MIN_SURE:
+        shape, shape_rel_sd = (box_pooled, _BOX_SHAPE_REL_SD)
+    if turnover is None or turnover[0] <= 1.0 or len(shape) < MIN_SURE:
         return _fields("none", None, None, None, None, None, None)
+    return _little(turnover, shape, shape_rel_sd)
+
+
+def _little(
+    turnover: tuple[float, float], shape: Sequence[float], shape_rel_sd: float
+) -> dict[str, Any]:
+    """Little's law: the hour's mean stay from its turnover, made a median and a p90 by
+    the ratios of sure sessions' quantiles to their mean (``shape``)."""
     value, rel_var = turnover
     mean = _HOUR_S / (value - 1.0)
-    ordered = sorted(pooled)
+    ordered = sorted(shape)
     pooled_mean = sum(ordered) / len(ordered)
     if pooled_mean <= 0:
         return _fields("none", None, None, None, None, None, None)
     # d(mean)/mean = -turnover/(turnover - 1) * d(turnover)/turnover
-    mean_rel_var = rel_var * (value / (value - 1.0)) ** 2 + _SHAPE_REL_SD**2
+    mean_rel_var = rel_var * (value / (value - 1.0)) ** 2 + shape_rel_sd**2
     median = mean * _quantile(ordered, 0.5) / pooled_mean
     p90 = mean * _quantile(ordered, 0.9) / pooled_mean
     m_low, m_high = log_interval(median, mean_rel_var)

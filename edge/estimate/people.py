@@ -78,6 +78,9 @@ class WindowPeople(NamedTuple):
     """People per scan event in this zone and interval."""
     interval: float = 0.0
     """The mean scan interval heard in the zone (s), as learned so far."""
+    unseen: float = 0.0
+    """Seconds a stay lasts beyond its first and last scan in the zone, on average
+    (``ScanRates.unseen``): what a dwell session from first scan to last leaves out."""
 
 
 def log_interval(value: float, rel_var: float) -> tuple[float, float]:
@@ -104,15 +107,15 @@ class PeopleEstimator:
     def close(
         self,
         tallies: dict[str, ZoneTally],
-        stays: dict[str, list[float]],
+        runs: dict[str, list[float]],
         devices: dict[str, int],
     ) -> dict[str, WindowPeople]:
         """People per zone for one interval, from what ``tally_window`` counted in it;
-        ``stays``: zone -> [scans, seconds stayed] of the followed MACs' runs that ended
+        ``runs``: zone -> the sums of the followed MACs' runs that ended
         (``run_evidence``: the scan interval's evidence); ``devices``: zone -> grouped
         devices inside (visitors)."""
-        for zone, (scans, stayed) in stays.items():
-            self.rates.learn_stays(zone, scans, stayed)
+        for zone, sums in runs.items():
+            self.rates.learn_runs(zone, sums)
         out = {
             z: self._combine(z, self._estimate(z, t), devices.get(z, 0)) for z, t in tallies.items()
         }
@@ -144,7 +147,7 @@ class PeopleEstimator:
         followed = t.global_events * interval / self.interval_s
         return WindowPeople(
             round(people, 2), low, high, count_var, sys_rel_var, followed, tuple(t.followed),
-            "rate", scale, interval,
+            "rate", scale, interval, self.rates.unseen(zone),
         )  # fmt: skip
 
     def _combine(self, zone: str, rate: WindowPeople, devices: int) -> WindowPeople:

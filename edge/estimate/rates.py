@@ -42,22 +42,53 @@ _FORGET: Final = 0.999
 """Weight kept per interval of old evidence (about 17 hours at 60 s intervals)."""
 _MAX_SIBLING_SHARE: Final = 0.85
 GAP_CV2: Final = 0.7
-"""Squared coefficient of variation of a phone's scan gaps (log-normal sigma 0.6 and the
-mix of screen states): the two ends of a run add ``(1 + cv2)`` mean gaps."""
+"""Before the gaps of followed phones are learned: the squared coefficient of variation
+of a phone's scan gaps (log-normal sigma 0.6 and the mix of screen states). The two ends
+of a stay add ``(1 + cv2)`` mean gaps to its first-to-last scans."""
+_CV2_PRIOR_WEIGHT: Final = 100.0
+"""Scan gaps the prior cv2 is worth (a squared gap's mean settles slowly), and the
+box-wide value against a zone's own."""
 
 
 @dataclass(slots=True)
 class _Sums:
     gaps: float = 0.0
+    """Scans heard (each stands for one scan interval of the stay)."""
     seconds: float = 0.0
+    """Seconds stayed."""
+    spaced: float = 0.0
+    """Gaps between the scans of followed runs..."""
+    spanned: float = 0.0
+    """...their seconds..."""
+    squares: float = 0.0
+    """...and their squares: the irregularity of the gaps."""
 
     def add(self, gaps: float, seconds: float) -> None:
         self.gaps += gaps
         self.seconds += seconds
 
+    def add_gaps(self, spaced: float, spanned: float, squares: float) -> None:
+        self.spaced += spaced
+        self.spanned += spanned
+        self.squares += squares
+
+    def cv2(self, prior: float) -> float:
+        """The gaps' squared coefficient of variation, shrunk towards ``prior``."""
+        if self.spaced <= 0 or self.spanned <= 0:
+            return prior
+        mean = self.spanned / self.spaced
+        seen = max(self.squares / self.spaced / (mean * mean) - 1.0, 0.0)
+        return (self.spaced * seen + _CV2_PRIOR_WEIGHT * prior) / (self.spaced + _CV2_PRIOR_WEIGHT)
+
     def decay(self) -> None:
         self.gaps *= _FORGET
         self.seconds *= _FORGET
+        self.spaced *= _FORGET
+        self.spanned *= _FORGET
+        self.squares *= _FORGET
+
+    def to_json(self) -> list[float]:
+        return [self.gaps, self.seconds, self.spaced, self.spanned, self.squares]
 
 
 @dataclass(slots=True)
@@ -83,16 +114,23 @@ class ScanRates:
     # -- learning -----------------------------------------------------------------------
 
     def learn_run(self, zone: str, scans: int, seconds: float) -> None:
-        """A followed phone heard ``scans`` times in ``zone`` over ``seconds`` (first to last).
+        """A followed phone heard ``scans`` times in ``zone`` over ``seconds`` (first to last),
+        its gaps unknown (``learn_runs`` has them)."""
+        if scans >= 2 and seconds > 0:
+            stayed = seconds + (1.0 + self.gap_cv2(zone)) * seconds / (scans - 1)
+            self.learn_stays(zone, scans, stayed)
 
-        The phone was there longer than from its first scan to its last: before the first
-        and after the last lie ``1 + GAP_CV2`` mean gaps together, for gaps as irregular as
-        phones'. Without that, short runs (a run needs two scans) make the interval look a
-        third shorter than it is (``edge.aggregate.state.run_evidence`` does the same for
-        many runs at once)."""
-        if scans < 2 or seconds <= 0:
-            return
-        self.learn_stays(zone, scans, seconds * (scans + GAP_CV2) / (scans - 1))
+    def learn_runs(self, zone: str, sums: list[float]) -> None:
+        """Followed phones' runs in ``zone`` that ended (``run_evidence``: scans, gaps,
+        seconds first to last, mean gaps, squared gaps). Each phone stayed longer than
+        from its first scan to its last: before the first and after the last lie
+        ``1 + cv2`` of its mean gaps together (a forward and a backward recurrence time).
+        Without that, short runs (a run needs two scans) make the interval look a third
+        shorter than it is."""
+        scans, spaced, spanned, mean_gaps, squares = sums
+        self.zones.setdefault(zone, _Sums()).add_gaps(spaced, spanned, squares)
+        self.box.add_gaps(spaced, spanned, squares)
+        self.learn_stays(zone, scans, spanned + (1.0 + self.gap_cv2(zone)) * mean_gaps)
 
     def learn_stays(self, zone: str, scans: float, stayed_s: float) -> None:
         """Followed phones heard ``scans`` times in ``zone`` while they stayed ``stayed_s``."""
@@ -138,6 +176,19 @@ class ScanRates:
         # states): the mean of n of them is known to about 1/sqrt(n).
         return (own.seconds + shrink * box_interval) / gaps, 1.0 / math.sqrt(gaps)
 
+    def gap_cv2(self, zone: str) -> float:
+        """The squared coefficient of variation of the scan gaps heard in ``zone``: the
+        zone's followed phones, shrunk towards the box's, shrunk towards ``GAP_CV2``."""
+        own = self.zones.get(zone)
+        box = self.box.cv2(GAP_CV2)
+        return own.cv2(box) if own is not None else box
+
+    def unseen(self, zone: str) -> float:
+        """Seconds a stay in ``zone`` lasts beyond its first and last heard scan, on
+        average: a forward and a backward recurrence time of the scans, ``(1 + cv2)``
+        mean intervals. Regular scanners leave out one interval; bursty ones more."""
+        return (1.0 + self.gap_cv2(zone)) * self.interval(zone)[0]
+
     def macs_per_scan(self, fp: str) -> tuple[float, float]:
         """(MACs a phone of class ``fp`` shows per scan, the relative standard error)."""
         s = self.classes.get(fp)
@@ -152,8 +203,8 @@ class ScanRates:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "zones": {z: [s.gaps, s.seconds] for z, s in self.zones.items()},
-            "box": [self.box.gaps, self.box.seconds],
+            "zones": {z: s.to_json() for z, s in self.zones.items()},
+            "box": self.box.to_json(),
             "classes": {c: [s.macs, s.close, s.chance] for c, s in self.classes.items()},
         }
 

@@ -89,6 +89,12 @@ class DwellPool:
     def get(self, key: str) -> list[float]:
         return self.zones.get(key, [])
 
+    def box(self, key: str) -> list[float]:
+        """Every zone's recent sure sessions heard by ``key``'s radio: the shape of the
+        box's stays, for a zone that has too few of its own."""
+        radio = key.partition("|")[2]
+        return [s for k, v in self.zones.items() if k.partition("|")[2] == radio for s in v]
+
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) for k, v in self.zones.items()}
 

@@ -62,15 +62,25 @@ def traffic_figures(
 
 _UNSEEN_GAPS = 1.7
 """A session runs from a phone's first scan in the zone to its last: the stay began
-and ended, on average, a backward and a forward recurrence time of its scans away,
-(1 + cv2) mean scan gaps together (cv2 0.7: ``edge.estimate.rates``)."""
+and ended, on average, a forward and a backward recurrence time of its scans away.
+Hours folded since the zone learned its gaps carry that time (``people_sums[6]``,
+``ScanRates.unseen``); older ones assumed (1 + 0.7) mean scan intervals."""
+
+
+def _unseen(sums: list[float] | None) -> float:
+    """The hour's mean time a stay lasts beyond its first-to-last scans (s)."""
+    if not sums or not sums[0] or len(sums) < 6:
+        return 0.0
+    if len(sums) > 6:
+        return float(sums[6] / sums[0])
+    return _UNSEEN_GAPS * sums[5] / sums[0]
 
 
 def hour_estimates(
     zone_hour: dict[str, Any],
     figures: HourFiguresDict,
     sure: Sequence[float],
-    pooled: Sequence[float],
+    pooled: tuple[Sequence[float], Sequence[float]],
     turnover: float,
     counted: tuple[float, float, float] | None = None,
 ) -> tuple[HourFiguresDict, TrafficEstimateDict]:
@@ -78,16 +88,19 @@ def hour_estimates(
     with a 90 % interval, and dwell from sure sessions or Little's law. They replace the
     camera ratio's people estimate where the rate estimator ran (Wi-Fi with grouping),
     and the sessions' dwell where a method made one: the figures come back with those
-    replaced, beside the estimate fields. ``counted``: (people inside at the hour's start,
-    entries, crossings counted since the day began) where a camera counts the zone's
-    door; fused in (``edge.estimate.camera``)."""
+    replaced, beside the estimate fields. ``pooled``: the zone's recent sure sessions,
+    and the whole box's (empty where the zone's suffice). ``counted``: (people inside at
+    the hour's start, entries, crossings counted since the day began) where a camera
+    counts the zone's door; fused in (``edge.estimate.camera``)."""
     sums = zone_hour.get("people_sums")
     hour = hour_people(sums, zone_hour["followed"], turnover) if sums else None
-    gap = sums[5] / sums[0] if sums and len(sums) > 5 and sums[0] else 0.0
+    unseen = _unseen(sums)
+    zone_pool, box_pool = pooled
     dwell = dwell_figures(
-        [s + _UNSEEN_GAPS * gap for s in sure],
-        [s + _UNSEEN_GAPS * gap for s in pooled],
+        [s + unseen for s in sure],
+        [s + unseen for s in zone_pool],
         (hour.turnover, hour.turnover_rel_var) if hour is not None else None,
+        [s + unseen for s in box_pool],
     )
     method = dwell["dwell_method"]
     if method == "none":  # neither: the devices' own sessions, said so

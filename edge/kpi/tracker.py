@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from edge.aggregate.ids import Record, iso, record_id
 from edge.config.models import Config
+from edge.estimate.dwell import MIN_SURE
 from edge.estimate.hourly import Turnover
 from edge.kpi.calibration import Calibration, DwellPool
 from edge.kpi.figures import hour_estimates, store_figures, traffic_figures
@@ -215,7 +216,8 @@ class KpiTracker:
                 zone, bucket.start, self._day_of(bucket.start), self._buckets
             )
             counted = (inside, float(people), crossings)
-        return hour_estimates(zh, fields, sure, pooled, prior, counted)
+        box = self.dwell_pool.box(key) if len(pooled) < MIN_SURE else []
+        return hour_estimates(zh, fields, sure, (pooled, box), prior, counted)
 
     def _learn(self, bucket: HourBucket, zone_hours: dict[str, dict[str, Any]]) -> None:
         """After the hour's estimates are made: fold its camera counts into the ratios."""
