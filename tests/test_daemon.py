@@ -373,4 +373,8 @@ def test_a_costly_flush_stretches_the_flush_period() -> None:
     period, pause = flush_pause(1.0, 0.3)
     assert period == pytest.approx(3.0) and pause == pytest.approx(2.7)
     assert flush_pause(5.0, 0.2) == (5.0, 5.0)
-    assert flush_pause(1.0, 2.0)[0] == 5.0  # a saturated core: records still wait 5 s at most
+    assert flush_pause(1.0, 2.0)[0] == 5.0  # records still wait 5 s at most
+    # a saturated core: 0.05 s of CPU took 1.5 s of waiting for the core; the flush cost
+    # the sensors 0.05 s, so the period stays at the interval
+    assert flush_pause(1.0, 0.05, 1.5) == (1.0, 1.0)
+    assert flush_pause(1.0, 0.3, 0.4) == pytest.approx((3.0, 2.6))  # 3 s from start to start
