@@ -14,6 +14,11 @@ phone makes in that time. Two numbers turn events into phones:
   what chance alone gives at that rate (Poisson), in intervals quiet enough for the
   correction to be small: share ``f`` of siblings means ``1 / (1 - f)`` MACs per scan.
 
+The same runs give how irregular the scan gaps are (their squared coefficient of
+variation, from the runs' squared gaps): a stay lasts ``(1 + cv2)`` mean gaps beyond its
+first and last heard scan, which both the scan interval above and the dwell figures
+(``unseen``) need.
+
 All state is a handful of floats per zone and class, with exponential forgetting
 (``_FORGET``), so the figures follow a change of the crowd's phones over hours.
 """
@@ -105,7 +110,8 @@ class _Siblings:
 
 @dataclass(slots=True)
 class ScanRates:
-    """Scan interval per zone and MACs per scan per fingerprint class, learned online."""
+    """Scan interval and gap irregularity per zone, MACs per scan per fingerprint class,
+    learned online."""
 
     zones: dict[str, _Sums] = field(default_factory=dict)
     box: _Sums = field(default_factory=_Sums)
