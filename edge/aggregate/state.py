@@ -10,6 +10,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from edge.estimate.rates import GAP_CV2
 from edge.grouping.grouper import Grouper
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DeviceState", "Heard", "HourState", "Run", "SessionState", "WindowState", "ZoneRule",
-    "ZoneTally", "count_inside", "expire_runs", "hear", "run_evidence", "tally_window", "zone_rule",
+    "ZoneTally", "count_inside", "expire_runs", "hear", "people_sums", "run_evidence",
+    "tally_window", "zone_rule",
 ]  # fmt: skip
 
 _SCAN_GAP_S = 1.0
@@ -399,12 +401,13 @@ def _zero_sums() -> list[float]:
     return [0.0] * _PEOPLE_SUMS
 
 
-def _people_sums(data: list[float] | None) -> list[float]:
+def people_sums(data: list[float] | None) -> list[float]:
     """An hour's rate estimator sums from a checkpoint. One from before the unseen edges
-    were learned has six: the seventh is what was assumed then, 1.7 scan intervals."""
+    were learned has six: the seventh is what was assumed then, 1 + ``GAP_CV2`` scan
+    intervals."""
     sums = list(data) if data else _zero_sums()
     if len(sums) < _PEOPLE_SUMS:
-        sums.append(1.7 * sums[5])
+        sums.append((1.0 + GAP_CV2) * sums[5])
     return sums
 
 
@@ -482,5 +485,5 @@ class HourState:
         conf_sum, conf_n = data["confidence"]
         return cls(
             data["start"], set(data["devices"]), set(data["raw"]), set(data["visitors"]),
-            conf_sum, conf_n, _people_sums(data.get("people")), set(data.get("followed", ())),
+            conf_sum, conf_n, people_sums(data.get("people")), set(data.get("followed", ())),
         )  # fmt: skip

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from edge.aggregate.state import people_sums
 from edge.estimate.camera import camera_people
 from edge.estimate.dwell import dwell_figures
 from edge.estimate.hourly import HourPeople, hour_people
@@ -60,20 +61,15 @@ def traffic_figures(
     }
 
 
-_UNSEEN_GAPS = 1.7
-"""A session runs from a phone's first scan in the zone to its last: the stay began
-and ended, on average, a forward and a backward recurrence time of its scans away.
-Hours folded since the zone learned its gaps carry that time (``people_sums[6]``,
-``ScanRates.unseen``); older ones assumed (1 + 0.7) mean scan intervals."""
-
-
 def _unseen(sums: list[float] | None) -> float:
-    """The hour's mean time a stay lasts beyond its first-to-last scans (s)."""
+    """The hour's mean time a stay lasts beyond its first-to-last scans (s): a session runs
+    from a phone's first scan in the zone to its last, and the stay began and ended, on
+    average, a forward and a backward recurrence time of its scans away
+    (``ScanRates.unseen``, summed in ``people_sums[6]``; an hour checkpointed before that
+    gets what was assumed then, ``edge.aggregate.state.people_sums``)."""
     if not sums or not sums[0] or len(sums) < 6:
         return 0.0
-    if len(sums) > 6:
-        return float(sums[6] / sums[0])
-    return _UNSEEN_GAPS * sums[5] / sums[0]
+    return people_sums(sums)[6] / sums[0]
 
 
 def hour_estimates(
