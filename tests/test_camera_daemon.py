@@ -47,7 +47,7 @@ EXIT = "start = [600, 255]\nend = [600, 475]"  # vertical, crossed right to left
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"/9j/", b"iVBOR")  # JPEG, PNG, and in base64
 
 
-def config(db: Path, *, wifi: bool = False, silence: float = 600) -> Config:
+def config(db: Path, *, wifi: bool = False, silence: float = 600, interval: int = 60) -> Config:
     wifi_block = (
         '[[sensors]]\ntype = "wifi"\nname = "shop"\nzone = "shop"\ninterface = "mon0"\n'
         if wifi
@@ -66,6 +66,7 @@ name = "cam"
 zone = "shop"
 url = "rtsp://10.0.0.9/stream1"
 silence_timeout_s = {silence}
+interval_s = {interval}
 [[sensors.lines]]
 name = "exit"
 {EXIT}
@@ -320,6 +321,48 @@ def test_a_hung_camera_process_is_killed_and_started_again_by_the_watchdog(
         os.kill(hung[0], 0)  # the hung process was killed and reaped
     assert "nothing received for 2 s on rtsp://10.0.0.9/stream1" in daemon.health["cam"].last_error
     assert "camera cam (" in caplog.text and "does not respond (hung); killing it" in caplog.text
+
+
+@pytest.mark.realdata
+def test_a_hung_camera_process_leaves_the_counts_of_its_open_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: Any
+) -> None:
+    """Killed as hung, a process cannot hand over its open interval: the counts of its
+    last health report are kept, and the next process's record of the same interval adds
+    to them. Every crossing either process reported reaches the store once."""
+    if not VIDEO.exists():
+        pytest.skip(f"{VIDEO} is absent")
+    monkeypatch.setattr(CameraSource, "stop_timeout_s", 0.5)
+    db = tmp_path / "box.db"
+    timeline = Timeline(10, epoch=lambda: EPOCH)
+    radios: dict[str, Any] = {"cam": VideoReplay(VIDEO, timeline, loop=False)}
+    reported: list[int] = []
+    with Store(db) as store:
+        daemon = EdgeDaemon(
+            config(db, silence=5, interval=600), KEY, store, radios=radios, clock=timeline.now
+        )
+
+        def crossed() -> int:
+            return camera(daemon).stats.lines.get("exit", {}).get("out", 0)
+
+        async def body() -> None:
+            await until(lambda: counting(daemon) and crossed() >= 1, 60, "a crossing")
+            pid = camera(daemon).pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)
+            await asyncio.sleep(0.5)  # its last report is in
+            reported.append(crossed())
+            await until(lambda: daemon.health["cam"].restarts >= 1, 30, "watchdog")
+            await until(lambda: camera(daemon).replay_ended, 60, "video counted")
+            reported.append(crossed())  # the second process's, from zero
+
+        with caplog.at_level(logging.WARNING):
+            asyncio.run(run_daemon(daemon, body))
+    footfall = VideoRun(db, daemon, None).records("footfall")
+    assert len(footfall) == 2 and footfall[1]["supersedes"] == footfall[0]["id"]
+    assert footfall[0]["partial"] and footfall[0]["out"] == reported[0]
+    assert footfall[1]["out"] == sum(reported)  # one interval, both processes' parts
+    assert "the counts of its last report (twice a second) are kept" in caplog.text
 
 
 def test_an_unreachable_camera_is_retried_with_its_url_redacted_in_the_log(

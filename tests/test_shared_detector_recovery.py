@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +94,22 @@ def test_a_hung_service_is_killed_and_restarted(fleet: tuple[Fleet, DetectorServ
         lambda: all(cameras.frames(n) > before[n] + 20 for n in pids), 60, "counting goes on"
     )
     assert all(camera.process.pid == pids[n] for n, camera in cameras.cameras.items())
+
+
+def test_a_camera_waiting_on_a_hung_service_hands_over_as_soon_as_it_is_asked(
+    fleet: tuple[Fleet, DetectorService],
+) -> None:
+    """A stop ends the wait for an answer: the daemon gives a stopping camera 5 s before
+    it kills it and loses its open interval, and a busy or hung service may take longer."""
+    cameras, service = fleet
+    a = cameras.cameras["a"]
+    hung = service.pid
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)  # restarted after hung_s = 3 s
+    time.sleep(0.5)  # a's next frame is a job the stopped service holds
+    cameras.poll()
+    asked = time.monotonic()
+    a.process.request_stop()
+    cameras.run_until(lambda: a.process.finished, 10, "a handed over")
+    assert time.monotonic() - asked < 1.5  # before the hung service was restarted
+    assert service.restarts == 0

@@ -167,6 +167,14 @@ class CameraPipeline:
             self._interval = None
         return out
 
+    def open_counts(self) -> tuple[CameraObservation, ...]:
+        """The open interval so far, cut at the last frame: what ``finish`` would hand over
+        now, less the stays still open. The camera's process reports it with its health, so
+        that its parent keeps these counts if the process dies or hangs before it finishes."""
+        if self._interval is None:
+            return ()
+        return tuple(self._close_interval(self._interval, cut=self.last_t))
+
     def totals(self) -> tuple[tuple[tuple[str, int, int], ...], tuple[tuple[str, int, int], ...]]:
         """Running figures for a live view: (line, in, out) and (zone, people now, visits)."""
         lines = tuple((c.line.name, c.entered, c.exited) for c in self.lines)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
+import os
 import queue
 import signal
 import time
@@ -85,6 +86,11 @@ class CameraHealth(NamedTuple):
     """Damaged frames skipped (read failures followed by a good frame)."""
     detector_waits: int = 0
     """Frames that waited for the shared detector to come back (it died or hung)."""
+    pid: int = 0
+    """The camera process that reports."""
+    open_counts: tuple[CameraObservation, ...] = ()
+    """Its open interval so far (``CameraPipeline.open_counts``): what the parent hands on
+    if this process ends without finishing."""
 
 
 class CameraMessage(NamedTuple):
@@ -133,7 +139,8 @@ class _Reporter:
             self.stats.last_error, peak_rss_mb(), round(fps, 1),
             round(1000 * run.detect_s / run.detector_runs, 1) if run.detector_runs else 0.0,
             sum(1 for t in self.pipeline.tracks if t.confirmed), lines, zones, self.pipeline.last_t,
-            self.stats.damaged, _detector_waits(self.pipeline),
+            self.stats.damaged, _detector_waits(self.pipeline), os.getpid(),
+            self.pipeline.open_counts(),
         )  # fmt: skip
 
 

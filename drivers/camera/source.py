@@ -15,7 +15,9 @@ dead and waiting for ``CameraProcess`` to start it again, it is kept current, so
 that the watchdog leaves that recovery alone (it is bounded by the restart limit).
 
 On stop the child finishes its open interval (observations marked ``cut``) and
-its stays, which this source forwards before returning.
+its stays, which this source forwards before returning. A child that ends without
+that (killed as hung, or dead) leaves the counts of its last health report, which
+this source hands on in its place (``drivers.camera.handover``).
 
 Given the daemon's ``DetectorHub``, each run takes the address of the shared detector
 for its model (started with the daemon's first camera) and hands it to its child, which
@@ -38,6 +40,7 @@ import onnxruntime  # type: ignore[import-untyped] # noqa: F401
 
 from drivers.camera.capture import CameraError, CameraSpec, restarted
 from drivers.camera.detect import check_model_file
+from drivers.camera.handover import KeptCounts
 from drivers.camera.pipeline import PipelineConfig
 from drivers.camera.process import CameraHealth, CameraMessage, CameraProcess
 from drivers.camera.replay import VideoReplay
@@ -156,6 +159,7 @@ class CameraSource:
         """No frame yet from the current child (it is starting or restarting)."""
         self._done = False
         """The current child said it finished (a replay that ended)."""
+        self._kept = KeptCounts()
 
     @property
     def pid(self) -> int | None:
@@ -187,6 +191,9 @@ class CameraSource:
             if not process.finished:
                 self._finish(process, emit)
             process.stop(timeout=1.0 if process.finished else 0.0)  # a hung child is killed
+            kept = self._handed_on(self._kept.take())
+            if kept:
+                emit(kept)
             self._process = None
             if self.detectors is not None:
                 self.detectors.release(config.detector)
@@ -226,15 +233,27 @@ class CameraSource:
                 break  # it died before it could finish: nothing more will come
         if not process.finished:
             log.warning(
-                "%s did not hand over its last counts within %g s; its open interval is lost",
-                self.spec.where, self.stop_timeout_s,
-                extra={"sensor": self.spec.name, "reason": "stop_timeout"},
+                "%s did not hand over its last counts within %g s", self.spec.where,
+                self.stop_timeout_s, extra={"sensor": self.spec.name, "reason": "stop_timeout"},
             )  # fmt: skip
+
+    def _handed_on(self, counts: tuple[Any, ...]) -> list[Any]:
+        """The counts a child reported but never handed over itself, to forward in its
+        place (said in the log)."""
+        if not counts:
+            return []
+        log.warning(
+            "%s: its process ended without handing over its open interval; the counts of its"
+            " last report (twice a second) are kept, anything it counted after that is lost",
+            self.spec.where, extra={"sensor": self.spec.name, "reason": "counts_kept"},
+        )  # fmt: skip
+        return list(counts)
 
     def _forward(self, messages: list[CameraMessage], emit: Emit) -> str | None:
         batch: list[Any] = []
         error = None
         for message in messages:
+            batch.extend(self._handed_on(self._kept.note(message)))  # a dead child's counts
             if message.kind == "observations":
                 batch.extend(message.observations)
             elif message.kind == "log":

@@ -9,6 +9,9 @@ the camera does not fail and does not skip the frame. It waits for the restarted
 service, attaches its slot again and resends the same frame, so its frames keep their
 order (``waits`` counts the jobs that had to wait, ``waited_s`` for how long). Only a
 stop ends the wait (the frame then gets no detections: the tracker coasts, nothing counts).
+A stop also ends the wait for an answer from a live but busy service: a camera asked to
+hand over its counts must not sit behind other cameras' frames until the daemon's
+deadline passes and kills it.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ __all__ = ["SharedDetectorClient"]
 log = logging.getLogger("mallsense.camera")
 
 _RETRY_S = 0.2
-"""Pause between attempts to reach a service that is not (yet) listening."""
+"""Pause between attempts to reach a service that is not (yet) listening, and how often a
+wait for an answer looks at the stop signal."""
 _ANSWER_S = 30.0
 """An answer later than this means a service that hangs: connect again (one frame takes
 about 25 ms). Longer than the daemon takes to kill a hung service (15 s), which closes
@@ -52,6 +56,10 @@ unlinks the slot the camera goes on using."""
 
 class _Lost(Exception):
     """The connection to the service broke or it did not answer."""
+
+
+class _Stopped(Exception):
+    """The camera was asked to stop while it waited for the service."""
 
 
 class SharedDetectorClient:
@@ -89,6 +97,9 @@ class SharedDetectorClient:
             except _Lost as exc:
                 lost_at = self._lost(exc, lost_at)
                 continue
+            except _Stopped:
+                self._disconnect()  # its answer would come as the reply to the next job
+                break
             if lost_at is not None:
                 self.waited_s += time.monotonic() - lost_at
                 log.info("camera %s: the shared detector answers again", self.camera)
@@ -123,8 +134,7 @@ class SharedDetectorClient:
     def _exchange(self, conn: Connection, job: Job) -> Answer | Refusal:
         try:
             conn.send(job)
-            if not conn.poll(self.answer_timeout_s):
-                raise _Lost(f"no answer within {self.answer_timeout_s:g} s")
+            self._await(conn, "answer")
             reply = conn.recv()
         except (OSError, EOFError) as exc:
             raise _Lost("the shared detector closed the connection") from exc
@@ -142,8 +152,7 @@ class SharedDetectorClient:
             raise _Lost(f"the shared detector is not listening ({exc})") from exc
         self._conn = conn
         try:
-            if not conn.poll(self.answer_timeout_s):
-                raise _Lost(f"no greeting within {self.answer_timeout_s:g} s")
+            self._await(conn, "greeting")
             welcome = conn.recv()
             if not isinstance(welcome, Welcome):
                 raise _Lost(f"unexpected greeting {type(welcome).__name__}")
@@ -152,6 +161,16 @@ class SharedDetectorClient:
         except (OSError, EOFError) as exc:
             raise _Lost("the shared detector closed the connection") from exc
         return conn, model_input
+
+    def _await(self, conn: Connection, what: str) -> None:
+        """Wait for the service's next message; _Lost after the answer timeout, _Stopped
+        as soon as the camera is asked to stop."""
+        deadline = time.monotonic() + self.answer_timeout_s
+        while not conn.poll(min(_RETRY_S, self.answer_timeout_s)):
+            if self._stop.is_set():
+                raise _Stopped
+            if time.monotonic() >= deadline:
+                raise _Lost(f"no {what} within {self.answer_timeout_s:g} s")
 
     def _slot_for(self, size: int) -> ModelInput:
         """The model input of ``size``, with a slot that holds its tensor."""
