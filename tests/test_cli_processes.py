@@ -183,3 +183,20 @@ def test_replay_a_real_capture(tmp_path: Path, name: str) -> None:
         RECORD_MODELS[record["kind"]].model_validate(record)
     printed = [replayed.output, listed.output, invoke("status", "--db", db).output]
     assert scan_for_macs(macs_in_captures([capture]), [t.encode() for t in printed]) == set()
+
+
+def test_the_console_script_loads_nothing_in_the_processes_the_daemon_spawns() -> None:
+    """multiprocessing's *spawn* runs the parent's main script again in every camera
+    process and in the shared detector (``runpy.run_path`` as ``__mp_main__``): the
+    console script must not load the CLI there (it cost 24 MB in each; edge.cli.entry)."""
+    if MALLSENSE[0] == sys.executable:
+        pytest.skip("no console script next to this interpreter")
+    rerun = (
+        "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__');"
+        " print(len(sys.modules), 'edge.cli.main' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", rerun, MALLSENSE[0]], capture_output=True, text=True, check=True
+    )
+    modules, cli_loaded = done.stdout.split()
+    assert cli_loaded == "False" and int(modules) < 120, done.stdout

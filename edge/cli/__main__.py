@@ -1,5 +1,5 @@
 """``python -m edge.cli``: the same as the ``mallsense`` console script."""
 
-from edge.cli.main import main
+from edge.cli.entry import main
 
 main()
