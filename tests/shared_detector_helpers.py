@@ -41,6 +41,8 @@ class Camera:
     """Every pid its process had (a restart adds one)."""
     maps_onnxruntime: bool = False
     """onnxruntime's library was seen in the process's memory map."""
+    parent: int | None = None
+    """The parent of its first process (the server it was forked from)."""
 
 
 class Fleet:
@@ -92,6 +94,8 @@ class Fleet:
         camera.pids.append(pid)
         with contextlib.suppress(OSError):  # it ended already
             camera.maps_onnxruntime = "onnxruntime" in Path(f"/proc/{pid}/maps").read_text()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            camera.parent = camera.parent or int(stat.rsplit(")", 1)[1].split()[1])
 
     def __enter__(self) -> Fleet:
         return self

@@ -7,6 +7,7 @@ and Unix sockets. What a kill -9 does is in ``test_shared_detector_recovery.py``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def test_two_cameras_through_one_service_count_as_a_camera_with_its_own_model(
     assert a.health.detector_runs == own.health.detector_runs > 0
     assert not a.maps_onnxruntime and own.maps_onnxruntime  # the model stayed in the service
     assert service.restarts == 0
+    # forked from one server that imported the camera's modules once (they share that memory)
+    assert own.parent == a.parent == b.parent and a.parent not in (None, os.getpid())
 
 
 def test_a_model_that_cannot_be_shared_is_left_to_the_camera() -> None:
