@@ -3,12 +3,15 @@ command has an example, prints JSON when it prints records, and names files the 
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 
-from edge.cli.main import cli
+from edge.cli.main import COMMANDS, cli
 from edge.cli.reference import commands, reference, top_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +76,31 @@ def test_every_option_says_what_it_does(path: str) -> None:
         and p.opts[0] not in ("--help", "-h")
     ]
     assert not silent, f"{path}: {silent} have no help text"
+
+
+def test_each_command_is_listed_with_the_modules_that_add_it() -> None:
+    for name, modules in COMMANDS.items():
+        group = click.Group()
+        for module in modules:
+            importlib.import_module(f"edge.cli.{module}").register(group)
+        assert name in group.commands, (name, modules)
+    every = click.Group()
+    for module in {m for modules in COMMANDS.values() for m in modules}:
+        importlib.import_module(f"edge.cli.{module}").register(every)
+    assert set(every.commands) == set(COMMANDS)  # no command left out of the table
+
+
+def test_a_service_loads_its_own_command_and_not_the_rest_of_the_cli() -> None:
+    """The daemon and the sync agent run for months: they hold only what they use."""
+    check = (
+        "import sys; from edge.cli.main import cli; from edge.cli.reference import top_context;"
+        " cli.get_command(top_context(cli), sys.argv[1]);"
+        " print(' '.join(m for m in sys.modules if m.startswith('edge.cli.')))"
+    )
+    for service in ("run", "sync"):
+        done = subprocess.run(
+            [sys.executable, "-c", check, service], capture_output=True, text=True, check=True
+        )
+        loaded = {m.removeprefix("edge.cli.") for m in done.stdout.split()}
+        assert f"{service}_cmd" in loaded, loaded
+        assert not loaded & {"pos_cmd", "camera_cmd", "report_cmd", "demo_cmd"}, loaded
