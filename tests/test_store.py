@@ -146,4 +146,4 @@ def test_kill_9_while_writing_leaves_whole_batches_only(tmp_path: Path) -> None:
     assert records > 0
     assert records % 200 == 0  # never half a batch
     assert outbox == records  # every record has its outbox row
-    assert checkpoint is not None and f'"n":{records - 200}' in checkpoint[0]
+    assert checkpoint is not None and f'"n":{records - 200}'.encode() in checkpoint[0]

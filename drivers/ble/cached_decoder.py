@@ -25,7 +25,11 @@ from drivers.ble.decode.normalize import fields_from_ad, normalize_fields
 
 __all__ = ["CACHE_LIMIT", "BleDecoder"]
 
-CACHE_LIMIT: Final = 50_000
+CACHE_LIMIT: Final = 8_192
+"""Payloads kept per cache: a mall's few hundred devices in range repeat far fewer distinct
+payloads than this between clears. A decoded payload holds about 690 bytes, so 50,000 (the
+limit before) made the cache the daemon's largest swing: 0 to 34 MB with every clear, where
+a crowd's rotating payloads rarely repeat (2026-12 soak probe)."""
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
