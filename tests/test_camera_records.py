@@ -9,6 +9,7 @@ systemd credential and never shows; the shipped model is found from any director
 from __future__ import annotations
 
 import itertools
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -250,3 +251,19 @@ def test_a_looped_video_continues_its_times_and_no_frame_is_lost_to_rounding(
     cap = RateCap(10)  # a 10 fps file capped at 10 fps keeps every frame
     assert all(cap.admit(i * 0.1) for i in range(100))
     assert all(cap.admit(t) for t in [i / 10 + 1e-9 for i in range(100, 200)])
+
+
+def test_without_onnxruntime_the_camera_driver_names_what_to_install() -> None:
+    """The daemon looks for onnxruntime without importing it (the model runs in another
+    process); a box without it still leaves its cameras out with the registry's words."""
+    check = (
+        "import sys; sys.modules['onnxruntime'] = None\n"
+        "from edge.sensors.table import load_driver\n"
+        "try:\n    load_driver('camera')\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert "sensor type 'camera' cannot start" in done.stdout, done.stdout + done.stderr
+    assert "onnxruntime" in done.stdout
+    probe = "import sys, drivers.camera.source; print('onnxruntime' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -27,16 +27,13 @@ service stops after the last camera (``drivers.camera.shared_detector``).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-# Loading the camera driver is where a missing onnxruntime must show (the registry names what
-# to install); the camera processes import it only where they open a session.
-import onnxruntime  # type: ignore[import-untyped] # noqa: F401
 
 from drivers.camera.capture import CameraError, CameraSpec, restarted
 from drivers.camera.detect import check_model_file
@@ -48,6 +45,12 @@ from drivers.camera.shared_detector import DetectorHub, shareable
 from drivers.observations import Watermark
 
 __all__ = ["CameraSource", "CameraStats", "VideoReplay"]
+
+# Loading the camera driver is where a missing onnxruntime must show (the registry names what
+# to install). Only looked for, not imported: the model runs in the detector's process or the
+# camera's, and importing it here would hold 13 MB in the daemon for nothing.
+if importlib.util.find_spec("onnxruntime") is None:
+    raise ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")
 
 log = logging.getLogger("mallsense.camera")
 _POLL_S = 0.25
