@@ -13,6 +13,7 @@ from drivers.observations import Probe
 from edge.aggregate import Aggregator
 from edge.config import Config, parse_config
 from edge.records import RECORD_MODELS
+from edge.store import dump_checkpoint
 
 T0 = 1_773_482_400.0  # 2026-03-14T10:00:00Z, on a minute boundary
 
@@ -268,3 +269,13 @@ def test_any_sequence_of_probes_gives_consistent_records(items: list[Any]) -> No
             assert record["duration_s"] >= 0
     frames = sum(r["frames"] for r in kind(records, "presence"))
     assert frames == len(probes)
+
+
+def test_a_checkpoint_from_the_live_state_is_the_snapshot_byte_for_byte() -> None:
+    """The daemon serializes its checkpoint from the live devices and windows (no copy);
+    what it writes must be what the copy gave, so that a restart restores the same."""
+    agg = Aggregator(config(session_gap_s=300))
+    agg.observe_batch([probe(T0 + t, f"d{t % 7}", -50 - t % 30) for t in range(0, 900, 3)])
+    live = dump_checkpoint(agg.checkpoint_state())
+    assert live == dump_checkpoint(agg.snapshot())
+    assert b'"devices":[{' in live  # the devices went through their to_json

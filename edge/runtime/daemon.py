@@ -50,7 +50,7 @@ from edge.sensors.descriptor import SensorUnavailable
 from edge.sensors.plugin import Emit, SensorPlugin, Source
 from edge.sensors.table import SensorConfig as AnySensor
 from edge.sensors.table import plugin_for
-from edge.store import Store
+from edge.store import Checkpoint, Store
 from edge.store.retention import enforce
 
 __all__ = ["EdgeDaemon", "SupervisedSensor", "flush_pause"]
@@ -431,21 +431,21 @@ class EdgeDaemon:
             enforce(self.store, self.config.store, self._clock())
 
     async def _flush(self) -> float:
-        """Snapshot on the loop (it owns the aggregator), write on a worker thread; the CPU
-        seconds both took.
+        """Take the records and serialize the checkpoint on the loop (it owns the aggregator),
+        write on a worker thread; the CPU seconds both took.
 
         A failed write (disk full, database locked) wrote nothing, so its records
         are kept and retried with the next flush, up to ``max_unwritten``.
         """
         started = time.thread_time()
         now = self._clock()
-        records, snap = self.pipeline.collect(checkpoint=True)
+        records, checkpoints = self.pipeline.collect(checkpoint=True)
         records = self.backlog.records + records
         health = self._health_report(now)
         forget, self._forget = sorted(self._forget), set()
         cpu = time.thread_time() - started
         try:
-            cpu += await asyncio.to_thread(self._write, records, snap, health, now, forget)
+            cpu += await asyncio.to_thread(self._write, records, checkpoints, health, now, forget)
         except StoreError as exc:
             self.store_failures += 1
             self._forget.update(forget)
@@ -457,7 +457,7 @@ class EdgeDaemon:
     def _write(
         self,
         records: list[Any],
-        snap: dict[str, Any] | None,
+        checkpoints: list[Checkpoint] | None,
         health: dict[str, dict[str, object]],
         now: float,
         forget: list[str],
@@ -465,7 +465,7 @@ class EdgeDaemon:
         """Write on a worker thread; the CPU seconds it took there."""
         with self._store_lock:
             started = time.thread_time()
-            self.pipeline.persist(records, snap, now)
+            self.pipeline.persist(records, checkpoints, now)
             self.backlog.count_losses(self.store)
             self.pipeline.write_sensor_stats(health, now)
             if forget:

@@ -21,7 +21,7 @@ from edge.kpi import KpiTracker
 from edge.kpi.attribution import Attributor
 from edge.records import Record
 from edge.runtime.fronts import SensorFronts
-from edge.store import Store
+from edge.store import Checkpoint, Store, dump_checkpoint
 
 __all__ = ["CHECKPOINT_NAME", "Pipeline", "PipelineStats"]
 
@@ -152,12 +152,13 @@ class Pipeline:
 
     def flush(self, *, checkpoint: bool = False, now: float | None = None) -> int:
         """Write finished records (and optionally the checkpoint) in one transaction."""
-        records, snap = self.collect(checkpoint=checkpoint)
-        self.persist(records, snap, now if now is not None else time.time())
+        records, rows = self.collect(checkpoint=checkpoint)
+        self.persist(records, rows, now if now is not None else time.time())
         return len(records)
 
-    def collect(self, *, checkpoint: bool) -> tuple[list[Record], dict[str, Any] | None]:
-        """Take finished records and a snapshot (on the thread that owns the aggregator)."""
+    def collect(self, *, checkpoint: bool) -> tuple[list[Record], list[Checkpoint] | None]:
+        """Take finished records and, with ``checkpoint``, the checkpoint rows, serialized
+        here from the live state (on the thread that owns the aggregator)."""
         agg = self.aggregator
         records = agg.drain()
         if self._extra:
@@ -171,14 +172,15 @@ class Pipeline:
         if self._carried:
             records = self._carried + records
             self._carried = []
-        snap = None
+        rows: list[Checkpoint] | None = None
         if checkpoint and self.store is not None:
             # The day's visits are written with the hours (``SLOW_CHECKPOINT_NAME``) only.
             changed = agg.hours_version != self.aggregation.hours_written
             self.aggregation.hours_written = agg.hours_version
-            snap = agg.snapshot() | {"kpi": self.kpi.snapshot(with_visited=changed)}
-            snap["_hours_changed"] = changed
-        return records, snap
+            state = agg.checkpoint_state() | {"kpi": self.kpi.snapshot(with_visited=changed)}
+            state["_hours_changed"] = changed
+            rows = [(name, dump_checkpoint(part)) for name, part in _checkpoint_rows(state)]
+        return records, rows
 
     def admit(self, sensor: str, observations: list[Any]) -> list[Any]:
         """The observations of one radio sensor whose times are believed (its time gate);
@@ -190,12 +192,12 @@ class Pipeline:
         """Queue records made by a sensor handler; written with the next flush."""
         self._extra.extend(records)
 
-    def persist(self, records: list[Record], snap: dict[str, Any] | None, now: float) -> None:
+    def persist(self, records: list[Record], rows: list[Checkpoint] | None, now: float) -> None:
         """Write what ``collect`` took (may run on a worker thread)."""
-        if self.store is not None and (records or snap is not None):
-            rows = _checkpoint_rows(snap) if snap is not None else []
+        if self.store is not None and (records or rows):
             checkpoint = rows[0] if rows else None
-            self.stats.records_added += self.store.write(records, now, checkpoint, rows[1:])
+            more = rows[1:] if rows else []
+            self.stats.records_added += self.store.write(records, now, checkpoint, more)
         self._count(records)
 
     def _count(self, records: list[Record]) -> None:

@@ -1,5 +1,5 @@
 """SQLite store: records + outbox (+ checkpoints) written in one transaction."""
 
-from edge.store.db import OutboxRow, Store
+from edge.store.db import Checkpoint, OutboxRow, Store, dump_checkpoint
 
-__all__ = ["OutboxRow", "Store"]
+__all__ = ["Checkpoint", "OutboxRow", "Store", "dump_checkpoint"]

@@ -47,9 +47,11 @@ from edge.store.txn import (
 __all__ = [
     "DROP_PREFIX",
     "UNREADABLE_DROP",
+    "Checkpoint",
     "OutboxRow",
     "Store",
     "add_drop",
+    "dump_checkpoint",
     "explain_sqlite_error",
     "restore_advice",
     "set_aside",
@@ -67,6 +69,9 @@ aside rather than failing the whole read."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+Checkpoint = tuple[str, dict[str, Any] | bytes]
+"""A checkpoint row: its name, and its state or the state's JSON (``dump_checkpoint``)."""
 
 
 def _converts_errors(
@@ -159,10 +164,11 @@ class Store:
         self,
         records: Sequence[Record],
         now: float,
-        checkpoint: tuple[str, dict[str, Any]] | None = None,
-        more_checkpoints: Sequence[tuple[str, dict[str, Any]]] = (),
+        checkpoint: Checkpoint | None = None,
+        more_checkpoints: Sequence[Checkpoint] = (),
     ) -> int:
-        """Insert records with their outbox rows (and checkpoints) atomically.
+        """Insert records with their outbox rows (and checkpoints, as a state or already
+        serialized by ``dump_checkpoint``) atomically.
 
         A record whose id is already stored is skipped, so re-processing the
         same frames never duplicates anything. Returns how many were new.
@@ -191,7 +197,8 @@ class Store:
                         new += 1
                 rows = ([checkpoint] if checkpoint is not None else []) + list(more_checkpoints)
                 for name, state in rows:
-                    _write_checkpoint(conn, name, _dump_state(state), now)
+                    data = state if isinstance(state, bytes) else dump_checkpoint(state)
+                    _write_checkpoint(conn, name, data, now)
         except sqlite3.Error as exc:
             raise StoreError(explain_sqlite_error(self.path, exc)) from exc
         return new
@@ -451,12 +458,25 @@ class Store:
         return {kind: int(n) for kind, n in rows}
 
 
-def _dump_state(state: dict[str, Any]) -> bytes:
+def dump_checkpoint(state: dict[str, Any]) -> bytes:
     """A checkpoint as JSON (UTF-8). orjson: a busy box's aggregation state is tens of MB,
     written with every flush, and ``json.dumps`` took most of a core for it (9x slower).
     The same text for what a snapshot holds (strings, numbers, lists, dicts; the
-    snapshots write None, not infinity, for an unset clock)."""
-    return orjson.dumps(state, option=orjson.OPT_NON_STR_KEYS)
+    snapshots write None, not infinity, for an unset clock). Objects with a ``to_json``
+    (the live devices and windows of ``Aggregator.checkpoint_state``) are turned into
+    their snapshot form as they are reached, so no copy of the whole state is built."""
+    return orjson.dumps(
+        state,
+        default=_to_json,
+        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS,
+    )
+
+
+def _to_json(value: Any) -> Any:
+    to_json = getattr(value, "to_json", None)
+    if to_json is None:
+        raise TypeError(f"{type(value).__name__} cannot go into a checkpoint")
+    return to_json()
 
 
 def _write_checkpoint(conn: sqlite3.Connection, name: str, data: bytes, now: float) -> None:
