@@ -153,6 +153,17 @@ def test_groups_close_after_the_session_gap_with_a_summary() -> None:
     assert [s.group for s in g.drain()] == ["b"]
 
 
+def test_a_closed_groups_confidence_is_forgotten_after_recent_s() -> None:
+    """A crowd closes thousands of groups an hour: they are kept for as long as a presence
+    interval may ask (``recent_s`` after their last probe), not by the tens of thousands."""
+    g = Grouper(GroupingConfig(recent_s=600.0))
+    phones = [probe(t, f"p{t}", t, fp=f"fp-{t}", randomized=False) for t in range(0, 2000, 100)]
+    g.assign_batch(phones)
+    g.assign_batch([probe(3000.0, "late", 1, fp="fp-late", randomized=False)])  # sweeps all
+    assert g.confidence("p1900") == 1.0  # closed within 600 s of the newest closed group
+    assert g.confidence("p1200") is None and g.confidence("p0") is None
+
+
 def test_memory_is_bounded_by_the_last_session_gap() -> None:
     """Ten hours of a churning crowd: state never grows past what one gap holds."""
     g = Grouper()

@@ -66,7 +66,11 @@ class Aggregator:
         self._alpha = agg.rssi_smoothing
         # Wi-Fi devices are keyed by their group (a phone's random MACs linked into one):
         # see edge/grouping and docs/grouping.md.
-        self._grouper = Grouper(GroupingConfig(session_gap_s=self._gap)) if agg.grouping else None
+        # A closed group's confidence is asked for when an interval that heard it ends;
+        # twice an interval and a session gap leaves room for windows that close late.
+        recent_s = 2.0 * (self._interval + self._gap)
+        grouping = GroupingConfig(session_gap_s=self._gap, recent_s=recent_s)
+        self._grouper = Grouper(grouping) if agg.grouping else None
         self._closer = WindowCloser(config, self._grouper)
         self._rules: dict[str, ZoneRule] = {}
         for sensor in config.wifi_sensors():

@@ -42,8 +42,9 @@ __all__ = ["GroupSummary", "Grouper"]
 
 _SWEEP_S: Final = 1.0
 _RECENT_CLOSED: Final = 65_536
-"""Closed groups whose confidence stays readable: the aggregator asks when a presence
-interval ends, which can be after the grouper, a batch ahead, has closed the group."""
+"""At most this many closed groups keep their confidence readable (for
+``GroupingConfig.recent_s``): the aggregator asks when a presence interval ends, which
+can be after the grouper, a batch ahead, has closed the group."""
 _SEQ_PROVEN: Final = 2
 """Links by sequence number after which a group is known to continue its counter."""
 
@@ -112,7 +113,8 @@ class Grouper:
         self._tags: dict[str, list[_Group]] = {}
         """fingerprint|ssid tag -> live groups that asked for it (unique: a link)."""
         self._closed: list[GroupSummary] = []
-        self._recent: OrderedDict[str, float] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        """Closed groups, oldest first: (confidence, time of the last probe)."""
         self._next_sweep = -math.inf
         self.probes = 0
         self.pseudonyms = 0
@@ -299,11 +301,7 @@ class Grouper:
         g.open = False
         if self._groups.get(g.gid) is g:
             del self._groups[g.gid]
-        recent = self._recent
-        recent[g.gid] = g.confidence()
-        recent.move_to_end(g.gid)
-        if len(recent) > _RECENT_CLOSED:
-            recent.popitem(last=False)
+        self._remember_closed(g)
         for tag in g.tags:
             key = g.fp + "|" + tag
             owners = self._tags.get(key)
@@ -314,6 +312,20 @@ class Grouper:
                     del self._tags[key]
         if self._keep:
             self._closed.append(_summary(g))
+
+    def _remember_closed(self, g: _Group) -> None:
+        """Keep a closed group's confidence while a presence interval may still ask for it;
+        a crowd closes thousands of groups an hour, and the count alone kept up to 65,536
+        of them (10 MB, still growing hours after the start)."""
+        recent = self._recent
+        recent[g.gid] = (g.confidence(), g.last)
+        recent.move_to_end(g.gid)
+        horizon = g.last - self.config.recent_s
+        while recent:
+            oldest = next(iter(recent.values()))
+            if oldest[1] >= horizon and len(recent) <= _RECENT_CLOSED:
+                break
+            recent.popitem(last=False)
 
     def close_all(self) -> None:
         """Close every open group (end of a recording); their summaries become drainable."""
@@ -335,7 +347,10 @@ class Grouper:
     def confidence(self, group: str) -> float | None:
         """Confidence of an open or recently closed group, None if it is unknown."""
         g = self._groups.get(group)
-        return self._recent.get(group) if g is None else g.confidence()
+        if g is not None:
+            return g.confidence()
+        closed = self._recent.get(group)
+        return None if closed is None else closed[0]
 
     def span(self, device: str) -> tuple[float, str] | None:
         """(seconds pseudonym ``device`` has been heard over, its group id); None if it is

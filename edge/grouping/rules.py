@@ -37,6 +37,10 @@ class GroupingConfig:
 
     session_gap_s: float = 300.0
     """A group unheard this long is closed and forgotten (the aggregator's session gap)."""
+    recent_s: float = 21_600.0
+    """How long after its last probe a closed group's confidence stays readable: it is
+    asked when a presence interval that heard the group ends (the aggregator sets twice
+    its interval and session gap; this default, the longest the configuration allows)."""
     link_gap_s: float = 150.0
     """A new MAC may continue a group heard at most this long ago (inter-scan gaps of
     real phones reach several minutes: probing-patterns quartiles 8-270 s)."""
