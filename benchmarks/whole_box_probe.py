@@ -111,12 +111,15 @@ class Tree:
         return out
 
     def names(self) -> dict[int, str]:
+        """Per process: its name, a tab, its command line."""
         out = {}
         for pid in self.pids():
             try:
-                out[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
+            out[pid] = f"{comm}\t{cmdline}"
         return out
 
 

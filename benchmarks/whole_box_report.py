@@ -15,15 +15,23 @@ TARGETS = {
 }
 
 
-def role(cmdline: str) -> str:
-    for marker, name in (
+def role(name: str) -> str:
+    """The role of a process from ``Tree.names`` ("comm<TAB>command line"): its own name
+    first (camera processes and the detector name themselves), then its command line."""
+    comm, _, cmdline = name.partition("\t")
+    if comm.startswith("cam "):
+        return "camera"
+    if comm == "detector":
+        return "detector"
+    for marker, role_name in (
+        ("forkserver", "camera forkserver"),
         ("spawn_main", "camera"),
         ("resource_tracker", "resource_tracker"),
         (" run ", "daemon"),
         (" sync ", "agent"),
     ):
         if marker in cmdline:
-            return name
+            return role_name
     return cmdline[:40]
 
 

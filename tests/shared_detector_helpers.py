@@ -43,6 +43,8 @@ class Camera:
     """onnxruntime's library was seen in the process's memory map."""
     parent: int | None = None
     """The parent of its first process (the server it was forked from)."""
+    comm: str = ""
+    """The name its first process gave itself (``/proc/PID/comm``)."""
 
 
 class Fleet:
@@ -96,6 +98,7 @@ class Fleet:
             camera.maps_onnxruntime = "onnxruntime" in Path(f"/proc/{pid}/maps").read_text()
             stat = Path(f"/proc/{pid}/stat").read_text()
             camera.parent = camera.parent or int(stat.rsplit(")", 1)[1].split()[1])
+            camera.comm = camera.comm or Path(f"/proc/{pid}/comm").read_text().strip()
 
     def __enter__(self) -> Fleet:
         return self

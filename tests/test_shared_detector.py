@@ -93,6 +93,8 @@ def test_two_cameras_through_one_service_count_as_a_camera_with_its_own_model(
     assert service.restarts == 0
     # forked from one server that imported the camera's modules once (they share that memory)
     assert own.parent == a.parent == b.parent and a.parent not in (None, os.getpid())
+    assert (a.comm, b.comm) == ("cam a", "cam b")  # what top and ps show
+    assert Path(f"/proc/{service.pid}/comm").read_text().strip() == "detector"
 
 
 def test_a_model_that_cannot_be_shared_is_left_to_the_camera() -> None:

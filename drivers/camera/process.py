@@ -35,7 +35,7 @@ from drivers.camera.capture import (
     restarted,
     supervise,
 )
-from drivers.camera.child import ChildProcess
+from drivers.camera.child import ChildProcess, name_this_process
 from drivers.camera.detect import ModelError
 from drivers.camera.observations import CameraObservation
 from drivers.camera.pipeline import CameraPipeline, PipelineConfig, build_pipeline
@@ -154,6 +154,7 @@ def _detector_waits(pipeline: CameraPipeline) -> int:
 def _child(spec: CameraSpec, config: PipelineConfig, out: Any, stop: Any, health_s: float) -> None:
     """The child's main: build, capture, count, report (runs in the camera process)."""
     tune_allocator()  # before the capture thread: see drivers.memory
+    name_this_process(f"cam {config.camera}")
     # Ctrl-C and systemd's stop signal reach the whole process group; the parent then asks
     # us to finish, so that the open interval is handed over instead of lost.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

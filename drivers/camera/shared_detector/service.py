@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers.camera.child import name_this_process
 from drivers.camera.detect import (
     DetectorConfig,
     ModelError,
@@ -216,6 +217,7 @@ def run_service(
 ) -> None:
     """The service process's main: load the model, say ``ready`` (or why not), serve."""
     tune_allocator()  # before onnxruntime's threads: see drivers.memory
+    name_this_process("detector")
     # Ctrl-C and systemd's stop signal reach the whole process group: the cameras may still
     # be finishing their last frames; the daemon ends this process after the last of them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
