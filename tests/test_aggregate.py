@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from drivers.observations import Probe
 from edge.aggregate import Aggregator
+from edge.checkpoint_json import dump_checkpoint
 from edge.config import Config, parse_config
 from edge.records import RECORD_MODELS
-from edge.store import dump_checkpoint
 
 T0 = 1_773_482_400.0  # 2026-03-14T10:00:00Z, on a minute boundary
 

@@ -41,6 +41,7 @@ from edge.aggregate.hours import HourBook
 from edge.aggregate.ids import Record
 from edge.aggregate.state import DeviceState, SessionState, WindowState, ZoneRule, zone_rule
 from edge.aggregate.state import hear as hear_probe
+from edge.checkpoint_json import plain_state
 from edge.config.models import BleSensorConfig, Config
 from edge.grouping import Grouper, GroupingConfig
 
@@ -464,13 +465,9 @@ class Aggregator:
         return self._clock  # the latest event time seen
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as JSON-serializable objects, safe to dump on another thread: new
-        ones, or (the hours) ones that are replaced, never changed, when the state moves."""
-        state = self.checkpoint_state()
-        state["devices"] = [d.to_json() for d in self._devices.values()]
-        state["windows"] = {z: w.to_json() for z, w in self._windows.items()}
-        state["ble_windows"] = {z: w.to_json() for z, w in self._ble_windows.items()}
-        return state
+        """The whole state as plain JSON values, as a checkpoint restores it: safe to keep,
+        or to dump on another thread (a restart within the process, tests)."""
+        return plain_state(self.checkpoint_state())
 
     def checkpoint_state(self) -> dict[str, Any]:
         """The state as ``snapshot`` gives it, but with the live devices and windows, for a

@@ -10,6 +10,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from edge.aggregate.idset import PseudonymSet
 from edge.estimate.rates import GAP_CV2
 from edge.grouping.grouper import Grouper
 
@@ -417,9 +418,9 @@ class HourState:
     devices are counted once per hour, however many intervals heard them."""
 
     start: float
-    devices: set[str] = field(default_factory=set)
-    raw: set[str] = field(default_factory=set)
-    visitors: set[str] = field(default_factory=set)
+    devices: PseudonymSet = field(default_factory=PseudonymSet)
+    raw: PseudonymSet = field(default_factory=PseudonymSet)
+    visitors: PseudonymSet = field(default_factory=PseudonymSet)
     confidence_sum: float = 0.0
     confidence_n: int = 0
     people: list[float] = field(default_factory=_zero_sums)
@@ -442,14 +443,10 @@ class HourState:
             sums[5] += est.interval
             sums[6] += est.unseen
             self.followed.update(est.followed)
-        for d in w.seen:
-            if d not in fixed:
-                self.devices.add(d)
-                if d in w.visitors:
-                    self.visitors.add(d)
-        for d in w.raw:
-            if d not in fixed:
-                self.raw.add(d)
+        devices = [d for d in w.seen if d not in fixed]
+        self.devices.update(devices)
+        self.visitors.update([d for d in devices if d in w.visitors])
+        self.raw.update([d for d in w.raw if d not in fixed])
         if w.confidence is not None and w.seen:
             self.confidence_sum += w.confidence * len(w.seen)
             self.confidence_n += len(w.seen)
@@ -460,7 +457,7 @@ class HourState:
         return {
             "start": self.start,
             "devices": devices,
-            "devices_raw": len(self.raw) if self.raw else devices,
+            "devices_raw": len(self.raw) or devices,
             "visitors": len(self.visitors),
             "grouping_confidence": (
                 round(self.confidence_sum / self.confidence_n, 4) if self.confidence_n else None
@@ -472,9 +469,9 @@ class HourState:
     def to_json(self) -> dict[str, Any]:
         return {
             "start": self.start,
-            "devices": list(self.devices),
-            "raw": list(self.raw),
-            "visitors": list(self.visitors),
+            "devices": self.devices.to_json(),
+            "raw": self.raw.to_json(),
+            "visitors": self.visitors.to_json(),
             "confidence": [self.confidence_sum, self.confidence_n],
             "people": list(self.people),
             "followed": sorted(self.followed),
@@ -484,6 +481,7 @@ class HourState:
     def from_json(cls, data: dict[str, Any]) -> HourState:
         conf_sum, conf_n = data["confidence"]
         return cls(
-            data["start"], set(data["devices"]), set(data["raw"]), set(data["visitors"]),
+            data["start"], PseudonymSet(data["devices"]), PseudonymSet(data["raw"]),
+            PseudonymSet(data["visitors"]),
             conf_sum, conf_n, people_sums(data.get("people")), set(data.get("followed", ())),
         )  # fmt: skip

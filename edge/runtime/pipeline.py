@@ -16,12 +16,13 @@ from drivers.ble.advert_builder import AdvertBuilder
 from drivers.timegate import TimeGate
 from drivers.wifi.parse import WifiParser
 from edge.aggregate import Aggregator
+from edge.checkpoint_json import dump_checkpoint
 from edge.config.models import Config, WifiSensorConfig
 from edge.kpi import KpiTracker
 from edge.kpi.attribution import Attributor
 from edge.records import Record
 from edge.runtime.fronts import SensorFronts
-from edge.store import Checkpoint, Store, dump_checkpoint
+from edge.store import Checkpoint, Store
 
 __all__ = ["CHECKPOINT_NAME", "Pipeline", "PipelineStats"]
 

@@ -17,9 +17,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar, cast
 
-import orjson
 from sqlite_utils import Database
 
+from edge.checkpoint_json import dump_checkpoint
 from edge.errors import StoreError
 from edge.records import Record
 from edge.store import rows as decode
@@ -51,7 +51,6 @@ __all__ = [
     "OutboxRow",
     "Store",
     "add_drop",
-    "dump_checkpoint",
     "explain_sqlite_error",
     "restore_advice",
     "set_aside",
@@ -456,27 +455,6 @@ class Store:
     def counts(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT kind, COUNT(*) FROM records GROUP BY kind ORDER BY kind")
         return {kind: int(n) for kind, n in rows}
-
-
-def dump_checkpoint(state: dict[str, Any]) -> bytes:
-    """A checkpoint as JSON (UTF-8). orjson: a busy box's aggregation state is tens of MB,
-    written with every flush, and ``json.dumps`` took most of a core for it (9x slower).
-    The same text for what a snapshot holds (strings, numbers, lists, dicts; the
-    snapshots write None, not infinity, for an unset clock). Objects with a ``to_json``
-    (the live devices and windows of ``Aggregator.checkpoint_state``) are turned into
-    their snapshot form as they are reached, so no copy of the whole state is built."""
-    return orjson.dumps(
-        state,
-        default=_to_json,
-        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS,
-    )
-
-
-def _to_json(value: Any) -> Any:
-    to_json = getattr(value, "to_json", None)
-    if to_json is None:
-        raise TypeError(f"{type(value).__name__} cannot go into a checkpoint")
-    return to_json()
 
 
 def _write_checkpoint(conn: sqlite3.Connection, name: str, data: bytes, now: float) -> None:
