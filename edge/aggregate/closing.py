@@ -90,11 +90,12 @@ class WindowCloser:
         return round(sum(scores) / len(scores), 4) if scores else (1.0 if not w.seen else None)
 
     def snapshot(self) -> dict[str, Any] | None:
+        """For the checkpoint, serialized at once on this thread: the live runs, each
+        turned into JSON as it is reached (``edge.checkpoint_json``), not copied first."""
         est = self._people
         if est is None:
             return None
-        runs = {d: r.to_json() for d, r in est.runs.items()}
-        return est.snapshot() | {"runs": runs}
+        return est.snapshot() | {"runs": est.runs}
 
     def restore(self, snap: dict[str, Any] | None) -> None:
         est = self._people
