@@ -70,11 +70,21 @@ def start_box(broker: Broker, tmp_path: Path) -> Iterator[StartBox]:
         options.setdefault("batch_max_records", BATCH)
         stack.enter_context(agent_running(make_agent(db, broker.url, **options)))
         box = Box(db, ids, platform, sub)
-        wait_until(lambda: len(box.data()) == RECORDS // BATCH, what="the outbox drained")
+        # The platform can hold a batch before the agent has its PUBACK: wait for the outbox
+        # rows to go (with the batch's row in sent_batches, one transaction) as well.
+        wait_until(
+            lambda: len(box.data()) == RECORDS // BATCH and _outbox_rows(db) == 0,
+            what="the outbox drained",
+        )
         return box
 
     with stack:
         yield start
+
+
+def _outbox_rows(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
 
 def reply_of(

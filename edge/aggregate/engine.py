@@ -67,10 +67,7 @@ class Aggregator:
         self._alpha = agg.rssi_smoothing
         # Wi-Fi devices are keyed by their group (a phone's random MACs linked into one):
         # see edge/grouping and docs/grouping.md.
-        # A closed group's confidence is asked for when an interval that heard it ends;
-        # twice an interval and a session gap leaves room for windows that close late.
-        recent_s = 2.0 * (self._interval + self._gap)
-        grouping = GroupingConfig(session_gap_s=self._gap, recent_s=recent_s)
+        grouping = GroupingConfig.for_aggregation(self._gap, self._interval)
         self._grouper = Grouper(grouping) if agg.grouping else None
         self._closer = WindowCloser(config, self._grouper)
         self._rules: dict[str, ZoneRule] = {}
@@ -465,15 +462,12 @@ class Aggregator:
         return self._clock  # the latest event time seen
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as plain JSON values, as a checkpoint restores it: safe to keep,
-        or to dump on another thread (a restart within the process, tests)."""
+        """The state as plain JSON values, as a checkpoint holds it (a restart in the process)."""
         return plain_state(self.checkpoint_state())
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """The state as ``snapshot`` gives it, but with the live devices and windows, for a
-        checkpoint serialized at once on this thread (``edge.store.dump_checkpoint`` calls
-        their ``to_json`` one by one): a busy box's copy of every device took 36 MB and
-        most of a flush's CPU, for a text it threw away straight after."""
+        """``snapshot`` with the live devices and windows, for a checkpoint serialized at once
+        on this thread (``edge.checkpoint_json``): a copy took 36 MB and most of a flush."""
         return {
             "version": _SNAPSHOT_VERSION,
             "clock": self._clock if math.isfinite(self._clock) else None,
@@ -496,16 +490,11 @@ class Aggregator:
         self._devices = OrderedDict(
             (d["device"], DeviceState.from_json(d)) for d in snap["devices"]
         )
-        self._windows = _windows(snap["windows"], self._zones)
-        self._ble_windows = _windows(snap.get("ble_windows", {}), self._ble_zones)
+        self._windows = WindowState.of_zones(snap["windows"], self._zones)
+        self._ble_windows = WindowState.of_zones(snap.get("ble_windows", {}), self._ble_zones)
         if self._ble is not None and snap.get("ble"):
             self._ble.restore(snap["ble"])
         self._fixed = dict(snap["fixed"])
         self._hours.restore(snap.get("hours", []))
         self._closer.restore(snap.get("people"))
         self._next_tick = self._next_sweep = -math.inf
-
-
-def _windows(raw: dict[str, Any], zones: list[str]) -> dict[str, WindowState]:
-    """Checkpointed windows of the zones still configured."""
-    return {z: WindowState.from_json(w) for z, w in raw.items() if z in zones}

@@ -196,6 +196,11 @@ class WindowState:
             raw=_raw_from_json(data.get("raw", {})),
         )
 
+    @classmethod
+    def of_zones(cls, raw: dict[str, Any], zones: list[str]) -> dict[str, WindowState]:
+        """Checkpointed windows of the zones still configured."""
+        return {z: cls.from_json(w) for z, w in raw.items() if z in zones}
+
 
 class Heard:
     """One pseudonym in one window: what the rate estimator (``edge.estimate``) counts. A

@@ -39,8 +39,9 @@ class GroupingConfig:
     """A group unheard this long is closed and forgotten (the aggregator's session gap)."""
     recent_s: float = 21_600.0
     """How long after its last probe a closed group's confidence stays readable: it is
-    asked when a presence interval that heard the group ends (the aggregator sets twice
-    its interval and session gap; this default, the longest the configuration allows)."""
+    asked when a presence interval that heard the group ends (``for_aggregation``; this
+    default covers the longest interval and session gap the configuration allows)."""
+
     link_gap_s: float = 150.0
     """A new MAC may continue a group heard at most this long ago (inter-scan gaps of
     real phones reach several minutes: probing-patterns quartiles 8-270 s)."""
@@ -67,6 +68,13 @@ class GroupingConfig:
     trust_local_bit: bool = True
     """A globally administered MAC is a stable identity: never link it by timing. Turn off
     for anonymized captures whose anonymizer scrambled the local/global bit."""
+
+    @classmethod
+    def for_aggregation(cls, session_gap_s: float, presence_interval_s: float) -> GroupingConfig:
+        """The aggregator's grouping: its session gap, and closed groups kept for twice an
+        interval and a gap, room enough for windows that close late."""
+        recent_s = 2.0 * (presence_interval_s + session_gap_s)
+        return cls(session_gap_s=session_gap_s, recent_s=recent_s)
 
 
 _CONFIDENCE: Final = {"seq": 0.95, "ssid": 0.9, "burst": 0.85, "timing": 0.6}
