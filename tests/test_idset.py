@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from drivers.privacy import Pseudonymizer
-from edge.aggregate.idset import PseudonymSet, key_of
+from edge.aggregate.idset import PseudonymSet, key_of, keys_of
 from edge.aggregate.state import HourState
 from edge.checkpoint_json import dump_checkpoint
 
@@ -58,3 +58,10 @@ def test_an_hour_of_a_crowd_holds_8_bytes_a_pseudonym() -> None:
         hour.raw.update(names[window * 1000 : (window + 1) * 1000])
     assert len(hour.raw) == 50_000
     assert hour.raw.to_json().nbytes == 8 * 50_000  # as strings in a set: about 6 MB
+
+
+def test_many_at_once_read_the_same_keys_as_one_by_one() -> None:
+    names = pseudonyms(1000)
+    assert keys_of(names).tolist() == [key_of(n) for n in names]
+    mixed = [*names[:3], "a", "not-hex-16-chars"]
+    assert keys_of(mixed).tolist() == [key_of(n) for n in mixed]
