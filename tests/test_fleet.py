@@ -26,14 +26,14 @@ def test_a_fleet_with_worker_kills_and_a_broker_restart_loses_and_doubles_nothin
     if find_mosquitto() is None or find_pg_bin() is None:
         pytest.skip("mosquitto and PostgreSQL are needed (`make tools` installs them)")
     done = subprocess.run(
-        [sys.executable, "benchmarks/fleet.py", "--boxes", "40", "--records-per-box", "1000",
+        [sys.executable, "benchmarks/fleet.py", "--boxes", "40", "--records-per-box", "3000",
          "--workers", "2", "--publishers", "2", "--kill-every", "0.5", "--restart-broker",
          "--plain-records", "100", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     run = json.loads(done.stdout.strip().splitlines()[-1])["runs"][0]
-    assert run["records"] == 40 * 1000
+    assert run["records"] == 40 * 3000
     assert (run["missing"], run["duplicated"], run["unexpected"], run["open_gaps"]) == (0, 0, 0, 0)
     assert run["broker_restarted"] is True
     assert run["kills"] >= 1
